@@ -1,0 +1,3 @@
+from necto.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,56 @@
+"""The REST API (and later the page) on :8889, as one aiohttp application."""
+
+from __future__ import annotations
+
+import time
+
+from aiohttp import web
+
+from necto import __version__
+from necto.api import certificates, sessions, traffic
+from necto.api.context import CTX, ApiContext, ctx
+from necto.api.errors import error_middleware, json_response
+from necto.api.security import make_security_middleware
+
+health_routes = web.RouteTableDef()
+
+
+@health_routes.get("/api/health")
+async def health(request: web.Request) -> web.Response:
+    c = ctx(request)
+    host, port = c.proxy_address()
+    active = await c.store.active_session()
+    return json_response(
+        {
+            "status": "ok",
+            "version": __version__,
+            "uptime": round(time.time() - c.started_at, 3),
+            "proxy": {"host": host, "port": port},
+            "api": {"host": c.config.api_host, "port": c.api_port()},
+            "activeSessionId": active.id if active else None,
+            "recording": c.store.capture_session_id is not None,
+        }
+    )
+
+
+# One line per resource; later features (HAR, replay, compare, inventory, page) add theirs here.
+ROUTE_TABLES: list[web.RouteTableDef] = [
+    health_routes,
+    sessions.routes,
+    traffic.routes,
+    certificates.routes,
+]
+
+
+def make_app(context: ApiContext) -> web.Application:
+    app = web.Application(
+        middlewares=[
+            make_security_middleware(context.config, context.api_port),
+            error_middleware,
+        ],
+        client_max_size=context.config.max_upload_size,
+    )
+    app[CTX] = context
+    for table in ROUTE_TABLES:
+        app.add_routes(table)
+    return app

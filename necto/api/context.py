@@ -1,0 +1,30 @@
+"""What the HTTP handlers share: the store, the settings, the CA and the live addresses."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from necto.certs import CaFiles
+from necto.config import Config
+from necto.store import Store
+
+
+@dataclass
+class ApiContext:
+    store: Store
+    config: Config
+    ca: CaFiles
+    proxy_address: Callable[[], tuple[str, int]]
+    api_port: Callable[[], int]
+    started_at: float = field(default_factory=time.time)
+
+
+CTX = web.AppKey("necto", ApiContext)
+
+
+def ctx(request: web.Request) -> ApiContext:
+    return request.app[CTX]

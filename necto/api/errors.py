@@ -1,0 +1,67 @@
+"""Every error leaves the API as JSON `{"error": "..."}` with its status, never HTML."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+log = logging.getLogger(__name__)
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        body=orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS),
+        status=status,
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body: dict[str, Any] = {"error": message, **extra}
+
+
+def not_found(message: str) -> ApiError:
+    return ApiError(404, message)
+
+
+def bad_request(message: str) -> ApiError:
+    return ApiError(400, message)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as e:
+        return json_response(e.body, e.status)
+    except web.HTTPException as e:
+        if e.status < 400:
+            raise
+        message = {404: "Not found", 405: "Method not allowed", 413: "Request body too large"}.get(
+            e.status, e.reason
+        )
+        return json_response({"error": message}, e.status)
+    except Exception:
+        log.exception("unhandled error in %s %s", request.method, request.path)
+        return json_response({"error": "Internal server error"}, 500)
+
+
+async def read_json(request: web.Request) -> dict[str, Any]:
+    """The JSON object body of a request; empty body means {}; anything else is a 400."""
+    raw = await request.read()
+    if not raw.strip():
+        return {}
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise bad_request("Invalid JSON body") from None
+    if not isinstance(data, dict):
+        raise bad_request("JSON body must be an object")
+    return data

@@ -1,0 +1,91 @@
+"""Entry -> REST JSON (NectoProxy's TrafficEntry shape, plus what HAR work needs)."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from necto.model import Entry, Header
+
+
+def _header_map(headers: list[Header]) -> dict[str, str | list[str]]:
+    """NectoProxy's Record<string, string | string[]>: repeats become a list."""
+    out: dict[str, str | list[str]] = {}
+    for name, value in headers:
+        key = name.lower()
+        if key in out:
+            prev = out[key]
+            out[key] = [*prev, value] if isinstance(prev, list) else [prev, value]
+        else:
+            out[key] = value
+    return out
+
+
+def _b64(body: bytes | None) -> str | None:
+    return base64.b64encode(body).decode("ascii") if body is not None else None
+
+
+def entry_summary(e: Entry) -> dict[str, Any]:
+    """What the traffic list needs: no bodies."""
+    return {
+        "id": e.id,
+        "sessionId": e.session_id,
+        "timestamp": round(e.started * 1000, 3),
+        "method": e.method,
+        "url": e.url,
+        "protocol": e.protocol,
+        "host": e.host,
+        "path": e.path,
+        "httpVersion": e.http_version,
+        "status": e.status,
+        "statusText": e.status_text if e.status is not None else None,
+        "contentType": e.content_type or None,
+        "requestBodySize": e.request_body_size,
+        "responseBodySize": e.response_body_size if e.status is not None else None,
+        "duration": e.duration,
+        "remoteAddress": e.server_ip,
+        "tlsVersion": (e.tls or {}).get("version"),
+        "error": e.error,
+        "isComplete": e.status is not None and e.error is None,
+        "isTruncated": e.request_truncated or e.response_truncated,
+        "source": e.source,
+    }
+
+
+def entry_detail(e: Entry) -> dict[str, Any]:
+    """One entry in full: ordered headers, base64 bodies, every timing and connection fact."""
+    out = entry_summary(e)
+    out.update(
+        {
+            "requestHeaders": _header_map(e.request_headers),
+            "requestHeaderList": [{"name": n, "value": v} for n, v in e.request_headers],
+            "requestBody": _b64(e.request_body),
+            "requestBodyTruncated": e.request_truncated,
+            "responseHttpVersion": e.response_http_version or None,
+            "responseHeaders": _header_map(e.response_headers) if e.status is not None else None,
+            "responseHeaderList": [{"name": n, "value": v} for n, v in e.response_headers],
+            "responseBody": _b64(e.response_body),
+            "responseBodyTruncated": e.response_truncated,
+            "responseWireSize": e.response_wire_size,
+            "timings": e.timings.as_dict(),
+            "serverIp": e.server_ip,
+            "serverPort": e.server_port,
+            "clientIp": e.client_ip,
+            "clientPort": e.client_port,
+            "connectionId": e.connection_id,
+            "tls": e.tls,
+            "webSocketMessages": [
+                {
+                    "type": m.type,
+                    "time": m.time,
+                    "opcode": m.opcode,
+                    "data": m.data.decode("utf-8", "replace") if m.opcode == 1 else _b64(m.data),
+                    "encoding": None if m.opcode == 1 else "base64",
+                }
+                for m in e.websocket
+            ]
+            if e.websocket is not None
+            else None,
+        }
+    )
+    return out

@@ -1,0 +1,104 @@
+"""/api/traffic: list with filters, one entry in full, deletes and stats."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from necto.api.context import ctx
+from necto.api.errors import bad_request, json_response, not_found
+from necto.api.serialize import entry_detail, entry_summary
+from necto.api.sessions import SESSION_NOT_FOUND
+from necto.store import SORT_COLUMNS, TrafficQuery
+
+routes = web.RouteTableDef()
+
+ENTRY_NOT_FOUND = "Traffic entry not found"
+MAX_LIMIT = 10_000
+
+
+def _csv(value: str | None) -> list[str]:
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
+def _int(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise bad_request(f"{name} must be an integer") from None
+    if not lo <= value <= hi:
+        raise bad_request(f"{name} must be between {lo} and {hi}")
+    return value
+
+
+def parse_query(request: web.Request) -> TrafficQuery:
+    q = TrafficQuery(
+        session_id=request.query.get("sessionId") or None,
+        search=request.query.get("search") or None,
+        methods=_csv(request.query.get("methods")),
+        hosts=_csv(request.query.get("hosts")),
+        limit=_int(request, "limit", 100, 1, MAX_LIMIT),
+        offset=_int(request, "offset", 0, 0, 1 << 62),
+    )
+    for code in _csv(request.query.get("statusCodes")):
+        if len(code) == 3 and code[0].isdigit() and code[1:].lower() == "xx":
+            q.status_classes.append(int(code[0]))
+        elif code.isdigit():
+            q.status_codes.append(int(code))
+        else:
+            raise bad_request(f"Invalid status code: {code}")
+    sort_field = request.query.get("sortField", "timestamp")
+    if sort_field not in SORT_COLUMNS:
+        raise bad_request(f"sortField must be one of: {', '.join(SORT_COLUMNS)}")
+    direction = request.query.get("sortDirection", "asc").lower()
+    if direction not in ("asc", "desc"):
+        raise bad_request("sortDirection must be asc or desc")
+    q.sort_field, q.sort_direction = sort_field, direction
+    return q
+
+
+@routes.get("/api/traffic")
+async def list_traffic(request: web.Request) -> web.Response:
+    query = parse_query(request)
+    store = ctx(request).store
+    if query.session_id is None:
+        active = await store.active_session()
+        query.session_id = active.id if active else None
+    entries, count = await store.list_entries(query)
+    return json_response({"entries": [entry_summary(e) for e in entries], "count": count})
+
+
+@routes.get("/api/traffic/stats/{sessionId}")
+async def traffic_stats(request: web.Request) -> web.Response:
+    store = ctx(request).store
+    session_id = request.match_info["sessionId"]
+    if await store.get_session(session_id) is None:
+        raise not_found(SESSION_NOT_FOUND)
+    return json_response(await store.stats(session_id))
+
+
+@routes.delete("/api/traffic/session/{sessionId}")
+async def clear_session(request: web.Request) -> web.Response:
+    store = ctx(request).store
+    session_id = request.match_info["sessionId"]
+    if await store.get_session(session_id) is None:
+        raise not_found(SESSION_NOT_FOUND)
+    deleted = await store.clear_session(session_id)
+    return json_response({"success": True, "deleted": deleted})
+
+
+@routes.get("/api/traffic/{id}")
+async def get_traffic(request: web.Request) -> web.Response:
+    entry = await ctx(request).store.get_entry(request.match_info["id"])
+    if entry is None:
+        raise not_found(ENTRY_NOT_FOUND)
+    return json_response(entry_detail(entry))
+
+
+@routes.delete("/api/traffic/{id}")
+async def delete_traffic(request: web.Request) -> web.Response:
+    if not await ctx(request).store.delete_entry(request.match_info["id"]):
+        raise not_found(ENTRY_NOT_FOUND)
+    return json_response({"success": True})

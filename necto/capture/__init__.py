@@ -1,0 +1,1 @@
+"""mitmproxy adapters: the only place that knows mitmproxy's flow types."""

@@ -1,0 +1,150 @@
+"""mitmproxy addon that turns finished flows into Entries and queues them for the store.
+
+The hooks do only what must happen at once (read the capture target, claim connection
+timestamps, mark the flow) and queue a closure; the closure (headers, decoding bodies) runs in
+the store's writer batch, off the event loop.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from mitmproxy import http
+
+from necto.capture.connections import ConnectionTracker
+from necto.capture.timing import ConnectionTimes, compute
+from necto.model import Entry, Header, WsMessage
+from necto.store import Pending
+
+log = logging.getLogger(__name__)
+
+RECORDED = "necto.recorded"
+
+
+def _headers(h: http.Headers) -> list[Header]:
+    return [(k.decode("utf-8", "replace"), v.decode("utf-8", "replace")) for k, v in h.fields]
+
+
+def _capped(body: bytes | None, cap: int) -> tuple[bytes | None, bool]:
+    if body is None or cap < 0 or len(body) <= cap:
+        return body, False
+    return body[:cap], True
+
+
+def _tls(conn: Any) -> dict[str, Any] | None:
+    if not getattr(conn, "tls_established", False):
+        return None
+    return {
+        "version": conn.tls_version,
+        "cipher": conn.cipher,
+        "alpn": conn.alpn.decode("ascii", "replace") if conn.alpn else None,
+        "sni": conn.sni,
+    }
+
+
+def flow_to_entry(
+    flow: http.HTTPFlow, session_id: str, dns_start: float | None, max_body: int
+) -> Entry:
+    """Build the Entry for a finished flow. Safe to run in a worker thread: the flow is done."""
+    req, resp, server = flow.request, flow.response, flow.server_conn
+    conn = None
+    if dns_start is not None and server.timestamp_start is not None:
+        conn = ConnectionTimes(
+            dns_start=min(dns_start, server.timestamp_start),
+            tcp_start=server.timestamp_start,
+            tcp_end=server.timestamp_tcp_setup,
+            tls_end=server.timestamp_tls_setup,
+        )
+    failed_at = flow.error.timestamp if flow.error else None
+    started, timings = compute(
+        req.timestamp_start,
+        req.timestamp_end,
+        resp.timestamp_start if resp else None,
+        resp.timestamp_end if resp else None,
+        conn,
+        failed_at,
+    )
+    req_body, req_trunc = _capped(req.get_content(strict=False), max_body)
+    entry = Entry(
+        session_id=session_id,
+        started=started,
+        method=req.method,
+        url=req.pretty_url,
+        http_version=req.http_version,
+        request_headers=_headers(req.headers),
+        request_body=req_body,
+        request_body_size=len(req.raw_content or b""),
+        request_truncated=req_trunc,
+        timings=timings,
+        client_ip=flow.client_conn.peername[0] if flow.client_conn.peername else None,
+        client_port=flow.client_conn.peername[1] if flow.client_conn.peername else None,
+        connection_id=server.id if server.timestamp_start is not None else None,
+        tls=_tls(server),
+        error=flow.error.msg if flow.error else None,
+        source="capture",
+    )
+    if server.peername:
+        entry.server_ip, entry.server_port = str(server.peername[0]), int(server.peername[1])
+    if resp is not None:
+        body = resp.get_content(strict=False)
+        entry.status = resp.status_code
+        entry.status_text = resp.reason
+        entry.response_http_version = resp.http_version
+        entry.response_headers = _headers(resp.headers)
+        entry.response_body, entry.response_truncated = _capped(body, max_body)
+        entry.response_body_size = len(body or b"")
+        entry.response_wire_size = len(resp.raw_content or b"")
+    if flow.websocket is not None:
+        ws = flow.websocket
+        entry.websocket = [
+            WsMessage("send" if m.from_client else "receive", m.timestamp, int(m.type), m.content)
+            for m in ws.messages
+        ]
+        if ws.close_code is not None:
+            entry.extra["websocketClose"] = {
+                "code": ws.close_code,
+                "reason": ws.close_reason,
+                "byClient": ws.closed_by_client,
+            }
+    return entry
+
+
+class Recorder:
+    """Records every finished HTTP exchange (and WebSocket, at its end) into the active session."""
+
+    def __init__(
+        self,
+        sink: Callable[[Pending], None],
+        target: Callable[[], str | None],
+        tracker: ConnectionTracker,
+        max_body_size: int = -1,
+    ) -> None:
+        self._sink = sink
+        self._target = target  # active, recording session id, or None when paused
+        self._tracker = tracker
+        self.max_body_size = max_body_size
+
+    def _record(self, flow: http.HTTPFlow) -> None:
+        if flow.metadata.get(RECORDED):
+            return
+        flow.metadata[RECORDED] = True
+        # Claim first: a paused session must still consume the connection's opening cost.
+        dns_start = self._tracker.claim(flow.server_conn.id)
+        session_id = self._target()
+        if session_id is None:
+            return
+        cap = self.max_body_size
+        self._sink(lambda: flow_to_entry(flow, session_id, dns_start, cap))
+
+    def response(self, flow: http.HTTPFlow) -> None:
+        if flow.websocket is None:  # a WebSocket is recorded once it ends, with its messages
+            self._record(flow)
+
+    def error(self, flow: http.HTTPFlow) -> None:
+        if flow.websocket is None:
+            self._record(flow)
+
+    def websocket_end(self, flow: http.HTTPFlow) -> None:
+        self._record(flow)

@@ -1,0 +1,53 @@
+"""Runtime settings, shared by the CLI, the app and the tests."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_PROXY_PORT = 8888
+DEFAULT_API_PORT = 8889
+DEFAULT_MAX_UPLOAD = 1 << 30  # 1 GiB
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get("NECTO_HOME") or Path.home() / ".necto")
+
+
+def is_loopback_host(host: str) -> bool:
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass
+class Config:
+    data_dir: Path = field(default_factory=default_data_dir)
+    proxy_host: str = "127.0.0.1"
+    proxy_port: int = DEFAULT_PROXY_PORT
+    api_host: str = "127.0.0.1"
+    api_port: int = DEFAULT_API_PORT
+    max_body_size: int = -1  # bytes kept per body; -1 keeps everything
+    max_upload_size: int = DEFAULT_MAX_UPLOAD
+    token: str | None = None  # required (generated if unset) when the API is not on loopback
+    allowed_hosts: list[str] = field(default_factory=list)  # extra Host names the API answers
+    upstream_ca: Path | None = None  # extra CA to trust for upstream servers
+    ssl_insecure: bool = False  # do not verify upstream certificates
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "necto.db"
+
+    @property
+    def certs_dir(self) -> Path:
+        return self.data_dir / "certs"
+
+    @property
+    def api_is_loopback(self) -> bool:
+        return is_loopback_host(self.api_host)
