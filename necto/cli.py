@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import logging
 import sys
 from collections.abc import Awaitable, Callable
@@ -18,6 +19,12 @@ from necto.config import DEFAULT_API_PORT, DEFAULT_MAX_UPLOAD, DEFAULT_PROXY_POR
 from necto.store import Store, TrafficQuery
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+
+Handler = Callable[[argparse.Namespace], Awaitable[int]]
+# Feature modules that add subcommands. Each has
+# `register(sub, add_data_dir_arg) -> {command name: async handler(args) -> exit code}`.
+FEATURE_COMMANDS: list[str] = []
+HANDLERS: dict[str, Handler] = {}
 
 
 def parse_size(text: str) -> int:
@@ -116,6 +123,10 @@ def build_parser() -> argparse.ArgumentParser:
     ca = sub.add_parser("ca", help="where the CA certificate is, its fingerprint, how to trust it")
     _data_dir_arg(ca)
     ca.add_argument("--json", action="store_true", help="print JSON")
+
+    for module_name in FEATURE_COMMANDS:
+        module = importlib.import_module(module_name)
+        HANDLERS.update(module.register(sub, _data_dir_arg))
     return parser
 
 
@@ -132,11 +143,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_USAGE
-    handler: Callable[[argparse.Namespace], Awaitable[int]] = {
+    handler = {
         "run": cmd_run,
         "sessions": cmd_sessions,
         "traffic": cmd_traffic,
         "ca": cmd_ca,
+        **HANDLERS,
     }[args.command]
     try:
         return asyncio.run(handler(args))
