@@ -57,6 +57,7 @@ class Necto:
         self.ca: CaFiles | None = None
         self._runner: web.AppRunner | None = None
         self._proxyserver: proxyserver.Proxyserver | None = None
+        self.recorder: Recorder | None = None
         self.addresses: Addresses | None = None
 
     # ------------------------------------------------------------------ start
@@ -84,6 +85,7 @@ class Necto:
             ca=self.ca,
             proxy_address=lambda: self.addresses.proxy if self.addresses else ("", 0),
             api_port=lambda: self.addresses.api[1] if self.addresses else self.config.api_port,
+            recorder=lambda: self.recorder,
         )
         self._runner = web.AppRunner(make_app(context), access_log=None, handle_signals=False)
         await self._runner.setup()
@@ -106,7 +108,7 @@ class Necto:
         opts = options.Options()
         self.master = Master(opts, event_loop=asyncio.get_running_loop())
         tracker = ConnectionTracker(protected=lambda: [(cfg.api_host, api_addr[1])])
-        recorder = Recorder(
+        self.recorder = recorder = Recorder(
             sink=self.store.record,
             target=lambda: self.store.capture_session_id if self.store else None,
             tracker=tracker,

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from necto.capture.recorder import Recorder
 from necto.certs import CaFiles
 from necto.config import Config
 from necto.store import Store
@@ -20,6 +21,7 @@ class ApiContext:
     ca: CaFiles
     proxy_address: Callable[[], tuple[str, int]]
     api_port: Callable[[], int]
+    recorder: Callable[[], Recorder | None] = lambda: None  # for replays through the proxy
     started_at: float = field(default_factory=time.time)
 
 

@@ -8,6 +8,7 @@ the store's writer batch, off the event loop.
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +22,12 @@ from necto.store import Pending
 log = logging.getLogger(__name__)
 
 RECORDED = "necto.recorded"
+SESSION_OVERRIDE = "necto.session"
+ENTRY_ID = "necto.entry_id"
+# Necto's own replays send this header through the proxy so the exchange is recorded into the
+# replay's session under an id chosen in advance. It carries a per-process secret (outsiders
+# cannot steer recording) and is removed before the request goes upstream.
+REPLAY_HEADER = "x-necto-replay"
 
 
 def _headers(h: http.Headers) -> list[Header]:
@@ -45,7 +52,11 @@ def _tls(conn: Any) -> dict[str, Any] | None:
 
 
 def flow_to_entry(
-    flow: http.HTTPFlow, session_id: str, dns_start: float | None, max_body: int
+    flow: http.HTTPFlow,
+    session_id: str,
+    dns_start: float | None,
+    max_body: int,
+    entry_id: str | None = None,
 ) -> Entry:
     """Build the Entry for a finished flow. Safe to run in a worker thread: the flow is done."""
     req, resp, server = flow.request, flow.response, flow.server_conn
@@ -83,8 +94,10 @@ def flow_to_entry(
         connection_id=server.id if server.timestamp_start is not None else None,
         tls=_tls(server),
         error=flow.error.msg if flow.error else None,
-        source="capture",
+        source="replay" if entry_id else "capture",
     )
+    if entry_id:
+        entry.id = entry_id
     if server.peername:
         entry.server_ip, entry.server_port = str(server.peername[0]), int(server.peername[1])
     if resp is not None:
@@ -125,6 +138,22 @@ class Recorder:
         self._target = target  # active, recording session id, or None when paused
         self._tracker = tracker
         self.max_body_size = max_body_size
+        self.replay_secret = secrets.token_hex(16)
+
+    def replay_header(self, session_id: str, entry_id: str) -> tuple[str, str]:
+        """The header a replay sends through the proxy to be recorded as `entry_id`."""
+        return REPLAY_HEADER, f"{self.replay_secret}:{session_id}:{entry_id}"
+
+    def requestheaders(self, flow: http.HTTPFlow) -> None:
+        value = flow.request.headers.get(REPLAY_HEADER)
+        if value is None:
+            return
+        del flow.request.headers[REPLAY_HEADER]
+        secret, _, rest = value.partition(":")
+        session_id, _, entry_id = rest.partition(":")
+        if secrets.compare_digest(secret, self.replay_secret) and session_id and entry_id:
+            flow.metadata[SESSION_OVERRIDE] = session_id
+            flow.metadata[ENTRY_ID] = entry_id
 
     def _record(self, flow: http.HTTPFlow) -> None:
         if flow.metadata.get(RECORDED):
@@ -132,11 +161,11 @@ class Recorder:
         flow.metadata[RECORDED] = True
         # Claim first: a paused session must still consume the connection's opening cost.
         dns_start = self._tracker.claim(flow.server_conn.id)
-        session_id = self._target()
+        session_id = flow.metadata.get(SESSION_OVERRIDE) or self._target()
         if session_id is None:
             return
-        cap = self.max_body_size
-        self._sink(lambda: flow_to_entry(flow, session_id, dns_start, cap))
+        cap, entry_id = self.max_body_size, flow.metadata.get(ENTRY_ID)
+        self._sink(lambda: flow_to_entry(flow, session_id, dns_start, cap, entry_id))
 
     def response(self, flow: http.HTTPFlow) -> None:
         if flow.websocket is None:  # a WebSocket is recorded once it ends, with its messages
