@@ -11,6 +11,7 @@ import datetime
 import gzip
 import ipaddress
 import os
+import socket
 import ssl
 import time
 from collections.abc import AsyncIterator
@@ -227,6 +228,50 @@ async def upstream(pki: TestPki) -> AsyncIterator[Upstream]:
     sp = secure._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     yield Upstream(f"http://127.0.0.1:{hp}", f"https://localhost:{sp}", hp, sp)
     await runner.cleanup()
+
+
+async def _h2_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """A minimal ASGI app; hypercorn serves it over TLS with ALPN h2."""
+    if scope["type"] != "http":
+        return
+    body = f"h2 says hi to {scope['path']}".encode()
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest_asyncio.fixture(scope="session")
+async def h2_upstream(pki: TestPki) -> AsyncIterator[str]:
+    """An HTTPS server that speaks HTTP/2 (hypercorn), as https://localhost:PORT."""
+    from hypercorn.asyncio import serve
+    from hypercorn.config import Config as HyperConfig
+
+    port = free_port()
+    cfg = HyperConfig()
+    cfg.bind = [f"127.0.0.1:{port}"]
+    cfg.certfile, cfg.keyfile = str(pki.cert_pem), str(pki.key_pem)
+    cfg.alpn_protocols = ["h2", "http/1.1"]
+    cfg.accesslog = cfg.errorlog = None
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve(_h2_app, cfg, shutdown_trigger=stop.wait))  # type: ignore[arg-type]
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            _, w = await asyncio.open_connection("127.0.0.1", port)
+            w.close()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.02)
+    yield f"https://localhost:{port}"
+    stop.set()
+    await task
 
 
 # ------------------------------------------------------------------ Necto itself

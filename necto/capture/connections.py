@@ -16,8 +16,10 @@ import socket
 import time
 from collections.abc import Callable
 
-from mitmproxy import connection
+from mitmproxy import connection, http
 from mitmproxy.proxy import server_hooks
+
+from necto.capture.timing import ConnectionTimes
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,8 @@ class ConnectionTracker:
         self._local = local_addresses()
         self._opened: dict[str, float] = {}  # server connection id -> dns start
         self._hostname: dict[str, tuple[str, int]] = {}
+        # A failed connect is not the flow's server_conn; find it by client and target.
+        self._failed: dict[tuple[str, str, int], ConnectionTimes] = {}
 
     def _refused(self, ip: str, port: int) -> bool:
         for host, pport in self._protected():
@@ -111,11 +115,35 @@ class ConnectionTracker:
 
     def server_connect_error(self, data: server_hooks.ServerConnectionHookData) -> None:
         self._restore(data.server)
+        server = data.server
+        dns_start = self._opened.pop(server.id, None)
+        if dns_start is None or server.address is None:
+            return
+        now = time.time()
+        tcp_start = server.timestamp_start or now
+        key = (data.client.id, str(server.address[0]), int(server.address[1]))
+        self._failed[key] = ConnectionTimes(dns_start, tcp_start, None, None, failed_at=now)
 
     def server_disconnected(self, data: server_hooks.ServerConnectionHookData) -> None:
         self._opened.pop(data.server.id, None)
         self._hostname.pop(data.server.id, None)
 
-    def claim(self, server_id: str) -> float | None:
-        """DNS start of a just-opened connection, once; None when it is a reused one."""
-        return self._opened.pop(server_id, None)
+    def client_disconnected(self, client: connection.Client) -> None:
+        for key in [k for k in self._failed if k[0] == client.id]:
+            del self._failed[key]
+
+    def claim(self, flow: http.HTTPFlow) -> ConnectionTimes | None:
+        """How the flow's upstream connection was opened, given once: to the first exchange on
+        it. None for a reused connection (dns, connect and ssl then do not apply)."""
+        server = flow.server_conn
+        dns_start = self._opened.pop(server.id, None)
+        if dns_start is not None and server.timestamp_start is not None:
+            return ConnectionTimes(
+                dns_start=min(dns_start, server.timestamp_start),
+                tcp_start=server.timestamp_start,
+                tcp_end=server.timestamp_tcp_setup,
+                tls_end=server.timestamp_tls_setup,
+            )
+        if flow.error is not None:
+            return self._failed.pop((flow.client_conn.id, flow.request.host, flow.request.port), None)
+        return None

@@ -54,20 +54,12 @@ def _tls(conn: Any) -> dict[str, Any] | None:
 def flow_to_entry(
     flow: http.HTTPFlow,
     session_id: str,
-    dns_start: float | None,
+    conn: ConnectionTimes | None,
     max_body: int,
     entry_id: str | None = None,
 ) -> Entry:
     """Build the Entry for a finished flow. Safe to run in a worker thread: the flow is done."""
     req, resp, server = flow.request, flow.response, flow.server_conn
-    conn = None
-    if dns_start is not None and server.timestamp_start is not None:
-        conn = ConnectionTimes(
-            dns_start=min(dns_start, server.timestamp_start),
-            tcp_start=server.timestamp_start,
-            tcp_end=server.timestamp_tcp_setup,
-            tls_end=server.timestamp_tls_setup,
-        )
     failed_at = flow.error.timestamp if flow.error else None
     started, timings = compute(
         req.timestamp_start,
@@ -160,12 +152,12 @@ class Recorder:
             return
         flow.metadata[RECORDED] = True
         # Claim first: a paused session must still consume the connection's opening cost.
-        dns_start = self._tracker.claim(flow.server_conn.id)
+        conn = self._tracker.claim(flow)
         session_id = flow.metadata.get(SESSION_OVERRIDE) or self._target()
         if session_id is None:
             return
         cap, entry_id = self.max_body_size, flow.metadata.get(ENTRY_ID)
-        self._sink(lambda: flow_to_entry(flow, session_id, dns_start, cap, entry_id))
+        self._sink(lambda: flow_to_entry(flow, session_id, conn, cap, entry_id))
 
     def response(self, flow: http.HTTPFlow) -> None:
         if flow.websocket is None:  # a WebSocket is recorded once it ends, with its messages

@@ -20,6 +20,7 @@ class ConnectionTimes:
     tcp_start: float
     tcp_end: float | None  # None: the TCP connect failed
     tls_end: float | None  # None: plain TCP, or the handshake failed
+    failed_at: float | None = None  # when opening the connection failed
 
 
 def _ms(a: float, b: float) -> float:
@@ -50,7 +51,7 @@ def compute(
         t.dns = _ms(conn.dns_start, conn.tcp_start)
         if conn.tcp_end is None:
             # Connect failed: the attempt lasted until the failure was reported.
-            t.connect = _ms(conn.tcp_start, failed_at or conn.tcp_start)
+            t.connect = _ms(conn.tcp_start, conn.failed_at or failed_at or conn.tcp_start)
             t.ssl = NOT_APPLICABLE
             conn_ready = conn.tcp_start + t.connect / 1000.0
         else:
