@@ -90,10 +90,10 @@ ENTRY_COLUMNS = (
 INSERT_ENTRY = (
     f"INSERT INTO entries ({ENTRY_COLUMNS}) VALUES ({', '.join('?' * len(ENTRY_COLUMNS.split(',')))})"
 )
+# The same columns qualified for queries that join sessions (alias e).
+E_COLUMNS = ", ".join("e." + c.strip() for c in ENTRY_COLUMNS.split(","))
 # The list view leaves bodies out: they can be large and the list never shows them.
-SUMMARY_COLUMNS = ENTRY_COLUMNS.replace("request_body,", "NULL,").replace(
-    "response_body,", "NULL,"
-)
+SUMMARY_COLUMNS = E_COLUMNS.replace("e.request_body,", "NULL,").replace("e.response_body,", "NULL,")
 
 SORT_COLUMNS = {
     "timestamp": "started",
@@ -484,7 +484,7 @@ class Store:
 
     async def get_entry(self, entry_id: str) -> Entry | None:
         async with self._r.execute(
-            f"SELECT {ENTRY_COLUMNS} FROM entries e JOIN sessions s ON s.id = e.session_id "
+            f"SELECT {E_COLUMNS} FROM entries e JOIN sessions s ON s.id = e.session_id "
             "WHERE e.id = ? AND s.state = 'ready'",
             (entry_id,),
         ) as cur:
@@ -498,7 +498,7 @@ class Store:
         for i in range(0, len(ids), 500):
             chunk = ids[i : i + 500]
             async with self._r.execute(
-                f"SELECT {ENTRY_COLUMNS} FROM entries e JOIN sessions s ON s.id = e.session_id "
+                f"SELECT {E_COLUMNS} FROM entries e JOIN sessions s ON s.id = e.session_id "
                 f"WHERE s.state = 'ready' AND e.id IN ({', '.join('?' * len(chunk))})",
                 chunk,
             ) as cur:
@@ -555,9 +555,8 @@ class Store:
         async with self._r.execute(f"SELECT COUNT(*) {base}", args) as cur:
             row = await cur.fetchone()
             count = row[0] if row else 0
-        cols = ", ".join("e." + c.strip() if c.strip() != "NULL" else "NULL" for c in SUMMARY_COLUMNS.split(","))
         async with self._r.execute(
-            f"SELECT {cols} {base} ORDER BY e.{column} {direction}, e.seq {direction} "
+            f"SELECT {SUMMARY_COLUMNS} {base} ORDER BY e.{column} {direction}, e.seq {direction} "
             "LIMIT ? OFFSET ?",
             (*args, q.limit, q.offset),
         ) as cur:
