@@ -48,11 +48,12 @@ def parse_size(text: str) -> int:
     return int(value * mult)
 
 
-def _data_dir_arg(p: argparse.ArgumentParser) -> None:
+def _data_dir_arg(p: argparse.ArgumentParser, leaf: bool = False) -> None:
+    """--data-dir, accepted before or after a sub-action (a leaf must not reset the value)."""
     p.add_argument(
         "--data-dir",
         type=Path,
-        default=None,
+        default=argparse.SUPPRESS if leaf else None,
         help="where the database and certs/ live (env NECTO_HOME, default ~/.necto)",
     )
 
@@ -83,11 +84,14 @@ def build_parser() -> argparse.ArgumentParser:
     _data_dir_arg(sessions)
     ssub = sessions.add_subparsers(dest="action", metavar="ACTION", required=True)
     ls = ssub.add_parser("list", help="list sessions")
+    _data_dir_arg(ls, leaf=True)
     ls.add_argument("--json", action="store_true", help="print JSON")
     c = ssub.add_parser("create", help="create a session")
+    _data_dir_arg(c, leaf=True)
     c.add_argument("name")
     c.add_argument("--activate", action="store_true", help="record into it from now on")
     r = ssub.add_parser("rename", help="rename a session")
+    _data_dir_arg(r, leaf=True)
     r.add_argument("session", help="session id or name")
     r.add_argument("name")
     for name, text in (
@@ -97,12 +101,14 @@ def build_parser() -> argparse.ArgumentParser:
         ("delete", "delete a session and all its entries"),
     ):
         sp = ssub.add_parser(name, help=text)
+        _data_dir_arg(sp, leaf=True)
         sp.add_argument("session", help="session id or name")
 
     traffic = sub.add_parser("traffic", help="list, show, delete and clear recorded entries")
     _data_dir_arg(traffic)
     tsub = traffic.add_subparsers(dest="action", metavar="ACTION", required=True)
     tl = tsub.add_parser("list", help="list entries (default: the active session)")
+    _data_dir_arg(tl, leaf=True)
     tl.add_argument("--session", help="session id or name")
     tl.add_argument("--search", help="substring of the URL or method")
     tl.add_argument("--method", action="append", default=[], help="only this method (repeatable)")
@@ -114,10 +120,13 @@ def build_parser() -> argparse.ArgumentParser:
     tl.add_argument("--offset", type=int, default=0)
     tl.add_argument("--json", action="store_true", help="print JSON")
     ts = tsub.add_parser("show", help="one entry in full, as JSON (bodies base64)")
+    _data_dir_arg(ts, leaf=True)
     ts.add_argument("id")
     td = tsub.add_parser("delete", help="delete one entry")
+    _data_dir_arg(td, leaf=True)
     td.add_argument("id")
     tc = tsub.add_parser("clear", help="delete every entry of a session")
+    _data_dir_arg(tc, leaf=True)
     tc.add_argument("session", help="session id or name")
 
     ca = sub.add_parser("ca", help="where the CA certificate is, its fingerprint, how to trust it")

@@ -47,6 +47,7 @@ PNG = bytes.fromhex(
 # ------------------------------------------------------------------ certificates for upstream
 @dataclass
 class TestPki:
+    __test__ = False  # a fixture type, not a test class
     ca_pem: Path
     cert_pem: Path
     key_pem: Path
