@@ -259,10 +259,7 @@ class Store:
         """Queue one capture. Never blocks and never touches SQLite (called from proxy hooks)."""
         self._pending.append(item)
         self._idle.clear()
-        if len(self._pending) >= BATCH_MAX:
-            self._wake.set()
-        elif not self._wake.is_set():
-            self._wake.set()
+        self._wake.set()
 
     async def flush(self) -> None:
         """Wait until every capture queued so far is committed."""
