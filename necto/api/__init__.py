@@ -8,6 +8,8 @@ from aiohttp import web
 
 from necto import __version__
 from necto.api import certificates, sessions, traffic
+from necto.api import compare as compare_api
+from necto.api import replay as replay_api
 from necto.api.context import CTX, ApiContext, ctx
 from necto.api.errors import error_middleware, json_response
 from necto.api.security import make_security_middleware
@@ -39,6 +41,8 @@ ROUTE_TABLES: list[web.RouteTableDef] = [
     sessions.routes,
     traffic.routes,
     certificates.routes,
+    replay_api.routes,
+    compare_api.routes,
 ]
 
 

@@ -1,0 +1,112 @@
+"""/api/compare/entries and /api/compare/sessions (the logic is in necto.compare)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from aiohttp import web
+
+from necto.api.context import ctx
+from necto.api.errors import bad_request, json_response, not_found, read_json
+from necto.api.sessions import SESSION_NOT_FOUND
+from necto.api.traffic import ENTRY_NOT_FOUND
+from necto.compare import CompareOptions, compare_entries, compare_sources, parse_json_path, parse_rewrites
+
+routes = web.RouteTableDef()
+
+
+def _flag(value: Any, name: str, default: bool) -> bool:
+    """A boolean from JSON (true/false) or a query string ("true"/"false"/"1"/"0")."""
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("1", "true", "yes", "0", "false", "no"):
+        return value.lower() in ("1", "true", "yes")
+    raise bad_request(f"{name} must be a boolean")
+
+
+def _list(value: Any, name: str) -> list[str]:
+    """A list of strings from JSON, or a comma-separated query parameter."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return value
+    raise bad_request(f"{name} must be a list of strings")
+
+
+def _number(value: Any, name: str, default: float) -> float:
+    if value is None:
+        return default
+    try:
+        n = float(value) if not isinstance(value, bool) else None
+    except (TypeError, ValueError):
+        n = None
+    if n is None or n < 0:
+        raise bad_request(f"{name} must be a non-negative number")
+    return n
+
+
+def options_from(data: Any) -> CompareOptions:
+    """CompareOptions from a JSON body or query parameters (same names in both)."""
+    paths = _list(data.get("ignorePaths"), "ignorePaths")
+    for p in paths:
+        try:
+            parse_json_path(p)
+        except ValueError as e:
+            raise bad_request(str(e)) from None
+    opts = CompareOptions(
+        ignore_headers=frozenset(h.lower() for h in _list(data.get("ignoreHeaders"), "ignoreHeaders")),
+        ignore_volatile=_flag(data.get("ignoreVolatile"), "ignoreVolatile", True),
+        ignore_paths=paths,
+        threshold_ms=_number(data.get("thresholdMs"), "thresholdMs", 100.0),
+        threshold_pct=_number(data.get("thresholdPct"), "thresholdPct", 50.0),
+        ignore_host=_flag(data.get("ignoreHost"), "ignoreHost", False),
+    )
+    if data.get("hostRewrite") is not None:
+        try:
+            opts.rewrites = parse_rewrites(data["hostRewrite"])
+        except ValueError as e:
+            raise bad_request(str(e)) from None
+    return opts
+
+
+@routes.get("/api/compare/entries")
+async def compare_two_entries(request: web.Request) -> web.Response:
+    q = request.query
+    a_id, b_id = q.get("a"), q.get("b")
+    if not a_id or not b_id:
+        raise bad_request("Query parameters a and b (entry ids) are required")
+    opts = options_from(q)
+    store = ctx(request).store
+    a, b = await store.get_entry(a_id), await store.get_entry(b_id)
+    if a is None or b is None:
+        raise not_found(ENTRY_NOT_FOUND)
+    return json_response(await asyncio.to_thread(compare_entries, a, b, opts))
+
+
+@routes.post("/api/compare/sessions")
+async def compare_two_sessions(request: web.Request) -> web.Response:
+    body = await read_json(request)
+    a_id, b_id = body.get("a"), body.get("b")
+    if not isinstance(a_id, str) or not isinstance(b_id, str) or not a_id or not b_id:
+        raise bad_request("a and b (session ids) are required")
+    opts = options_from(body)
+    store = ctx(request).store
+    a, b = await store.get_session(a_id), await store.get_session(b_id)
+    if a is None or b is None:
+        raise not_found(SESSION_NOT_FOUND)
+    await store.flush()
+    result = await compare_sources(
+        store.iter_entries(a.id),
+        store.iter_entries(b.id),
+        store.get_entries,
+        store.get_entries,
+        opts,
+        (a.name, b.name),
+    )
+    result["a"]["sessionId"], result["b"]["sessionId"] = a.id, b.id
+    return json_response(result)

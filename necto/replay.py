@@ -1,0 +1,526 @@
+"""Replay recorded requests through Necto's own proxy, so each replay is captured like live traffic.
+
+A replay is an ordinary aiohttp request sent to Necto's proxy (trusting Necto's CA) carrying the
+recorder's replay header: the proxy records the exchange into the chosen session under an id we
+pick in advance, with real phase timings, and strips the header before it goes upstream. Session
+replays run as background asyncio tasks (bounded concurrency, optional original order and
+pacing, host rewrite, filters, header drops) with progress and cancel; nothing here blocks the
+event loop that also runs the proxy and the API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import re
+import ssl
+import time
+import weakref
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from necto.api.serialize import _header_map
+from necto.capture.recorder import REPLAY_HEADER, Recorder
+from necto.compare import HostRewrite, parse_rewrites, rewrite_url
+from necto.model import Entry, Header, new_id, now_ms
+from necto.store import Store
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT = 30.0
+MAX_TIMEOUT = 3600.0
+MAX_CONCURRENCY = 64
+RECORD_WAIT = 5.0  # how long to wait for the proxy's record of a finished replay
+MAX_JOBS_KEPT = 50
+MAX_FAILURES_KEPT = 20
+# Never copied from the original: the client recomputes them (Host from the URL, the length
+# from the body), they are per-hop, or (content-encoding) the stored body is already decoded.
+RECOMPUTED = frozenset(
+    {
+        "host", "content-length", "transfer-encoding", "connection", "keep-alive", "te",
+        "proxy-connection", "proxy-authorization", "upgrade", "content-encoding", REPLAY_HEADER,
+    }
+)  # fmt: skip
+STATIC_TYPES = ("image/", "font/", "text/css", "javascript", "video/", "audio/", "application/font", "application/wasm")
+STATIC_EXTENSIONS = re.compile(
+    r"\.(png|jpe?g|gif|webp|avif|svg|ico|bmp|css|js|mjs|map|woff2?|ttf|otf|eot|mp4|webm|mp3|wav|ogg|wasm)$",
+    re.I,
+)
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+
+# ---------------------------------------------------------------------- requests
+@dataclass(slots=True)
+class ReplayRequest:
+    method: str
+    url: str
+    headers: list[Header]
+    body: bytes | None = None
+
+
+def validate_request(method: Any, url: Any) -> str | None:
+    """The 400 message for a bad method or URL, or None when both are usable."""
+    if not isinstance(method, str) or not _TOKEN.match(method):
+        return "Method must be an HTTP token such as GET"
+    if not isinstance(url, str):
+        return "URL must be a string"
+    u = urlsplit(url)
+    if u.scheme not in ("http", "https") or not u.hostname:
+        return "URL must be an absolute http or https URL"
+    return None
+
+
+def parse_headers(value: Any) -> list[tuple[str, str | None]]:
+    """`{name: value|[values]|null}`, `[{name, value}]` or `[[name, value]]`; None drops a header."""
+    if value is None:
+        return []
+    out: list[tuple[str, str | None]] = []
+    if isinstance(value, dict):
+        for name, v in value.items():
+            if isinstance(v, list):
+                out += [(name, str(x)) for x in v]
+            else:
+                out.append((name, None if v is None else str(v)))
+    elif isinstance(value, list):
+        for item in value:
+            if isinstance(item, dict) and "name" in item:
+                out.append((str(item["name"]), None if item.get("value") is None else str(item["value"])))
+            elif isinstance(item, (list, tuple)) and len(item) == 2:
+                out.append((str(item[0]), None if item[1] is None else str(item[1])))
+            else:
+                raise ValueError("headers must be an object or a list of {name, value}")
+    else:
+        raise ValueError("headers must be an object or a list of {name, value}")
+    for name, v in out:
+        if not _TOKEN.match(name) or (v is not None and ("\r" in v or "\n" in v)):
+            raise ValueError(f"invalid header: {name!r}")
+    return out
+
+
+def parse_body(value: Any, encoding: Any = None) -> bytes | None:
+    """A body given as text, or as base64 with `bodyEncoding: "base64"`."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError("body must be a string")
+    if encoding == "base64":
+        try:
+            return base64.b64decode(value, validate=True)
+        except ValueError:
+            raise ValueError("body is not valid base64") from None
+    if encoding not in (None, "utf8", "utf-8", "text"):
+        raise ValueError('bodyEncoding must be "base64" or "utf8"')
+    return value.encode("utf-8")
+
+
+def merge_headers(
+    original: Sequence[Header], overrides: Sequence[tuple[str, str | None]], drop: Sequence[str] = ()
+) -> list[Header]:
+    """Original headers minus recomputed/dropped ones, with overrides replacing by name."""
+    gone = RECOMPUTED | {d.lower() for d in drop} | {n.lower() for n, _ in overrides}
+    out = [(n, v) for n, v in original if n.lower() not in gone and not n.startswith(":")]
+    out += [(n, v) for n, v in overrides if v is not None and n.lower() not in RECOMPUTED]
+    return out
+
+
+def request_from_entry(
+    entry: Entry,
+    *,
+    method: str | None = None,
+    url: str | None = None,
+    headers: Sequence[tuple[str, str | None]] = (),
+    body: bytes | None = None,
+    drop_headers: Sequence[str] = (),
+    rewrites: Sequence[HostRewrite] = (),
+) -> ReplayRequest:
+    """The request to send for `entry`, with overrides merged over it and the host rewritten."""
+    target = url or entry.url
+    if rewrites:
+        target = rewrite_url(target, rewrites)
+    return ReplayRequest(
+        method=method or entry.method,
+        url=target,
+        headers=merge_headers(entry.request_headers, headers, drop_headers),
+        body=body if body is not None else entry.request_body,
+    )
+
+
+# ---------------------------------------------------------------------- the pipeline
+@dataclass
+class Pipeline:
+    """What a replay needs to go through the running proxy and be recorded."""
+
+    store: Store
+    proxy_url: str
+    ca_file: Path
+    recorder: Recorder
+    _ssl: ssl.SSLContext | None = field(default=None, repr=False)
+
+    def ssl_context(self) -> ssl.SSLContext:
+        if self._ssl is None:
+            self._ssl = ssl.create_default_context(cafile=str(self.ca_file))
+        return self._ssl
+
+    def client(self, limit: int = 8) -> aiohttp.ClientSession:
+        """A client that keeps no cookies, adds no headers of its own and follows no redirects."""
+        return aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=limit, ssl=self.ssl_context()),
+            cookie_jar=aiohttp.DummyCookieJar(),
+            skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
+            auto_decompress=False,
+            trust_env=False,
+        )
+
+
+@dataclass(slots=True)
+class SendOutcome:
+    """What the client saw: a response, or the error that stopped it."""
+
+    status: int | None
+    error: str | None
+    reached_proxy: bool
+    proxy_error: bool = False  # the proxy answered with its own error page (upstream failed)
+
+
+async def send(
+    pipe: Pipeline,
+    client: aiohttp.ClientSession,
+    req: ReplayRequest,
+    session_id: str,
+    entry_id: str,
+    timeout: float,
+) -> SendOutcome:
+    """Send one request through the proxy, tagged to be recorded as `entry_id` in `session_id`."""
+    name, value = pipe.recorder.replay_header(session_id, entry_id)
+    try:
+        async with client.request(
+            req.method,
+            req.url,
+            headers=[*req.headers, (name, value)],
+            data=req.body if req.body else None,
+            proxy=pipe.proxy_url,
+            allow_redirects=False,
+            timeout=aiohttp.ClientTimeout(total=timeout),
+        ) as resp:
+            await resp.read()
+            made_by_proxy = resp.headers.get("Server", "").startswith("mitmproxy") and resp.status >= 500
+            return SendOutcome(resp.status, None, True, made_by_proxy)
+    except TimeoutError:
+        return SendOutcome(None, f"Timed out after {timeout:g} s", True)
+    except aiohttp.ClientProxyConnectionError as e:
+        return SendOutcome(None, f"Cannot reach Necto's proxy: {e}", False)
+    except (aiohttp.ClientError, OSError, ValueError) as e:
+        return SendOutcome(None, str(e) or type(e).__name__, True)
+
+
+async def wait_recorded(store: Store, entry_id: str, timeout: float = RECORD_WAIT) -> Entry | None:
+    """Poll (flushing the writer) until the proxy's record of a replay is stored."""
+    deadline = time.monotonic() + timeout
+    while True:
+        await store.flush()
+        entry = await store.get_entry(entry_id)
+        if entry is not None or time.monotonic() > deadline:
+            return entry
+        await asyncio.sleep(0.02)
+
+
+def failed_entry(req: ReplayRequest, session_id: str, entry_id: str, error: str) -> Entry:
+    """What is stored when the proxy never saw the request (so it could not record it)."""
+    return Entry(
+        session_id=session_id,
+        started=time.time(),
+        method=req.method,
+        url=req.url,
+        request_headers=list(req.headers),
+        request_body=req.body,
+        request_body_size=len(req.body or b""),
+        error=error,
+        source="replay",
+        id=entry_id,
+    )
+
+
+async def replay_request(pipe: Pipeline, req: ReplayRequest, session_id: str, timeout: float = DEFAULT_TIMEOUT) -> tuple[Entry, str | None]:
+    """Replay one request; returns the recorded entry and the client-side error, if any."""
+    entry_id = new_id()
+    async with pipe.client(limit=1) as client:
+        outcome = await send(pipe, client, req, session_id, entry_id, timeout)
+    entry = await wait_recorded(pipe.store, entry_id, RECORD_WAIT if outcome.reached_proxy else 0)
+    if entry is None:
+        # Not recorded: the proxy was unreachable, or it had not finished in time. A late record
+        # would collide with ours, so the stand-in gets its own id.
+        entry = failed_entry(req, session_id, entry_id if not outcome.reached_proxy else new_id(),
+                             outcome.error or "The proxy did not record the replay")  # fmt: skip
+        await pipe.store.add_entries([entry])
+    return entry, outcome.error or entry.error
+
+
+def result_json(entry: Entry, client_error: str | None) -> dict[str, Any]:
+    """The `result` of a replay: the response as recorded (status 0 when none came back)."""
+    out: dict[str, Any] = {
+        "status": entry.status if entry.status is not None else 0,
+        "statusText": entry.status_text if entry.status is not None else "",
+        "headers": _header_map(entry.response_headers),
+        "body": base64.b64encode(entry.response_body or b"").decode("ascii"),
+        "duration": entry.duration,
+    }
+    error = client_error or entry.error
+    if error:
+        out["error"] = error
+    return out
+
+
+# ---------------------------------------------------------------------- session replays
+@dataclass
+class ReplayOptions:
+    concurrency: int = 4
+    keep_order: bool = False  # one at a time, in the original order
+    pacing: bool = False  # start each request at its original offset (divided by `speed`)
+    speed: float = 1.0
+    rewrites: list[HostRewrite] = field(default_factory=list)
+    hosts: list[str] = field(default_factory=list)  # only these original hosts ("*.x" allowed)
+    methods: list[str] = field(default_factory=list)
+    skip_static: bool = False
+    drop_headers: list[str] = field(default_factory=list)
+    timeout: float = DEFAULT_TIMEOUT
+    name: str | None = None  # of the new session; default "Replay of <source>"
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ReplayOptions:
+        """Options from an API body; ValueError carries the 400 message."""
+        o = cls()
+        o.concurrency = _int(data.get("concurrency", o.concurrency), "concurrency", 1, MAX_CONCURRENCY)
+        o.keep_order = _bool(data.get("keepOrder", False), "keepOrder")
+        o.pacing = _bool(data.get("pacing", False), "pacing")
+        o.speed = _num(data.get("speed", 1.0), "speed", 0.01, 1000)
+        o.timeout = _num(data.get("timeout", DEFAULT_TIMEOUT), "timeout", 0.001, MAX_TIMEOUT)
+        if data.get("hostRewrite") is not None:
+            o.rewrites = parse_rewrites(data["hostRewrite"])
+        o.hosts = [h.lower() for h in _strings(data.get("hosts"), "hosts")]
+        o.methods = [m.upper() for m in _strings(data.get("methods"), "methods")]
+        o.skip_static = _bool(data.get("skipStatic", False), "skipStatic")
+        o.drop_headers = [h.lower() for h in _strings(data.get("dropHeaders"), "dropHeaders")]
+        name = data.get("name")
+        if name is not None and (not isinstance(name, str) or not name.strip()):
+            raise ValueError("name must be a non-empty string")
+        o.name = name.strip() if name else None
+        return o
+
+    def selects(self, e: Entry) -> bool:
+        """Is this entry replayed? (WebSockets and non-HTTP URLs never are.)"""
+        if e.websocket is not None or e.scheme not in ("http", "https") or e.method.upper() == "CONNECT":
+            return False
+        if self.methods and e.method.upper() not in self.methods:
+            return False
+        if self.hosts and not any(_host_matches(e.host.lower(), h) for h in self.hosts):
+            return False
+        return not (self.skip_static and is_static(e))
+
+
+def _host_matches(host: str, pattern: str) -> bool:
+    if pattern.startswith("*."):
+        return host.endswith(pattern[1:]) or host == pattern[2:]
+    return host == pattern
+
+
+def is_static(e: Entry) -> bool:
+    """Images, fonts, styles, scripts and media: what a browser HAR is mostly made of."""
+    ct = e.content_type.lower()
+    return any(t in ct for t in STATIC_TYPES) or bool(STATIC_EXTENSIONS.search(urlsplit(e.url).path))
+
+
+def _int(v: Any, name: str, lo: int, hi: int) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+        raise ValueError(f"{name} must be an integer between {lo} and {hi}")
+    return v
+
+
+def _num(v: Any, name: str, lo: float, hi: float) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not lo <= v <= hi:
+        raise ValueError(f"{name} must be a number between {lo:g} and {hi:g}")
+    return float(v)
+
+
+def _bool(v: Any, name: str) -> bool:
+    if not isinstance(v, bool):
+        raise ValueError(f"{name} must be a boolean")
+    return v
+
+
+def _strings(v: Any, name: str) -> list[str]:
+    if v is None:
+        return []
+    if not isinstance(v, list) or not all(isinstance(x, str) and x for x in v):
+        raise ValueError(f"{name} must be a list of strings")
+    return v
+
+
+# A source can be read twice: once to count what will be replayed, once to replay it.
+EntrySource = Callable[[], AsyncIterator[Entry]]
+
+
+@dataclass
+class ReplayJob:
+    id: str
+    source: str  # what was replayed, for people
+    session_id: str  # the new session the replays are recorded into
+    session_name: str
+    status: str = "pending"  # pending | counting | running | cancelling | completed | cancelled | failed
+    total: int = 0
+    done: int = 0  # finished, successfully or not
+    failed: int = 0  # no response (network error, timeout, upstream unreachable)
+    created_at: int = field(default_factory=now_ms)
+    finished_at: int | None = None
+    error: str | None = None
+    failures: list[dict[str, str]] = field(default_factory=list)
+    task: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("completed", "cancelled", "failed")
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "status": self.status,
+            "source": self.source,
+            "sessionId": self.session_id,
+            "sessionName": self.session_name,
+            "total": self.total,
+            "done": self.done,
+            "failed": self.failed,
+            "createdAt": self.created_at,
+            "finishedAt": self.finished_at,
+            "error": self.error,
+            "failures": self.failures,
+        }
+
+
+async def run_job(job: ReplayJob, pipe: Pipeline, source: EntrySource, opts: ReplayOptions) -> None:
+    """Count, then replay everything selected; on cancel, stop and keep what was replayed."""
+    in_flight: set[asyncio.Task[None]] = set()
+    try:
+        job.status = "counting"
+        job.total = sum([1 async for e in source() if opts.selects(e)])
+        job.status = "running"
+        concurrency = 1 if opts.keep_order else opts.concurrency
+        slots = asyncio.Semaphore(concurrency)
+        async with pipe.client(limit=concurrency) as client:
+            first: float | None = None
+            t0 = time.monotonic()
+            async for entry in source():
+                if not opts.selects(entry):
+                    continue
+                if opts.pacing:
+                    first = entry.started if first is None else first
+                    delay = t0 + (entry.started - first) / opts.speed - time.monotonic()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                await slots.acquire()
+                task = asyncio.create_task(_replay_one(job, pipe, client, entry, opts))
+                in_flight.add(task)
+                task.add_done_callback(lambda t: (in_flight.discard(t), slots.release()))
+            if in_flight:
+                await asyncio.gather(*in_flight)
+        await pipe.store.flush()
+        job.status = "completed"
+    except asyncio.CancelledError:
+        job.status = "cancelling"
+        for t in list(in_flight):
+            t.cancel()
+        await asyncio.gather(*in_flight, return_exceptions=True)
+        job.status = "cancelled"
+        raise
+    except Exception as e:
+        log.exception("replay job %s failed", job.id)
+        job.status, job.error = "failed", str(e) or type(e).__name__
+    finally:
+        job.finished_at = now_ms()
+
+
+async def _replay_one(job: ReplayJob, pipe: Pipeline, client: aiohttp.ClientSession, entry: Entry, opts: ReplayOptions) -> None:
+    req = request_from_entry(entry, drop_headers=opts.drop_headers, rewrites=opts.rewrites)
+    entry_id = new_id()
+    outcome = await send(pipe, client, req, job.session_id, entry_id, opts.timeout)
+    if not outcome.reached_proxy:
+        await pipe.store.add_entries([failed_entry(req, job.session_id, entry_id, outcome.error or "")])
+    job.done += 1
+    if outcome.error or outcome.proxy_error:
+        job.failed += 1
+        if len(job.failures) < MAX_FAILURES_KEPT:
+            job.failures.append({"method": req.method, "url": req.url, "error": outcome.error or f"proxy answered {outcome.status}"})
+
+
+class ReplayManager:
+    """The running and recent session replays of one Necto (one per store)."""
+
+    def __init__(self) -> None:
+        self.jobs: dict[str, ReplayJob] = {}
+
+    async def start(self, pipe: Pipeline, source: EntrySource, label: str, opts: ReplayOptions) -> ReplayJob:
+        name = opts.name or f"Replay of {label}"
+        session = await pipe.store.create_session(name)
+        job = ReplayJob(id=new_id(), source=label, session_id=session.id, session_name=name)
+        job.task = asyncio.create_task(run_job(job, pipe, source, opts), name=f"necto-replay-{job.id}")
+        job.task.add_done_callback(_quiet)
+        self.jobs[job.id] = job
+        self._prune()
+        return job
+
+    def get(self, job_id: str) -> ReplayJob | None:
+        return self.jobs.get(job_id)
+
+    async def cancel(self, job_id: str) -> ReplayJob | None:
+        """Stop a job and wait until its in-flight requests have settled."""
+        job = self.jobs.get(job_id)
+        if job is None:
+            return None
+        if job.task is not None and not job.task.done():
+            job.task.cancel()
+            await asyncio.gather(job.task, return_exceptions=True)
+        return job
+
+    async def cancel_all(self) -> None:
+        for job_id in list(self.jobs):
+            await self.cancel(job_id)
+
+    def _prune(self) -> None:
+        finished = [j for j in self.jobs.values() if j.finished]
+        for j in finished[: max(0, len(self.jobs) - MAX_JOBS_KEPT)]:
+            del self.jobs[j.id]
+
+
+def _quiet(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("replay task ended with %r", task.exception())
+
+
+_MANAGERS: weakref.WeakKeyDictionary[Store, ReplayManager] = weakref.WeakKeyDictionary()
+
+
+def manager_for(store: Store) -> ReplayManager:
+    """One manager per running Necto, keyed on its store (the API context is not ours to extend)."""
+    m = _MANAGERS.get(store)
+    if m is None:
+        m = _MANAGERS[store] = ReplayManager()
+    return m
+
+
+def session_source(store: Store, session_id: str) -> EntrySource:
+    return lambda: store.iter_entries(session_id)
+
+
+def list_source(entries: Sequence[Entry]) -> EntrySource:
+    ordered = sorted(entries, key=lambda e: e.started)
+
+    async def gen() -> AsyncIterator[Entry]:
+        for e in ordered:
+            yield e
+
+    return gen
