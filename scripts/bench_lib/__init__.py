@@ -1,0 +1,1 @@
+"""Necto's benchmark (scripts/bench); see scripts/bench_lib/main.py."""
