@@ -30,6 +30,7 @@ DEFAULT_SESSION_NAME = "Default Session"
 
 # A pending capture: a finished Entry or a function that builds one (run off the event loop).
 Pending = Entry | Callable[[], Entry | None]
+Listener = Callable[[str, Any], None]
 
 SCHEMA_V1 = """
 CREATE TABLE sessions (
@@ -192,6 +193,7 @@ class Store:
         # The recorder reads this on every flow, so it is kept in memory, never queried.
         self.capture_session_id: str | None = None
         self.dropped = 0  # captures lost to a failing write (logged)
+        self._listeners: set[Listener] = set()
 
     # ---------------------------------------------------------------- lifecycle
     @classmethod
@@ -292,19 +294,42 @@ class Store:
 
     async def _write_batch(self, batch: list[Pending]) -> None:
         try:
-            rows = await asyncio.to_thread(_build_rows, batch)
-            if rows:
-                async with self._lock:
-                    await self._w.execute("BEGIN")
-                    try:
-                        await self._w.executemany(INSERT_ENTRY, rows)
-                        await self._w.execute("COMMIT")
-                    except BaseException:
-                        await self._w.execute("ROLLBACK")
-                        raise
+            entries, rows = await asyncio.to_thread(_build_rows, batch)
+            await self._insert(entries, rows)
         except Exception:
             self.dropped += len(batch)
             log.exception("could not store %d captured entries", len(batch))
+
+    async def _insert(self, entries: Sequence[Entry], rows: list[tuple[Any, ...]]) -> None:
+        """One transaction for a batch of rows; listeners hear about them once committed."""
+        if not rows:
+            return
+        async with self._lock:
+            await self._w.execute("BEGIN")
+            try:
+                await self._w.executemany(INSERT_ENTRY, rows)
+                await self._w.execute("COMMIT")
+            except BaseException:
+                await self._w.execute("ROLLBACK")
+                raise
+        self._notify("entries", entries)
+
+    # ---------------------------------------------------------------- change notifications
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call `listener(kind, payload)` after each change; returns the unsubscribe function.
+
+        Kinds: "entries" (list of new Entry), "removed" (session id whose entries were
+        deleted), "sessions" (None). Listeners must not block: they run on the event loop.
+        """
+        self._listeners.add(listener)
+        return lambda: self._listeners.discard(listener)
+
+    def _notify(self, kind: str, payload: Any) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(kind, payload)
+            except Exception:
+                log.exception("change listener failed")
 
     # ---------------------------------------------------------------- sessions
     async def _session_rows(self, where: str = "", args: Iterable[Any] = ()) -> list[Session]:
@@ -348,6 +373,7 @@ class Store:
             await self.activate_session(sid)
         session = await self.get_session(sid)
         assert session is not None
+        self._notify("sessions", None)
         return session
 
     async def update_session(
@@ -367,6 +393,8 @@ class Store:
             )
             changed = cur.rowcount
         await self._refresh_capture_target()
+        if changed:
+            self._notify("sessions", None)
         return await self.get_session(session_id) if changed else None
 
     async def activate_session(self, session_id: str) -> Session | None:
@@ -384,6 +412,7 @@ class Store:
             )
             await self._w.execute("COMMIT")
         await self._refresh_capture_target()
+        self._notify("sessions", None)
         return await self.get_session(session_id)
 
     async def delete_session(self, session_id: str) -> bool:
@@ -396,6 +425,7 @@ class Store:
             deleted = cur.rowcount > 0
         if deleted:
             await self.ensure_active_session()
+            self._notify("sessions", None)
         return deleted
 
     async def ensure_active_session(self) -> Session:
@@ -458,6 +488,7 @@ class Store:
             except BaseException:
                 await self._w.execute("ROLLBACK")
                 raise
+        self._notify("sessions", None)
         return target
 
     async def drop_staging(self, staging_id: str) -> None:
@@ -469,15 +500,7 @@ class Store:
     # ---------------------------------------------------------------- entries
     async def add_entries(self, entries: Sequence[Entry]) -> None:
         """Insert entries now, in one transaction (imports and replays; capture uses `record`)."""
-        rows = [entry_to_row(e) for e in entries]
-        async with self._lock:
-            await self._w.execute("BEGIN")
-            try:
-                await self._w.executemany(INSERT_ENTRY, rows)
-                await self._w.execute("COMMIT")
-            except BaseException:
-                await self._w.execute("ROLLBACK")
-                raise
+        await self._insert(entries, [entry_to_row(e) for e in entries])
 
     async def get_entry(self, entry_id: str) -> Entry | None:
         async with self._r.execute(
@@ -563,14 +586,21 @@ class Store:
     async def delete_entry(self, entry_id: str) -> bool:
         await self.flush()
         async with self._lock:
-            cur = await self._w.execute("DELETE FROM entries WHERE id = ?", (entry_id,))
-            return cur.rowcount > 0
+            cur = await self._w.execute(
+                "DELETE FROM entries WHERE id = ? RETURNING session_id", (entry_id,)
+            )
+            row = await cur.fetchone()
+        if row is not None:
+            self._notify("removed", row[0])
+        return row is not None
 
     async def clear_session(self, session_id: str) -> int:
         await self.flush()
         async with self._lock:
             cur = await self._w.execute("DELETE FROM entries WHERE session_id = ?", (session_id,))
-            return cur.rowcount
+            deleted = cur.rowcount
+        self._notify("removed", session_id)
+        return deleted
 
     async def stats(self, session_id: str) -> dict[str, Any]:
         async with self._r.execute(
@@ -601,8 +631,8 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _build_rows(batch: list[Pending]) -> list[tuple[Any, ...]]:
-    rows = []
+def _build_rows(batch: list[Pending]) -> tuple[list[Entry], list[tuple[Any, ...]]]:
+    entries, rows = [], []
     for item in batch:
         try:
             entry = item if isinstance(item, Entry) else item()
@@ -610,8 +640,9 @@ def _build_rows(batch: list[Pending]) -> list[tuple[Any, ...]]:
             log.exception("could not convert a captured flow")
             continue
         if entry is not None:
+            entries.append(entry)
             rows.append(entry_to_row(entry))
-    return rows
+    return entries, rows
 
 
 async def _migrate(db: aiosqlite.Connection) -> None:
