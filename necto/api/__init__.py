@@ -9,6 +9,7 @@ from aiohttp import web
 from necto import __version__
 from necto.api import certificates, sessions, traffic
 from necto.api import compare as compare_api
+from necto.api import inventory as inventory_api
 from necto.api import replay as replay_api
 from necto.api.context import CTX, ApiContext, ctx
 from necto.api.errors import error_middleware, json_response
@@ -43,6 +44,7 @@ ROUTE_TABLES: list[web.RouteTableDef] = [
     certificates.routes,
     replay_api.routes,
     compare_api.routes,
+    inventory_api.routes,
 ]
 
 
