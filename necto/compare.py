@@ -461,7 +461,8 @@ class Digest:
     id: str
     method: str
     url: str
-    endpoint: str  # method + origin/path, no query: the timing table's row
+    endpoint: str  # method + normalized origin/path, no query: the timing table's row
+    label: str  # method + this entry's own URL without query, for people
     key: str  # endpoint + sorted query: the pairing key
     status: int
     error: str | None
@@ -480,6 +481,7 @@ def digest(e: Entry, opts: CompareOptions, side_a: bool) -> Digest:
         method=method,
         url=e.url,
         endpoint=f"{method} {endpoint}",
+        label=f"{method} {e.url.split('?', 1)[0].split('#', 1)[0]}",
         key=f"{method} {endpoint}" + (f"?{query}" if query else ""),
         status=_status(e),
         error=e.error,
@@ -539,7 +541,7 @@ def timing_table(a: list[Digest], b: list[Digest], opts: CompareOptions) -> list
         )
         rows.append(
             {
-                "endpoint": endpoint,
+                "endpoint": (da or db)[0].label,
                 "count": {"a": len(da), "b": len(db)},
                 "a": ma,
                 "b": mb,
