@@ -147,8 +147,13 @@ class SiblingRule:
 
 
 # ---------------------------------------------------------------- parameter names
+IRREGULAR_PLURALS = {"people": "person", "children": "child", "men": "man", "women": "woman", "indices": "index"}
+
+
 def singular(word: str) -> str:
     low = word.lower()
+    if low in IRREGULAR_PLURALS:
+        return IRREGULAR_PLURALS[low]
     if low.endswith("ies") and len(low) > 4:
         return word[:-3] + "y"
     if re.search(r"(ss|x|ch|sh)es$", low):
