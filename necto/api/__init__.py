@@ -7,7 +7,7 @@ import time
 from aiohttp import web
 
 from necto import __version__
-from necto.api import certificates, sessions, traffic
+from necto.api import certificates, events, page, sessions, traffic
 from necto.api import compare as compare_api
 from necto.api import inventory as inventory_api
 from necto.api import replay as replay_api
@@ -45,6 +45,8 @@ ROUTE_TABLES: list[web.RouteTableDef] = [
     replay_api.routes,
     compare_api.routes,
     inventory_api.routes,
+    events.routes,
+    page.routes,
 ]
 
 
@@ -59,4 +61,5 @@ def make_app(context: ApiContext) -> web.Application:
     app[CTX] = context
     for table in ROUTE_TABLES:
         app.add_routes(table)
+    events.setup(app)
     return app

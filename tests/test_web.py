@@ -1,0 +1,247 @@
+"""The web page on :8889, driven in real (Debian) Chromium with Playwright.
+
+Screenshots of the main views are saved under test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from conftest import ARTIFACTS, CORPUS, RunningNecto, Upstream, curl, wait_for_entries
+from necto.model import Session
+
+CHROMIUM = os.environ.get("NECTO_CHROMIUM", "/usr/bin/chromium")
+
+try:
+    from playwright.async_api import Browser, Page, async_playwright, expect
+except ImportError:  # pragma: no cover - CI installs it
+    async_playwright = None  # type: ignore[assignment]
+
+
+def _require_browser() -> None:
+    missing = async_playwright is None or not Path(CHROMIUM).exists()
+    if missing:
+        reason = "Playwright (pip) and Chromium at /usr/bin/chromium are needed: scripts/setup-test-tools, apt-get install chromium"
+        if os.environ.get("CI"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
+@pytest_asyncio.fixture(scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    _require_browser()
+    async with async_playwright() as pw:
+        b = await pw.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+                "--disable-sync",
+            ],
+        )
+        yield b
+        await b.close()
+
+
+@pytest_asyncio.fixture
+async def page(browser: Browser, necto: RunningNecto, fresh_session: Session) -> AsyncIterator[Page]:
+    context = await browser.new_context(accept_downloads=True, viewport={"width": 1400, "height": 850})
+    p = await context.new_page()
+    dialogs: list[str] = []
+    answers: list[str] = []  # what to type into the page's prompt() dialogs, in order
+
+    async def on_dialog(dialog: Any) -> None:
+        dialogs.append(dialog.message)
+        if dialog.type == "prompt" and answers:
+            await dialog.accept(answers.pop(0))
+        elif dialog.type == "confirm":
+            await dialog.accept()
+        else:
+            await dialog.dismiss()
+
+    p.on("dialog", on_dialog)
+    p.dialogs = dialogs  # type: ignore[attr-defined]
+    p.answers = answers  # type: ignore[attr-defined]
+    await p.goto(necto.api_url + "/")
+    await p.wait_for_selector("body[data-ready='1']")
+    yield p
+    await context.close()
+
+
+async def shot(page: Page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+
+
+async def test_empty_state_explains_setup_and_serves_the_ca(page: Page, necto: RunningNecto) -> None:
+    await expect(page.locator("#empty")).to_contain_text("No traffic in this session yet")
+    await expect(page.locator("#empty")).to_contain_text(necto.proxy_url.removeprefix("http://"))
+    await expect(page.locator("#empty")).to_contain_text("linux")
+    href = await page.locator("#ca-download").get_attribute("href")
+    body = await page.evaluate("async (u) => (await fetch(u)).text()", href)
+    assert body == necto.ca_pem.read_text()
+    await shot(page, "empty-state")
+
+
+async def test_rows_appear_live_and_detail_shows_waterfall(
+    page: Page, necto: RunningNecto, upstream: Upstream, fresh_session: Session
+) -> None:
+    for path in ("/hello?live=1", "/api/data", "/image.png"):
+        code, _, err = await curl(necto, f"{upstream.https_url}{path}")
+        assert code == 0, err
+    rows = page.locator(".row[data-id]")
+    await expect(rows).to_have_count(3, timeout=10_000)  # no reload: pushed over SSE
+    await expect(rows.nth(0)).to_contain_text("/hello?live=1")
+    await expect(page.locator("#count")).to_have_text("3 entries")
+
+    await rows.nth(0).click()
+    await page.get_by_role("tab", name="Timing").click()
+    waterfall = page.locator("#waterfall")
+    for phase in ("blocked", "dns", "connect", "ssl", "send", "wait", "receive"):
+        await expect(waterfall.locator(f"[data-phase='{phase}']")).to_contain_text("ms")
+    await shot(page, "traffic-and-waterfall")
+
+    await rows.nth(2).click()
+    await page.get_by_role("tab", name="Response").click()
+    await expect(page.locator(".tab-content img")).to_be_visible()
+    await rows.nth(1).click()
+    await page.get_by_role("tab", name="Response").click()
+    await expect(page.locator(".tab-content .json")).to_contain_text('"data loaded"')
+
+
+async def test_shift_click_selection_exports_exactly_those_entries(
+    page: Page, necto: RunningNecto, upstream: Upstream, fresh_session: Session
+) -> None:
+    for i in range(4):
+        await curl(necto, f"{upstream.http_url}/hello?n={i}")
+    rows = page.locator(".row[data-id]")
+    await expect(rows).to_have_count(4, timeout=10_000)
+    await rows.nth(1).click()
+    await rows.nth(2).click(modifiers=["Shift"])
+    await expect(page.locator(".row.selected")).to_have_count(2)
+    await page.click("#btn-export")
+    async with page.expect_download() as info:
+        await page.click("#export-selected")
+    download = await info.value
+    har = json.loads(Path(await download.path()).read_bytes())
+    urls = [e["request"]["url"] for e in har["log"]["entries"]]
+    assert urls == [f"{upstream.http_url}/hello?n=1", f"{upstream.http_url}/hello?n=2"]
+
+    # Ctrl-click adds a third; right-click offers "Export Selected as HAR".
+    await rows.nth(3).click(modifiers=["Control"])
+    await expect(page.locator(".row.selected")).to_have_count(3)
+    await rows.nth(3).click(button="right")
+    async with page.expect_download() as info:
+        await page.get_by_role("button", name="Export Selected as HAR").click()
+    har = json.loads(Path(await (await info.value).path()).read_bytes())
+    assert len(har["log"]["entries"]) == 3
+
+
+async def test_keyboard_moves_the_selection(
+    page: Page, necto: RunningNecto, upstream: Upstream
+) -> None:
+    for i in range(3):
+        await curl(necto, f"{upstream.http_url}/hello?k={i}")
+    rows = page.locator(".row[data-id]")
+    await expect(rows).to_have_count(3, timeout=10_000)
+    await rows.nth(0).click()
+    await page.keyboard.press("ArrowDown")
+    await page.keyboard.press("ArrowDown")
+    await expect(page.locator(".row.selected")).to_have_count(1)
+    await expect(page.locator(".row.selected")).to_contain_text("k=2")
+    await expect(page.locator("#detail h3")).to_contain_text("k=2")
+
+
+async def test_drag_and_drop_import_shows_warnings_and_rows(page: Page, necto: RunningNecto) -> None:
+    source = CORPUS / "mitmproxy" / "charles.har"
+    if not source.exists():
+        pytest.fail(f"corpus file missing: {source}")
+    data = base64.b64encode(source.read_bytes()).decode()
+    await page.evaluate(
+        """(b64) => {
+          const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
+          const dt = new DataTransfer();
+          dt.items.add(new File([bytes], 'charles.har', {type: 'application/json'}));
+          window.dispatchEvent(new DragEvent('dragenter', {dataTransfer: dt}));
+          window.dispatchEvent(new DragEvent('drop', {dataTransfer: dt}));
+        }""",
+        data,
+    )
+    summary = page.locator("#dialog h3")
+    await expect(summary).to_contain_text("Imported", timeout=15_000)
+    count_text = await page.locator("#import-warning-count").text_content()
+    assert count_text and "warnings" in count_text
+    imported = json.loads(source.read_bytes().decode("utf-8-sig"))
+    n = len(imported["log"]["entries"])
+    await expect(summary).to_contain_text(f"of {n} entries")
+    await shot(page, "import-result")
+    await page.click("#dialog button")
+    await expect(page.locator("#count")).to_have_text(f"{n} entries", timeout=10_000)
+    # Imported entries look like captured ones: same row, same detail.
+    await page.locator(".row[data-id]").first.click()
+    await expect(page.locator("#detail h3")).to_be_visible()
+
+
+async def test_replay_from_the_page(
+    page: Page, necto: RunningNecto, upstream: Upstream, fresh_session: Session
+) -> None:
+    await curl(necto, f"{upstream.http_url}/api/data")
+    rows = page.locator(".row[data-id]")
+    await expect(rows).to_have_count(1, timeout=10_000)
+    await rows.nth(0).click()
+    await page.click("#btn-replay")
+    await expect(page.locator("#replay-result")).to_contain_text("200", timeout=15_000)
+    await shot(page, "replay")
+    await page.click("#dialog button")
+    # The replay went through the proxy and was recorded as an entry of its own.
+    await expect(rows).to_have_count(2, timeout=10_000)
+
+
+async def test_captured_script_and_onerror_stay_inert(
+    page: Page, necto: RunningNecto, upstream: Upstream, fresh_session: Session
+) -> None:
+    payload = (
+        "<script>window.__pwned = 'script'; alert('xss')</script>"
+        "<img src=x onerror=\"window.__pwned = 'img'; alert('img')\">"
+    )
+    await curl(
+        necto, "-X", "POST", "-H", "Content-Type: text/html",
+        "-H", "X-Evil: <img src=x onerror=alert('hdr')>",
+        "--data-binary", payload, f"{upstream.http_url}/echo?<script>alert(1)</script>",
+    )
+    rows = page.locator(".row[data-id]")
+    await expect(rows).to_have_count(1, timeout=10_000)
+    await rows.nth(0).click()
+    for tab in ("Headers", "Query", "Request", "Response", "Cookies", "Connection"):
+        await page.get_by_role("tab", name=tab).click()
+    await expect(page.locator(".tab-content pre")).to_contain_text("<script>window.__pwned")
+    await page.get_by_role("tab", name="Headers").click()
+    await expect(page.locator(".tab-content")).to_contain_text("onerror=alert('hdr')")
+    assert await page.evaluate("window.__pwned") is None
+    assert page.dialogs == []  # type: ignore[attr-defined]
+    assert await page.locator("#detail script, #detail img[src='x']").count() == 0
+
+
+async def test_session_controls(page: Page, necto: RunningNecto, fresh_session: Session) -> None:
+    page.answers.append("Renamed by page")  # type: ignore[attr-defined]
+    await page.click("#btn-rename-session")
+    await expect(page.locator("#session-select option:checked")).to_contain_text("Renamed by page")
+    await page.click("#btn-pause-session")
+    await expect(page.locator("#session-state")).to_have_text("paused")
+    stored = await necto.store.get_session(fresh_session.id)
+    assert stored is not None and stored.name == "Renamed by page" and not stored.is_recording
+    await page.click("#btn-delete-session")
+    await expect(page.locator("#session-select option", has_text="Renamed by page")).to_have_count(0)
+    assert await necto.store.get_session(fresh_session.id) is None
