@@ -197,3 +197,38 @@ async def test_proxy_refuses_to_reach_its_own_api(
         )
         assert out != b"201", host
     assert "via proxy" not in [s.name for s in await necto.store.list_sessions()]
+
+
+async def test_page_follows_the_api_rules(necto: RunningNecto, http: aiohttp.ClientSession) -> None:
+    async with http.get(f"{necto.api_url}/") as r:
+        assert r.status == 200 and r.content_type == "text/html"
+        assert "script-src 'self'" in r.headers["Content-Security-Policy"]
+        assert "Necto" in await r.text()
+    async with http.get(f"{necto.api_url}/", headers={"Host": "evil.example"}) as r:
+        assert r.status == 403
+    async with http.get(f"{necto.api_url}/static/app.js") as r:
+        assert r.status == 200 and r.content_type == "text/javascript"
+    for bad in ("/static/..%2Fcli.py", "/static/.hidden", "/static/nope.js"):
+        async with http.get(f"{necto.api_url}{bad}") as r:
+            assert r.status == 404, bad
+
+
+async def test_events_stream_pushes_new_entries(
+    necto: RunningNecto, upstream: Upstream, fresh_session: Session, http: aiohttp.ClientSession
+) -> None:
+    import asyncio
+    import json
+
+    async with http.get(f"{necto.api_url}/api/events", params={"sessionId": fresh_session.id}) as r:
+        assert r.status == 200 and r.content_type == "text/event-stream"
+        assert (await r.content.readline()).startswith(b": connected")
+        await curl(necto, f"{upstream.http_url}/hello?pushed=1")
+        event, data = None, None
+        async with asyncio.timeout(10):
+            while data is None:
+                line = (await r.content.readline()).decode().strip()
+                if line.startswith("event:"):
+                    event = line.split(":", 1)[1].strip()
+                elif line.startswith("data:") and event == "entries":
+                    data = json.loads(line.split(":", 1)[1])
+    assert [e["url"] for e in data] == [f"{upstream.http_url}/hello?pushed=1"]
