@@ -454,7 +454,11 @@ async def _replay_one(job: ReplayJob, pipe: Pipeline, client: aiohttp.ClientSess
     if outcome.error or outcome.proxy_error:
         job.failed += 1
         if len(job.failures) < MAX_FAILURES_KEPT:
-            job.failures.append({"method": req.method, "url": req.url, "error": outcome.error or f"proxy answered {outcome.status}"})
+            error = outcome.error
+            if error is None:  # the proxy's error page: its record says what went wrong
+                recorded = await wait_recorded(pipe.store, entry_id, 2.0)
+                error = (recorded.error if recorded else None) or f"proxy answered {outcome.status}"
+            job.failures.append({"method": req.method, "url": req.url, "error": error})
 
 
 class ReplayManager:

@@ -93,14 +93,14 @@ def _err(message: str) -> None:
 
 # ---------------------------------------------------------------------- necto replay
 def replay_options(args: argparse.Namespace) -> Any:
+    if args.from_ and not args.to:
+        raise ValueError("--from needs --to")
     from necto.replay import MAX_CONCURRENCY, ReplayOptions
 
     if not 1 <= args.concurrency <= MAX_CONCURRENCY:
         raise ValueError(f"--concurrency must be between 1 and {MAX_CONCURRENCY}")
     if args.timeout <= 0 or args.speed <= 0:
         raise ValueError("--timeout and --speed must be positive")
-    if args.from_ and not args.to:
-        raise ValueError("--from needs --to")
     rewrites = parse_rewrites({"from": args.from_ or "", "to": args.to}) if args.to else []
     return ReplayOptions(
         concurrency=args.concurrency,
@@ -123,23 +123,23 @@ def _bar(done: int, total: int, failed: int, width: int = 30) -> str:
 
 
 async def _show_progress(job: Any) -> None:
-    """A progress bar on stderr (redrawn on a terminal; every 10% otherwise)."""
+    """A progress bar on stderr: redrawn in place on a terminal, a line per 10% otherwise."""
     tty = sys.stderr.isatty()
-    last_step = -1
-    while not job.finished:
-        if job.status == "running":
+    shown, decile = "", -1
+    while True:
+        finished = job.finished
+        bar = _bar(job.done, job.total, job.failed)
+        if job.status not in ("pending", "counting") and bar != shown:
             if tty:
-                sys.stderr.write("\r" + _bar(job.done, job.total, job.failed))
-                sys.stderr.flush()
-            else:
-                step = job.done * 10 // job.total if job.total else 10
-                if step != last_step:
-                    last_step = step
-                    print(_bar(job.done, job.total, job.failed), file=sys.stderr, flush=True)
+                sys.stderr.write("\r" + bar + ("\n" if finished else ""))
+            elif finished or job.done * 10 // max(job.total, 1) != decile:
+                sys.stderr.write(bar + "\n")
+                decile = job.done * 10 // max(job.total, 1)
+            sys.stderr.flush()
+            shown = bar
+        if finished:
+            return
         await asyncio.sleep(0.1)
-    end = "\n" if tty else ""
-    sys.stderr.write(("\r" if tty else "") + _bar(job.done, job.total, job.failed) + end + ("" if tty else "\n"))
-    sys.stderr.flush()
 
 
 async def cmd_replay(args: argparse.Namespace) -> int:

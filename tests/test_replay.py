@@ -7,18 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import sys
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
+import orjson
 import pytest
-import pytest_asyncio
-from aiohttp import web
+from conftest import RunningNecto, Upstream, run_cmd, wait_for_entries
 
-from necto.model import Session
-
-from conftest import RunningNecto, Upstream, wait_for_entries
+from necto.model import Entry, Session
 
 
 
@@ -189,3 +187,144 @@ async def test_replay_errors_are_json(necto: RunningNecto, http: aiohttp.ClientS
     assert await api(http, necto, "POST", "/api/replays/nope/cancel") == (404, {"error": "Replay job not found"})
     status, body = await api(http, necto, "POST", "/api/traffic/replay", data=b"{not json")
     assert (status, body) == (400, {"error": "Invalid JSON body"})
+
+
+# ---------------------------------------------------------------------- session replays
+def imported(session_id: str, url: str, started: float, method: str = "GET", **kw: Any) -> Entry:
+    """An entry as an imported browser HAR would hold it."""
+    return Entry(session_id=session_id, started=started, method=method, url=url, source="import", status=200, **kw)
+
+
+async def start_job(http: aiohttp.ClientSession, necto: RunningNecto, session_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+    status, job = await api(http, necto, "POST", f"/api/sessions/{session_id}/replay", json=payload)
+    assert status == 202, job
+    return job
+
+
+def finished(job: dict[str, Any]) -> bool:
+    return job["status"] in ("completed", "cancelled", "failed")
+
+
+async def test_session_replay_filters_order_and_dropped_headers(
+    necto: RunningNecto, upstream: Upstream, http: aiohttp.ClientSession
+) -> None:
+    src = await necto.store.create_session("browser capture")
+    base, t = "https://prod.example", 1_700_000_000.0
+    cookie = [("Cookie", "session=stale"), ("Accept", "application/json"), (":authority", "prod.example")]
+    await necto.store.add_entries(
+        [
+            imported(src.id, base + "/hello", t, request_headers=cookie),
+            imported(src.id, base + "/style.css", t + 0.1, response_headers=[("Content-Type", "text/css")]),
+            imported(src.id, base + "/image.png", t + 0.2),
+            imported(src.id, "https://cdn.other.example/x.js", t + 0.3),
+            imported(src.id, base + "/echo", t + 0.4, method="POST", request_body=b"ping",
+                     request_headers=[("Content-Type", "text/plain"), ("Content-Length", "999")]),
+            imported(src.id, base + "/api/data", t + 0.5, method="DELETE"),
+            imported(src.id, base + "/status/201", t + 0.6),
+        ]
+    )  # fmt: skip
+    job = await start_job(
+        http, necto, src.id,
+        {
+            "hostRewrite": {"from": base, "to": upstream.https_url}, "hosts": ["prod.example"],
+            "methods": ["GET", "POST"], "skipStatic": True, "dropHeaders": ["Cookie"], "keepOrder": True,
+            "name": "staging check",
+        },
+    )  # fmt: skip
+    assert job["sessionName"] == "staging check"
+    job = await poll_job(http, necto, job["id"], finished)
+    assert job["status"] == "completed" and (job["done"], job["total"], job["failed"]) == (3, 3, 0)
+
+    entries = await wait_for_entries(necto.store, job["sessionId"], 3)
+    assert [(e.method, e.url, e.status) for e in entries] == [
+        ("GET", upstream.https_url + "/hello", 200),
+        ("POST", upstream.https_url + "/echo", 200),
+        ("GET", upstream.https_url + "/status/201", 201),
+    ]
+    hello_headers = {n.lower(): v for n, v in entries[0].request_headers}
+    assert "cookie" not in hello_headers and hello_headers["accept"] == "application/json"
+    assert not any(n.startswith(":") for n in hello_headers)
+    assert entries[1].response_body == b"ping"  # the body went out, with a recomputed length
+
+
+async def test_session_replay_pacing_keeps_the_original_gaps(
+    necto: RunningNecto, upstream: Upstream, http: aiohttp.ClientSession
+) -> None:
+    src = await necto.store.create_session("paced")
+    await necto.store.add_entries([imported(src.id, upstream.http_url + "/hello", 1000.0 + i * 0.6) for i in range(3)])
+    job = await start_job(http, necto, src.id, {"pacing": True, "speed": 2, "concurrency": 3})
+    job = await poll_job(http, necto, job["id"], finished)
+    assert job["status"] == "completed" and job["done"] == 3
+    entries = await wait_for_entries(necto.store, job["sessionId"], 3)
+    gaps = [b.started - a.started for a, b in zip(entries, entries[1:])]
+    assert all(0.25 <= g < 0.6 for g in gaps), gaps  # 0.6 s apart originally, at double speed
+
+
+async def test_cancel_stops_the_replay_and_keeps_what_was_replayed(
+    necto: RunningNecto, upstream: Upstream, http: aiohttp.ClientSession
+) -> None:
+    src = await necto.store.create_session("long capture")
+    await necto.store.add_entries(
+        [imported(src.id, upstream.http_url + f"/delay?ms=150&i={i}", 1000.0 + i) for i in range(40)]
+    )
+    job = await start_job(http, necto, src.id, {"concurrency": 2})
+    # The API stays responsive while the job runs.
+    job = await poll_job(http, necto, job["id"], lambda j: j["done"] >= 2)
+    assert job["status"] == "running" and job["total"] == 40
+    status, health = await api(http, necto, "GET", "/api/health")
+    assert status == 200
+
+    status, cancelled = await api(http, necto, "POST", f"/api/replays/{job['id']}/cancel")
+    assert status == 200 and cancelled["status"] == "cancelled"
+    assert 2 <= cancelled["done"] < 40
+
+    await necto.store.flush()
+    kept = [e async for e in necto.store.iter_entries(job["sessionId"])]
+    completed = [e for e in kept if e.status == 200]
+    assert len(completed) == cancelled["done"]
+    # Requests cut off by the cancel are at most the in-flight ones, recorded as failed.
+    assert all(e.error for e in kept if e.status != 200) and len(kept) <= cancelled["done"] + 2
+
+    # Nothing more is sent after the cancel.
+    await asyncio.sleep(0.4)
+    await necto.store.flush()
+    assert len([e async for e in necto.store.iter_entries(job["sessionId"])]) == len(kept)
+    _, again = await api(http, necto, "GET", f"/api/replays/{job['id']}")
+    assert again["done"] == cancelled["done"] and again["status"] == "cancelled"
+
+
+async def test_session_replay_validation(necto: RunningNecto, http: aiohttp.ClientSession, fresh_session: Session) -> None:
+    for payload, message in [
+        ({"concurrency": 0}, "concurrency must be an integer between 1 and 64"),
+        ({"hostRewrite": {"from": "x"}}, 'hostRewrite must be {"from": URL, "to": URL} or a list of them'),
+        ({"hostRewrite": {"to": "ftp://x"}}, "hostRewrite URL must be absolute http(s): ftp://x"),
+        ({"methods": "GET"}, "methods must be a list of strings"),
+        ({"keepOrder": "yes"}, "keepOrder must be a boolean"),
+    ]:
+        assert await api(http, necto, "POST", f"/api/sessions/{fresh_session.id}/replay", json=payload) == (
+            400, {"error": message},
+        )  # fmt: skip
+
+
+async def test_cli_replay_with_host_rewrite(necto: RunningNecto, upstream: Upstream) -> None:
+    """`necto replay SESSION --to URL` runs its own Necto over the same data dir; no server needed."""
+    src = await necto.store.create_session("cli source")
+    await necto.store.add_entries(
+        [imported(src.id, f"http://prod.invalid/hello?i={i}", 1000.0 + i) for i in range(5)]
+    )
+    code, out, err = await run_cmd(
+        sys.executable, "-m", "necto", "replay", "cli source", "--to", upstream.http_url,
+        "--concurrency", "3", "--json", "--data-dir", str(necto.data_dir),
+    )  # fmt: skip
+    assert code == 0, err
+    job = orjson.loads(out)
+    assert (job["status"], job["done"], job["total"], job["failed"]) == ("completed", 5, 5, 0)
+    assert b"[##############################] 5/5" in err  # the progress bar, on stderr
+    entries = await wait_for_entries(necto.store, job["sessionId"], 5)
+    assert sorted(e.url for e in entries) == sorted(f"{upstream.http_url}/hello?i={i}" for i in range(5))
+    assert all(e.status == 200 and e.response_body == b"hello world" and e.duration > 0 for e in entries)
+
+    code, _, err = await run_cmd(sys.executable, "-m", "necto", "replay", "no such session", "--data-dir", str(necto.data_dir))
+    assert code == 1 and b"Session not found" in err
+    code, _, err = await run_cmd(sys.executable, "-m", "necto", "replay", "x", "--from", "http://a", "--data-dir", str(necto.data_dir))
+    assert code == 2 and b"--from needs --to" in err
