@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -53,11 +54,22 @@ def _looks_like_file(source: str) -> bool:
 
 
 async def har_file_entries(path: Path) -> AsyncIterator[Entry]:
-    """Entries of a HAR file through the HAR importer (the one HAR parser in Necto)."""
-    from necto.har import importer  # noqa: F401  (owned by the HAR import feature)
+    """Entries of a HAR file through the HAR importer (the one HAR parser in Necto), a batch
+    at a time in a worker thread: the file is streamed, never loaded whole."""
+    from necto.har.importer import HarReader
+    from necto.har.validate import HarError
 
-    raise SourceError("HAR import is not available in this build")
-    yield  # pragma: no cover
+    reader = HarReader(lambda: open(path, "rb"), session_id="")
+    batches = iter(reader.batches())
+    while True:
+        try:
+            batch = await asyncio.to_thread(next, batches, None)
+        except HarError as e:
+            raise SourceError(f"{path}: {e}") from None
+        if batch is None:
+            return
+        for entry in batch:
+            yield entry
 
 
 async def load_inventory(args: argparse.Namespace, source: str) -> Inventory:
