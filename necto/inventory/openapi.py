@@ -86,7 +86,7 @@ def operation(ep: Endpoint, op_ids: set[str], schemes: dict[str, dict[str, Any]]
     op: dict[str, Any] = {
         "operationId": _operation_id(ep.method, ep.template, op_ids),
         "summary": f"{ep.method} {ep.template}",
-        "description": f"Seen {s.count} times between {iso(s.first)} and {iso(s.last)}.",
+        "description": f"Seen {s.count} time{'s' if s.count != 1 else ''} between {iso(s.first)} and {iso(s.last)}.",
     }
     params: list[dict[str, Any]] = []
     for p in ep.path_params:
