@@ -23,7 +23,7 @@ EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 Handler = Callable[[argparse.Namespace], Awaitable[int]]
 # Feature modules that add subcommands. Each has
 # `register(sub, add_data_dir_arg) -> {command name: async handler(args) -> exit code}`.
-FEATURE_COMMANDS: list[str] = ["necto.replay_cli", "necto.inventory.cli"]
+FEATURE_COMMANDS: list[str] = ["necto.replay_cli", "necto.inventory.cli", "necto.har.cli"]
 HANDLERS: dict[str, Handler] = {}
 
 

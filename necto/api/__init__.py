@@ -7,7 +7,7 @@ import time
 from aiohttp import web
 
 from necto import __version__
-from necto.api import certificates, events, page, sessions, traffic
+from necto.api import certificates, events, har, page, sessions, traffic
 from necto.api import compare as compare_api
 from necto.api import inventory as inventory_api
 from necto.api import replay as replay_api
@@ -42,6 +42,7 @@ ROUTE_TABLES: list[web.RouteTableDef] = [
     sessions.routes,
     traffic.routes,
     certificates.routes,
+    har.routes,
     replay_api.routes,
     compare_api.routes,
     inventory_api.routes,

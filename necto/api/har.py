@@ -1,0 +1,217 @@
+"""/api/har: export (streamed), import and validate (multipart, streamed to a temp file).
+
+Shapes, status codes and error strings follow ../shared/spec/nectoproxy-har-api.md. Uploads are
+never held in memory: the `file` part is copied to a temporary file chunk by chunk (and cut off
+with a 413 past `--max-upload-size`), then parsed from disk in a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path, PurePath
+from typing import Any
+
+from aiohttp import BodyPartReader, web
+
+from necto.api.context import ctx
+from necto.api.errors import ApiError, bad_request, json_response, not_found, read_json
+from necto.har.export import export_har, safe_filename
+from necto.har.importer import SessionNotFound, import_har
+from necto.har.validate import HarError, validate_har
+from necto.model import Entry, now_ms
+
+routes = web.RouteTableDef()
+
+SESSION_NOT_FOUND = "Session not found"
+DEFAULT_EXPORT_NAME = "Necto Export"
+COPY_CHUNK = 1 << 20
+
+
+def _flag(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+async def _stream(
+    request: web.Request, entries: AsyncIterator[Entry], title: str, exclude_binary: bool
+) -> web.StreamResponse:
+    resp = web.StreamResponse(
+        headers={
+            "Content-Type": "application/json",
+            "Content-Disposition": f'attachment; filename="{safe_filename(title, now_ms())}"',
+        }
+    )
+    resp.enable_chunked_encoding()
+    await resp.prepare(request)
+    async for chunk in export_har(entries, title=title, exclude_binary=exclude_binary):
+        await resp.write(chunk)
+    await resp.write_eof()
+    return resp
+
+
+@routes.get("/api/har/export/{sessionId}")
+async def export_session(request: web.Request) -> web.StreamResponse:
+    store = ctx(request).store
+    session = await store.get_session(request.match_info["sessionId"])
+    if session is None:
+        raise not_found(SESSION_NOT_FOUND)
+    await store.flush()  # include what the proxy captured a moment ago
+    exclude = _flag(request.query.get("excludeBinary", "false"))
+    return await _stream(request, store.iter_entries(session.id), session.name, exclude)
+
+
+@routes.post("/api/har/export")
+async def export_selected(request: web.Request) -> web.StreamResponse:
+    body = await read_json(request)
+    ids = body.get("entryIds")
+    if not isinstance(ids, list) or not ids:
+        raise bad_request("No entry IDs provided")
+    if not all(isinstance(i, str) for i in ids):
+        raise bad_request("entryIds must be an array of strings")
+    name = body.get("sessionName")
+    title = name.strip() if isinstance(name, str) and name.strip() else DEFAULT_EXPORT_NAME
+    exclude = _flag(request.query.get("excludeBinary", body.get("excludeBinary", False)))
+    store = ctx(request).store
+    await store.flush()
+    chunks = [ids[i : i + 500] for i in range(0, len(ids), 500)]
+    first: list[Entry] = []
+    while chunks and not first:
+        first = await store.get_entries(chunks.pop(0))
+    if not first:
+        raise not_found("No valid entries found")
+
+    async def entries() -> AsyncIterator[Entry]:
+        for e in first:
+            yield e
+        for chunk in chunks:
+            for e in await store.get_entries(chunk):
+                yield e
+
+    return await _stream(request, entries(), title, exclude)
+
+
+# ---------------------------------------------------------------------------- uploads
+@dataclass
+class Upload:
+    path: Path | None
+    filename: str
+    fields: dict[str, str]
+
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError(413, f"File too large: the upload limit is {limit} bytes (--max-upload-size)")
+
+
+@asynccontextmanager
+async def receive_upload(request: web.Request) -> AsyncIterator[Upload]:
+    """Read a multipart form: text fields into memory, `file` to a temp file (deleted after)."""
+    c = ctx(request)
+    limit = c.config.max_upload_size
+    ctype = request.content_type.lower()
+    if ctype != "multipart/form-data":
+        if ctype == "application/json":
+            raise bad_request("HAR upload must use multipart/form-data (a `file` field), not JSON")
+        if request.content_length == 0 or (request.content_length is None and not request.body_exists):
+            raise bad_request("No file provided")
+        raise bad_request("Use multipart/form-data with the HAR file in the `file` field")
+    if limit >= 0 and request.content_length is not None and request.content_length > limit + 64 * 1024:
+        raise _too_large(limit)
+    tmpdir = c.config.data_dir / "tmp"
+    tmpdir.mkdir(parents=True, exist_ok=True)
+    upload = Upload(None, "", {})
+    try:
+        try:
+            reader = await request.multipart()
+        except (ValueError, AssertionError):
+            raise bad_request("Malformed multipart/form-data body") from None
+        while True:
+            part = await reader.next()
+            if part is None:
+                break
+            if not isinstance(part, BodyPartReader):
+                continue
+            if part.name == "file" and upload.path is None:
+                upload.filename = part.filename or "upload.har"
+                fd, name = tempfile.mkstemp(prefix="upload-", suffix=".har", dir=tmpdir)
+                upload.path = Path(name)
+                await _copy_part(part, fd, limit)
+            elif part.name in ("sessionId", "sessionName") and part.name not in upload.fields:
+                text = (await part.read(decode=True))[:4096].decode("utf-8", "replace").strip()
+                upload.fields[part.name] = text
+            else:
+                await part.release()
+        if upload.path is None:
+            raise bad_request("No file provided")
+        yield upload
+    finally:
+        if upload.path is not None:
+            with suppress(OSError):
+                upload.path.unlink()
+
+
+async def _copy_part(part: BodyPartReader, fd: int, limit: int) -> None:
+    """Copy one form part to `fd`, a megabyte at a time, writes off the event loop."""
+    written = 0
+    buf = bytearray()
+    with os.fdopen(fd, "wb") as f:
+        while True:
+            chunk = await part.read_chunk(256 * 1024)
+            if not chunk:
+                break
+            written += len(chunk)
+            if limit >= 0 and written > limit:
+                raise _too_large(limit)
+            buf += chunk
+            if len(buf) >= COPY_CHUNK:
+                await asyncio.to_thread(f.write, bytes(buf))
+                buf.clear()
+        if buf:
+            await asyncio.to_thread(f.write, bytes(buf))
+
+
+def _stem(filename: str) -> str:
+    name = PurePath(filename.replace("\\", "/")).name
+    for suffix in (".har", ".json", ".harp"):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)] or name
+    return name or "upload"
+
+
+@routes.post("/api/har/import")
+async def import_file(request: web.Request) -> web.Response:
+    c = ctx(request)
+    async with receive_upload(request) as up:
+        assert up.path is not None
+        session_id = up.fields.get("sessionId") or None
+        name = up.fields.get("sessionName") or f"Imported: {_stem(up.filename)}"
+        path = up.path
+        try:
+            result = await import_har(
+                c.store, lambda: open(path, "rb"), session_name=name, session_id=session_id
+            )
+        except SessionNotFound:
+            raise not_found(SESSION_NOT_FOUND) from None
+        except HarError as e:
+            raise ApiError(400, e.import_message, detail=e.detail) if e.detail else bad_request(e.import_message) from None
+    return json_response(result.as_json())
+
+
+@routes.post("/api/har/validate")
+async def validate_file(request: web.Request) -> web.Response:
+    async with receive_upload(request) as up:
+        assert up.path is not None
+        path = up.path
+        try:
+            report = await asyncio.to_thread(validate_har, lambda: open(path, "rb"))
+        except HarError as e:
+            body: dict[str, Any] = {"valid": False, "error": e.validate_message}
+            if e.detail:
+                body["detail"] = e.detail
+            return json_response(body, 400)
+    return json_response(report.validation_json())

@@ -1,0 +1,443 @@
+"""Entry -> HAR 1.2, streamed: an async generator of bytes chunks, memory flat in session size.
+
+Every rule of "Export rules we follow" in ../shared/har-notes.md lives here. The importer uses
+the same `derive_*` helpers to decide which source values differ from what we would derive, so
+that only those are kept in `Entry.extra["har"]` and a re-export is exact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import datetime as dt
+import email.utils
+import ipaddress
+import re
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import orjson
+
+from necto import __version__
+from necto.model import Entry, Header, header_value
+
+CREATOR = {"name": "Necto", "version": __version__}
+PAGE_ID = "page_1"
+BINARY_EXCLUDED = "Binary content excluded from export (excludeBinary)"
+CHUNK_BYTES = 256 * 1024
+BATCH_ENTRIES = 200
+BATCH_BODY_BYTES = 4 * 1024 * 1024
+
+_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+_TEXT_MIME = re.compile(r"^(text/|.*(json|xml|javascript|ecmascript|x-www-form-urlencoded|graphql|svg|csv|yaml))", re.I)
+_BINARY_MIME = re.compile(r"^(image/(?!svg)|audio/|video/|font/|application/(octet-stream|pdf|zip|gzip|wasm|x-protobuf|protobuf|vnd\.))", re.I)
+
+
+# ---------------------------------------------------------------------------- small pieces
+def iso_time(ts: float) -> str:
+    """Epoch seconds -> `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC, millisecond, what every reader parses)."""
+    ms = round(ts * 1000)
+    secs, frac = divmod(ms, 1000)
+    return dt.datetime.fromtimestamp(secs, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{frac:03d}Z"
+
+
+def valid_token(name: str) -> bool:
+    return bool(_TOKEN.match(name))
+
+
+def valid_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def text_or_base64(body: bytes) -> tuple[str, str | None]:
+    """UTF-8 text as-is; anything else base64 (NUL bytes count as binary)."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return base64.b64encode(body).decode("ascii"), "base64"
+    if "\x00" in text:
+        return base64.b64encode(body).decode("ascii"), "base64"
+    return text, None
+
+
+def is_binary(body: bytes, mime: str) -> bool:
+    """What excludeBinary leaves out: bodies that are not text by type or by bytes."""
+    if _TEXT_MIME.match(mime):
+        return text_or_base64(body)[1] is not None
+    if _BINARY_MIME.match(mime):
+        return True
+    return text_or_base64(body)[1] is not None
+
+
+def _num(x: float) -> float | int:
+    """Round to microseconds; whole numbers as ints so JSON stays tidy."""
+    r = round(float(x), 3)
+    return int(r) if r == int(r) else r
+
+
+def harheaders(headers: Iterable[Header], response: bool = False) -> list[dict[str, str]]:
+    """One object per header line; a response's pseudo-headers and invalid names are dropped
+    (Playwright hangs on them)."""
+    out = []
+    for name, value in headers:
+        if response and (name.startswith(":") or not valid_token(name)):
+            continue
+        out.append({"name": name, "value": value})
+    return out
+
+
+def derive_request_cookies(headers: list[Header]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for name, value in headers:
+        if name.lower() != "cookie":
+            continue
+        for part in value.split(";"):
+            if not part.strip():
+                continue
+            n, _, v = part.strip().partition("=")
+            out.append({"name": n.strip(), "value": v.strip()})
+    return out
+
+
+def _cookie_expires(value: str) -> str | None:
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def parse_set_cookie(value: str) -> dict[str, Any] | None:
+    parts = value.split(";")
+    name, sep, val = parts[0].partition("=")
+    if not sep:
+        return None
+    c: dict[str, Any] = {"name": name.strip(), "value": val.strip()}
+    flags = {"httpOnly": False, "secure": False}
+    for attr in parts[1:]:
+        k, _, v = attr.strip().partition("=")
+        key, v = k.strip().lower(), v.strip()
+        if key == "path":
+            c["path"] = v
+        elif key == "domain":
+            c["domain"] = v
+        elif key == "expires":
+            exp = _cookie_expires(v)
+            if exp:
+                c["expires"] = exp
+        elif key == "httponly":
+            flags["httpOnly"] = True
+        elif key == "secure":
+            flags["secure"] = True
+        elif key == "samesite":
+            c["sameSite"] = v
+    c.update(flags)
+    return c
+
+
+def derive_response_cookies(headers: list[Header]) -> list[dict[str, Any]]:
+    out = []
+    for name, value in headers:
+        if name.lower() == "set-cookie":
+            c = parse_set_cookie(value)
+            if c is not None:
+                out.append(c)
+    return out
+
+
+def derive_query(url: str) -> list[dict[str, str]]:
+    return [{"name": n, "value": v} for n, v in parse_qsl(urlsplit(url).query, keep_blank_values=True)]
+
+
+def _multipart_params(body: bytes, content_type: str) -> list[dict[str, str]] | None:
+    m = re.search(r'boundary="?([^";]+)"?', content_type, re.I)
+    if not m:
+        return None
+    boundary = b"--" + m.group(1).encode()
+    params: list[dict[str, str]] = []
+    for part in body.split(boundary)[1:]:
+        if part.startswith(b"--"):
+            break
+        head, sep, data = part.partition(b"\r\n\r\n")
+        if not sep:
+            continue
+        if data.endswith(b"\r\n"):
+            data = data[:-2]
+        head_text = head.decode("utf-8", "replace")
+        name = re.search(r'name="([^"]*)"', head_text)
+        if not name:
+            continue
+        p: dict[str, str] = {"name": name.group(1)}
+        fname = re.search(r'filename="([^"]*)"', head_text)
+        ctype = re.search(r"content-type:\s*([^\r\n]+)", head_text, re.I)
+        if fname:
+            p["fileName"] = fname.group(1)
+        if ctype:
+            p["contentType"] = ctype.group(1).strip()
+        text, enc = text_or_base64(data)
+        if enc is None:
+            p["value"] = text
+        params.append(p)
+    return params
+
+
+def derive_post_data(e: Entry) -> dict[str, Any] | None:
+    body = e.request_body
+    if not body:
+        return None
+    mime = header_value(e.request_headers, "content-type") or ""
+    text, enc = text_or_base64(body)
+    pd: dict[str, Any] = {"mimeType": mime, "text": text}
+    if enc:
+        pd["encoding"] = enc
+    lmime = mime.lower()
+    if lmime.startswith("application/x-www-form-urlencoded") and enc is None:
+        pd["params"] = [{"name": n, "value": v} for n, v in parse_qsl(text, keep_blank_values=True)]
+    elif lmime.startswith("multipart/form-data"):
+        params = _multipart_params(body, mime)
+        if params is not None:
+            pd["params"] = params
+    return pd
+
+
+def derive_resource_type(e: Entry) -> str:
+    if e.websocket is not None:
+        return "websocket"
+    mime = e.content_type.lower()
+    if "html" in mime:
+        return "document"
+    if "css" in mime:
+        return "stylesheet"
+    if "javascript" in mime or "ecmascript" in mime:
+        return "script"
+    if mime.startswith("image/"):
+        return "image"
+    if mime.startswith("font/") or "font" in mime:
+        return "font"
+    if mime.startswith(("audio/", "video/")):
+        return "media"
+    if "json" in mime or "xml" in mime or e.method.upper() != "GET":
+        return "fetch"
+    return "other"
+
+
+def derive_mime(e: Entry) -> str:
+    return e.content_type
+
+
+def derive_redirect(e: Entry) -> str:
+    return header_value(e.response_headers, "location") or ""
+
+
+def har_timings(e: Entry) -> tuple[dict[str, Any], float]:
+    """HAR timings and `time`: send/wait/receive >= 0, -1 for phases that do not apply,
+    ssl inside connect, `time` the sum of the phases."""
+    t = e.timings
+    opt = {k: (_num(v) if v >= 0 else -1) for k, v in (("blocked", t.blocked), ("dns", t.dns), ("connect", t.connect), ("ssl", t.ssl))}
+    if opt["ssl"] != -1 and opt["ssl"] > opt["connect"]:  # keep ssl inside connect
+        opt["connect"] = opt["ssl"]
+    req = {k: _num(max(0.0, v)) for k, v in (("send", t.send), ("wait", t.wait), ("receive", t.receive))}
+    timings = {**opt, **req}
+    total = sum(v for k, v in timings.items() if k != "ssl" and v >= 0)
+    return timings, _num(total)
+
+
+def _ws_messages(e: Entry) -> list[dict[str, Any]]:
+    out = []
+    for m in e.websocket or []:
+        if m.opcode == 1:
+            data = m.data.decode("utf-8", "replace")
+        else:
+            data = base64.b64encode(m.data).decode("ascii")
+        out.append({"type": m.type, "time": m.time, "opcode": m.opcode, "data": data})
+    return out
+
+
+# ---------------------------------------------------------------------------- one entry
+def entry_to_har(e: Entry, exclude_binary: bool = False) -> dict[str, Any]:
+    """One Entry as a HAR entry dict; imported overrides and `_` fields come back out."""
+    h: dict[str, dict[str, Any]] = e.extra.get("har") or {}
+    hreq, hresp, hcontent = h.get("request", {}), h.get("response", {}), h.get("content", {})
+
+    request: dict[str, Any] = {
+        "method": e.method,
+        "url": e.url,
+        "httpVersion": e.http_version or "HTTP/1.1",
+        "cookies": derive_request_cookies(e.request_headers),
+        "headers": harheaders(e.request_headers),
+        "queryString": derive_query(e.url),
+    }
+    pd = derive_post_data(e)
+    if pd is not None:
+        pd.update(h.get("postData", {}))
+        if e.request_truncated:
+            pd["_truncated"] = True
+        request["postData"] = pd
+    elif "postData" in h:  # e.g. params with no text (hand-written HARs)
+        request["postData"] = dict(h["postData"])
+    request["headersSize"] = -1
+    request["bodySize"] = e.request_body_size if e.request_body_size >= 0 else -1
+    request.update(hreq)
+
+    if e.status is None:
+        response: dict[str, Any] = {
+            "status": 0,
+            "statusText": "",
+            "httpVersion": e.http_version or "HTTP/1.1",
+            "cookies": [],
+            "headers": [],
+            "content": {"size": 0, "mimeType": ""},
+            "redirectURL": "",
+            "headersSize": -1,
+            "bodySize": -1,
+        }
+        response["content"].update(hcontent)
+    else:
+        body = e.response_body
+        size = e.response_body_size
+        if size < 0 and body is not None and not e.response_truncated:
+            size = len(body)
+        content: dict[str, Any] = {"size": size, "mimeType": derive_mime(e)}
+        if e.response_wire_size >= 0 and size >= 0:
+            content["compression"] = size - e.response_wire_size
+        if body is not None:
+            mime = str(hcontent.get("mimeType", content["mimeType"]))
+            if exclude_binary and body and is_binary(body, mime):
+                content["comment"] = BINARY_EXCLUDED
+            else:
+                text, enc = text_or_base64(body)
+                content["text"] = text
+                if enc:
+                    content["encoding"] = enc
+        if e.response_truncated:
+            content["_truncated"] = True
+        content.update(hcontent)
+        response = {
+            "status": e.status,
+            "statusText": e.status_text,
+            "httpVersion": e.response_http_version or e.http_version or "HTTP/1.1",
+            "cookies": derive_response_cookies(e.response_headers),
+            "headers": harheaders(e.response_headers, response=True),
+            "content": content,
+            "redirectURL": derive_redirect(e),
+            "headersSize": -1,
+            "bodySize": e.response_wire_size if e.response_wire_size >= 0 else -1,
+        }
+    if e.error is not None:
+        response["_error"] = e.error
+    response.update(hresp)
+
+    timings, total = har_timings(e)
+    timings.update(h.get("timings", {}))
+    out: dict[str, Any] = {
+        "pageref": PAGE_ID,
+        "startedDateTime": iso_time(e.started),
+        "time": total,
+        "request": request,
+        "response": response,
+        "cache": {},
+        "timings": timings,
+    }
+    if e.server_ip and valid_ip(e.server_ip):
+        out["serverIPAddress"] = e.server_ip
+    if e.connection_id:
+        out["connection"] = e.connection_id
+    out["_resourceType"] = derive_resource_type(e)
+    if e.tls:
+        out["_tls"] = e.tls
+    if e.websocket is not None:
+        out["_webSocketMessages"] = _ws_messages(e)
+    close = e.extra.get("websocketClose")
+    if close is not None:
+        out["_webSocketClose"] = close
+    out.update(h.get("entry", {}))
+    return out
+
+
+def _dump_batch(entries: list[Entry], exclude_binary: bool, first: bool) -> bytes:
+    parts = [orjson.dumps(entry_to_har(e, exclude_binary)) for e in entries]
+    joined = b",".join(parts)
+    return joined if first else b"," + joined
+
+
+def _header(started: float, title: str) -> bytes:
+    log = {
+        "version": "1.2",
+        "creator": CREATOR,
+        "pages": [
+            {
+                "startedDateTime": iso_time(started),
+                "id": PAGE_ID,
+                "title": title,
+                "pageTimings": {"onContentLoad": -1, "onLoad": -1},
+            }
+        ],
+    }
+    head = orjson.dumps({"log": log})
+    return head[:-2] + b',"entries":['  # drop the closing "}}" and open the entries array
+
+
+def _body_len(e: Entry) -> int:
+    return len(e.response_body or b"") + len(e.request_body or b"")
+
+
+async def export_har(
+    entries: AsyncIterable[Entry] | Iterable[Entry],
+    *,
+    title: str = "Necto Export",
+    exclude_binary: bool = False,
+) -> AsyncIterator[bytes]:
+    """Stream a HAR document. Entries are serialised in small batches in a worker thread,
+    so neither memory nor the event loop depend on how many there are."""
+    it = _aiter(entries)
+    first_entry = await anext(it, None)
+    started = first_entry.started if first_entry is not None else time.time()
+    yield _header(started, title)
+    batch: list[Entry] = [first_entry] if first_entry is not None else []
+    size = _body_len(first_entry) if first_entry is not None else 0
+    first = True
+    pending = bytearray()
+
+    async def flush() -> bytes:
+        nonlocal first
+        data = await asyncio.to_thread(_dump_batch, batch, exclude_binary, first)
+        first = False
+        return data
+
+    async for e in it:
+        batch.append(e)
+        size += _body_len(e)
+        if len(batch) >= BATCH_ENTRIES or size >= BATCH_BODY_BYTES:
+            pending += await flush()
+            batch, size = [], 0
+            if len(pending) >= CHUNK_BYTES:
+                yield bytes(pending)
+                pending.clear()
+    if batch:
+        pending += await flush()
+    pending += b"]}}"
+    yield bytes(pending)
+
+
+async def _aiter(entries: AsyncIterable[Entry] | Iterable[Entry]) -> AsyncIterator[Entry]:
+    if hasattr(entries, "__aiter__"):
+        async for e in entries:  # type: ignore[union-attr]
+            yield e
+    else:
+        for e in entries:  # type: ignore[union-attr]
+            yield e
+
+
+def safe_filename(name: str, epoch_ms: int) -> str:
+    """`<Name>_<epoch ms>.har` with only [A-Za-z0-9._-]: no quotes, slashes, control
+    characters or anything that could break out of the Content-Disposition header."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "Necto_Export"
+    return f"{safe[:100]}_{epoch_ms}.har"
