@@ -42,6 +42,7 @@ def run_capture(
                         keepalive=keep, concurrency=conc, duration=duration, warmup=warmup,
                     )  # fmt: skip
                     cpu0 = procs.cpu_seconds(p.pid) if p else 0.0
+                    busy0 = procs.machine_busy()
                     try:
                         r = client.run(load, work, use_wrk)
                     except RuntimeError as e:
@@ -50,10 +51,16 @@ def run_capture(
                         cpu = procs.cpu_seconds(p.pid) - cpu0
                         # the proxy's CPU use over warmup + measurement, in cores (1.0 = one busy core)
                         r["proxy_cpu_util"] = round(cpu / (duration + warmup), 2)
+                    # cores busy machine-wide during the run: > ~1.9 of 2 means the proxy competed
+                    # for CPU with something (the load generator, nginx, other users of the box)
+                    r["machine_busy_cores"] = procs.busy_since(busy0)
+                    if p and r.get("proxy_cpu_util"):
+                        r["req_per_cpu_s"] = round(r["rps"] / r["proxy_cpu_util"], 1)
                     raw[scen][target].append(r)
                     log(f"  round {rnd + 1}/{rounds} {scen:22s} {target:9s} {r['rps']:9.1f} req/s  "
                         f"p50 {r['p50_ms']:7.2f} ms  p99 {r['p99_ms']:7.2f} ms"
                         + (f"  cpu {r.get('proxy_cpu_util', 0):.2f}" if p else "")
+                        + f"  busy {r.get('machine_busy_cores', 0):.2f}"
                         + (f"  ERRORS {r.get('errors')}" if r.get("errors") else "")
                         + (f"  {r['error']}" if "error" in r else ""))  # fmt: skip
         if profile is not None:
@@ -85,9 +92,14 @@ def _summarise(raw: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[str, Any
             }
             if "proxy_cpu_util" in good[0]:
                 s[t]["proxy_cpu_util"] = round(statistics.median(r["proxy_cpu_util"] for r in good), 2)
+            if all("req_per_cpu_s" in r for r in good):
+                s[t]["req_per_cpu_s"] = round(statistics.median(r["req_per_cpu_s"] for r in good), 1)
+            s[t]["machine_busy_cores"] = round(statistics.median(r.get("machine_busy_cores", 0) for r in good), 2)
         m, n, d = s.get("mitmdump"), s.get("necto"), s.get("direct")
         if m and n and m["rps"]:
             s["ratio_rps"] = round(n["rps"] / m["rps"], 2)
+            if m.get("req_per_cpu_s") and n.get("req_per_cpu_s"):
+                s["ratio_per_cpu"] = round(n["req_per_cpu_s"] / m["req_per_cpu_s"], 2)
             if d:
                 s["added_p50_ms"] = {
                     "mitmdump": round(m["p50_ms"] - d["p50_ms"], 3),

@@ -16,8 +16,13 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 def available() -> dict[str, bool]:
+    """The HAR modules exist and the API serves them (routes are looked up in necto/api/)."""
     har = ROOT / "necto" / "har"
-    return {"export": (har / "export.py").exists(), "import": (har / "importer.py").exists()}
+    api = "".join(p.read_text(errors="replace") for p in (ROOT / "necto" / "api").glob("*.py"))
+    return {
+        "export": (har / "export.py").exists() and "/api/har/export" in api,
+        "import": (har / "importer.py").exists() and "/api/har/import" in api,
+    }
 
 
 async def _fill(db: Path, sizes: list[int], gen_seed: int) -> dict[str, Any]:

@@ -129,7 +129,7 @@ def main(argv: list[str]) -> int:
         def do_export() -> dict[str, Any]:
             nonlocal export_dir, sessions
             if not avail["export"]:
-                return {"status": "not available (necto/har/export.py does not exist yet)"}
+                return {"status": "not available (necto/har/export.py or its API route GET /api/har/export/{id} does not exist yet)"}
             t = time.perf_counter()
             export_dir, filled = harbench.generate_sessions(work, cfg["export_sizes"])
             sessions = {str(k): v for k, v in filled.items()}
@@ -158,13 +158,13 @@ def main(argv: list[str]) -> int:
             out = harbench.run_import(work, up.pki.ca_pem, har_files, cfg["import_rounds"], avail["import"], log,
                                       deadline - (150 if not quick else 25), slow_after=40 if not quick else 5)  # fmt: skip
             if not avail["import"]:
-                out["status"] = "import not available (necto/har/importer.py does not exist yet)"
+                out["status"] = "import not available (necto/har/importer.py or its API route POST /api/har/import does not exist yet)"
             return out
 
         if avail["import"] or avail["export"]:
             part("import", do_import)
         elif "import" in parts:
-            result["import"] = {"status": "not available (necto/har/importer.py does not exist yet)"}
+            result["import"] = {"status": "not available (necto/har/importer.py or its API route POST /api/har/import does not exist yet)"}
 
         def do_reference() -> dict[str, Any]:
             from bench_lib import reference
@@ -212,7 +212,8 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
     cap = (r.get("capture") or {}).get("scenarios") or {}
     for scen, s in cap.items():
         ratio = s.get("ratio_rps")
-        add(f"capture {scen}: necto >= 1.5x mitmdump", None if ratio is None else ratio >= 1.5, f"{ratio}x")
+        add(f"capture {scen}: necto >= 1.5x mitmdump", None if ratio is None else ratio >= 1.5,
+            f"{ratio}x req/s ({s.get('ratio_per_cpu')}x per proxy CPU-second)")
     s = cap.get("http-keepalive-seq")
     if s and s.get("necto") and s.get("mitmdump"):
         n, m = s["necto"]["p50_ms"], s["mitmdump"]["p50_ms"]
@@ -252,7 +253,8 @@ def render(r: dict[str, Any]) -> str:
         L.append("")
         L.append(f"Capture: median of {c['rounds']} alternating rounds, {c['duration']:g} s each "
                  f"(mitmdump = default addons, no scripts; necto = recording into SQLite)")  # fmt: skip
-        hdr = f"{'scenario':22s} {'mitmdump':>9s} {'necto':>9s} {'ratio':>6s}  {'p50 ms mitm/necto/direct':>26s}  {'p99 ms mitm/necto':>18s}  {'cpu m/n':>9s}"
+        hdr = (f"{'scenario':20s} {'mitmdump':>8s} {'necto':>7s} {'ratio':>6s}  {'p50 ms mitm/necto/direct':>24s}  "
+               f"{'p99 ms mitm/necto':>17s}  {'cpu m/n':>9s}  {'req/cpu-s m/n':>13s} {'ratio':>6s}  {'busy':>4s}")
         L.append(hdr)
         L.append("-" * len(hdr))
         for scen, s in cap["scenarios"].items():
@@ -261,13 +263,18 @@ def render(r: dict[str, Any]) -> str:
             def f(d: dict[str, Any], k: str, fmt: str = "{:.1f}") -> str:
                 return fmt.format(d[k]) if d.get(k) is not None else "-"
 
+            busy = max((mm.get("machine_busy_cores") or 0), (nn.get("machine_busy_cores") or 0))
             L.append(
-                f"{scen:22s} {f(mm, 'rps'):>9s} {f(nn, 'rps'):>9s} {str(s.get('ratio_rps', '-')) + 'x':>6s}  "
-                f"{f(mm, 'p50_ms', '{:.2f}') + ' / ' + f(nn, 'p50_ms', '{:.2f}') + ' / ' + f(dd, 'p50_ms', '{:.2f}'):>26s}  "
-                f"{f(mm, 'p99_ms', '{:.2f}') + ' / ' + f(nn, 'p99_ms', '{:.2f}'):>18s}  "
-                f"{f(mm, 'proxy_cpu_util', '{:.2f}') + '/' + f(nn, 'proxy_cpu_util', '{:.2f}'):>9s}"
+                f"{scen:20s} {f(mm, 'rps'):>8s} {f(nn, 'rps'):>7s} {str(s.get('ratio_rps', '-')) + 'x':>6s}  "
+                f"{f(mm, 'p50_ms', '{:.2f}') + '/' + f(nn, 'p50_ms', '{:.2f}') + '/' + f(dd, 'p50_ms', '{:.2f}'):>24s}  "
+                f"{f(mm, 'p99_ms', '{:.2f}') + '/' + f(nn, 'p99_ms', '{:.2f}'):>17s}  "
+                f"{f(mm, 'proxy_cpu_util', '{:.2f}') + '/' + f(nn, 'proxy_cpu_util', '{:.2f}'):>9s}  "
+                f"{f(mm, 'req_per_cpu_s', '{:.0f}') + '/' + f(nn, 'req_per_cpu_s', '{:.0f}'):>13s} "
+                f"{str(s.get('ratio_per_cpu', '-')) + 'x':>6s}  {busy:4.2f}"
             )
-        L.append("req/s; ratio = necto / mitmdump; direct = client straight to the upstream; cpu = proxy process cores used")
+        L.append("req/s (median); ratio = necto / mitmdump; direct = client straight to the upstream;")
+        L.append("cpu = cores the proxy process used; req/cpu-s = requests per CPU-second of the proxy (robust to")
+        L.append("CPU contention); busy = cores busy machine-wide (of 2) -- near 2.0 the proxy competed for CPU")
         for scen, np_rps in NECTOPROXY.items():
             s = cap["scenarios"].get(scen) or {}
             if s.get("necto"):

@@ -164,3 +164,18 @@ def reset_hwm(pid: int) -> bool:
         return True
     except OSError:
         return False
+
+
+def machine_busy() -> tuple[float, float]:
+    """(busy CPU seconds of the whole machine, monotonic time) from /proc/stat."""
+    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    values = [int(v) for v in fields]
+    idle = values[3] + (values[4] if len(values) > 4 else 0)  # idle + iowait
+    busy = sum(values[:8]) - idle
+    return busy / os.sysconf("SC_CLK_TCK"), time.monotonic()
+
+
+def busy_since(start: tuple[float, float]) -> float:
+    """Average number of busy cores, machine-wide, since `machine_busy()` returned `start`."""
+    busy, now = machine_busy()
+    return round((busy - start[0]) / max(1e-6, now - start[1]), 2)
