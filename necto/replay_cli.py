@@ -34,17 +34,21 @@ from necto.store import Store
 EXIT_DIFFERENT = 1
 
 
-class HarUnavailable(Exception):
+class HarFileError(Exception):
     """HAR files cannot be read (the importer is missing or the file is not a HAR)."""
 
 
 def load_har_entries(path: Path) -> list[Entry]:
-    """A HAR file as Entries, via the HAR importer (the one HAR parser in Necto)."""
+    """A HAR file as Entries, via the HAR importer (the one HAR parser in Necto). Blocking."""
     try:
-        from necto.har import importer  # type: ignore[attr-defined]
+        from necto.har.importer import load_entries
+        from necto.har.validate import HarError
     except ImportError:
-        raise HarUnavailable("reading .har files needs necto.har.importer, which is not available") from None
-    return list(importer.load_entries(path))  # type: ignore[attr-defined]
+        raise HarFileError("reading .har files needs necto.har.importer, which is not available") from None
+    try:
+        return list(load_entries(path))
+    except HarError as e:
+        raise HarFileError(str(e)) from None
 
 
 def is_har_path(text: str) -> bool:
@@ -155,7 +159,7 @@ async def cmd_replay(args: argparse.Namespace) -> int:
     if is_har_path(args.source):
         try:
             entries = await asyncio.to_thread(load_har_entries, Path(args.source))
-        except (HarUnavailable, OSError, ValueError) as e:
+        except (HarFileError, OSError, ValueError) as e:
             _err(f"cannot read {args.source}: {e}")
             return EXIT_USAGE
     cfg = _config(args)
@@ -223,7 +227,10 @@ def diff_options(args: argparse.Namespace) -> CompareOptions:
 async def _side(text: str, get_store: Callable[[], Any]) -> tuple[Callable[[], AsyncIterator[Entry]], Fetch, str]:
     """(entry stream factory, fetch by ids, label) for a .har path or a session id/name."""
     if is_har_path(text):
-        entries = await asyncio.to_thread(load_har_entries, Path(text))
+        try:
+            entries = await asyncio.to_thread(load_har_entries, Path(text))
+        except (HarFileError, OSError) as e:
+            raise HarFileError(f"cannot read {text}: {e}") from None
         return (lambda: iterate(entries)), list_fetcher(entries), Path(text).name
     store: Store = await get_store()
     session = await store.find_session(text)
@@ -250,7 +257,7 @@ async def cmd_diff(args: argparse.Namespace) -> int:
         stream_a, fetch_a, label_a = await _side(args.a, get_store)
         stream_b, fetch_b, label_b = await _side(args.b, get_store)
         result = await compare_sources(stream_a(), stream_b(), fetch_a, fetch_b, opts, (label_a, label_b))
-    except (LookupError, HarUnavailable, OSError, ValueError) as e:
+    except (LookupError, HarFileError, OSError, ValueError) as e:
         _err(str(e))
         return EXIT_USAGE
     finally:

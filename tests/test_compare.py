@@ -16,6 +16,7 @@ from typing import Any
 
 import aiohttp
 import orjson
+import pytest
 import pytest_asyncio
 from aiohttp import web
 from conftest import RunningNecto, Upstream, run_cmd, wait_for_entries
@@ -284,3 +285,47 @@ async def test_compare_errors_are_json(necto: RunningNecto, http: aiohttp.Client
     )  # fmt: skip
     status, body = await api(http, necto, "POST", "/api/compare/sessions", json={"a": "x", "b": "y", "thresholdMs": "fast"})
     assert (status, body) == (400, {"error": "thresholdMs must be a non-negative number"})
+
+
+async def test_har_of_v1_replayed_against_v2_and_diffed_from_the_command_line(
+    necto: RunningNecto, versions: Versions, fresh_session: Session, tmp_path: Any
+) -> None:
+    """The HAR workflow: a HAR of v1 traffic, `necto replay FILE.har --to v2`, `necto diff FILE.har SESSION`."""
+    pytest.importorskip("necto.har.importer")
+    from necto.har.export import export_har
+
+    await capture_v1(necto, versions.v1)
+    await wait_for_entries(necto.store, fresh_session.id, 6)
+    har = tmp_path / "v1.har"
+    har.write_bytes(b"".join([c async for c in export_har(necto.store.iter_entries(fresh_session.id))]))
+
+    code, out, err = await run_cmd(
+        sys.executable, "-m", "necto", "replay", str(har), "--to", versions.v2, "--keep-order", "--json",
+        "--data-dir", str(necto.data_dir),
+    )  # fmt: skip
+    assert code == 0, err
+    job = orjson.loads(out)
+    assert (job["status"], job["done"], job["total"], job["sessionName"]) == ("completed", 6, 6, "Replay of v1.har")
+
+    code, out, err = await run_cmd(
+        sys.executable, "-m", "necto", "diff", str(har), job["sessionId"], "--json",
+        "--rewrite", f"{versions.v1}={versions.v2}", "--data-dir", str(necto.data_dir),
+    )  # fmt: skip
+    assert code == 1, err
+    diff = orjson.loads(out)
+    assert diff["onlyInA"] == [] and diff["onlyInB"] == [] and diff["summary"]["paired"] == 6
+    by_url = {c["url"].removeprefix(versions.v1): c for c in diff["changes"]}
+    assert set(by_url) == {"/api/legacy", "/api/products?page=1&sort=name"}
+    assert by_url["/api/legacy"]["status"] == {"a": 200, "b": 404}
+    assert by_url["/api/products?page=1&sort=name"]["body"]["changes"] == [
+        {"path": "$.items[1].price", "type": "changed", "a": 20, "b": 25}
+    ]
+    assert [r["endpoint"] for r in diff["timing"] if r["flagged"]] == [f"GET {versions.v1}/api/report"]
+
+    # The HAR against itself is equal; a file that is not a HAR is an error.
+    code, out, _ = await run_cmd(sys.executable, "-m", "necto", "diff", str(har), str(har), "--data-dir", str(necto.data_dir))
+    assert code == 0 and b"equal:" in out
+    bad = tmp_path / "bad.har"
+    bad.write_bytes(b"not json")
+    code, _, err = await run_cmd(sys.executable, "-m", "necto", "diff", str(bad), str(har), "--data-dir", str(necto.data_dir))
+    assert code == 2 and err.startswith(b"necto: ")
