@@ -224,7 +224,7 @@ async def test_captured_script_and_onerror_stay_inert(
     rows = page.locator(".row[data-id]")
     await expect(rows).to_have_count(1, timeout=10_000)
     await rows.nth(0).click()
-    for tab in ("Headers", "Query", "Request", "Response", "Cookies", "Connection"):
+    for tab in ("Headers", "Query", "Request", "Cookies", "Connection", "Response"):
         await page.get_by_role("tab", name=tab).click()
     await expect(page.locator(".tab-content pre")).to_contain_text("<script>window.__pwned")
     await page.get_by_role("tab", name="Headers").click()
