@@ -435,7 +435,7 @@ async def run_job(job: ReplayJob, pipe: Pipeline, source: EntrySource, opts: Rep
         for t in list(in_flight):
             t.cancel()
         await asyncio.gather(*in_flight, return_exceptions=True)
-        job.status = "cancelled"
+        job.status = "failed" if job.error else "cancelled"
         raise
     except Exception as e:
         log.exception("replay job %s failed", job.id)
@@ -449,7 +449,11 @@ async def _replay_one(job: ReplayJob, pipe: Pipeline, client: aiohttp.ClientSess
     entry_id = new_id()
     outcome = await send(pipe, client, req, job.session_id, entry_id, opts.timeout)
     if not outcome.reached_proxy:
-        await pipe.store.add_entries([failed_entry(req, job.session_id, entry_id, outcome.error or "")])
+        # No proxy, no recording: stop rather than fail every remaining request (Necto stopping).
+        job.error = outcome.error
+        if job.task is not None:
+            job.task.cancel()
+        return
     job.done += 1
     if outcome.error or outcome.proxy_error:
         job.failed += 1

@@ -328,3 +328,18 @@ async def test_cli_replay_with_host_rewrite(necto: RunningNecto, upstream: Upstr
     assert code == 1 and b"Session not found" in err
     code, _, err = await run_cmd(sys.executable, "-m", "necto", "replay", "x", "--from", "http://a", "--data-dir", str(necto.data_dir))
     assert code == 2 and b"--from needs --to" in err
+
+
+async def test_session_replay_counts_failures_with_reasons(necto: RunningNecto, http: aiohttp.ClientSession) -> None:
+    server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    server.close()
+    await server.wait_closed()
+    src = await necto.store.create_session("unreachable")
+    await necto.store.add_entries([imported(src.id, f"http://127.0.0.1:{port}/x{i}", 1000.0 + i) for i in range(3)])
+    job = await start_job(http, necto, src.id, {})
+    job = await poll_job(http, necto, job["id"], finished)
+    assert (job["status"], job["done"], job["failed"]) == ("completed", 3, 3)
+    assert all("refused" in f["error"].lower() or "connect" in f["error"].lower() for f in job["failures"]), job
+    status, stats = await api(http, necto, "GET", f"/api/traffic/stats/{job['sessionId']}")
+    assert stats["failedRequests"] == 3  # recorded by the proxy, as failed exchanges

@@ -127,15 +127,16 @@ async def replay_entry(request: web.Request) -> web.Response:
     session_id = await _target_session(c, body, original.session_id)
     req = request_from_entry(original, method=method.upper(), url=url, headers=headers, body=data)
     entry, error = await replay_request(pipe, req, session_id, timeout)
-    return json_response(
-        {
-            "result": result_json(entry, error),
-            "comparison": replay_comparison(original, entry),
-            "originalId": original.id,
-            "entryId": entry.id,
-            "sessionId": session_id,
-        }
-    )
+    out = {
+        "result": result_json(entry, error),
+        "comparison": replay_comparison(original, entry),
+        "originalId": original.id,
+        "entryId": entry.id,
+        "sessionId": session_id,
+    }
+    if original.request_truncated and data is None:
+        out["warnings"] = ["The original request body was stored truncated; the truncated body was sent"]
+    return json_response(out)
 
 
 @routes.post("/api/sessions/{id}/replay")
