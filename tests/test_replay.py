@@ -343,3 +343,28 @@ async def test_session_replay_counts_failures_with_reasons(necto: RunningNecto, 
     assert all("refused" in f["error"].lower() or "connect" in f["error"].lower() for f in job["failures"]), job
     status, stats = await api(http, necto, "GET", f"/api/traffic/stats/{job['sessionId']}")
     assert stats["failedRequests"] == 3  # recorded by the proxy, as failed exchanges
+
+
+async def test_a_big_session_replay_does_not_block_the_api_or_the_proxy(
+    necto: RunningNecto, upstream: Upstream, http: aiohttp.ClientSession, fresh_session: Session
+) -> None:
+    src = await necto.store.create_session("big import")
+    n = 400
+    await necto.store.add_entries([imported(src.id, f"{upstream.http_url}/hello?i={i}", 1000.0 + i / 1000) for i in range(n)])
+    job = await start_job(http, necto, src.id, {"concurrency": 16})
+    worst_api = worst_proxy = 0.0
+    async with aiohttp.ClientSession() as user:
+        while True:
+            t = time.monotonic()
+            status, job = await api(http, necto, "GET", f"/api/replays/{job['id']}")
+            worst_api = max(worst_api, time.monotonic() - t)
+            t = time.monotonic()
+            async with user.get(upstream.http_url + "/hello", proxy=necto.proxy_url) as r:  # live traffic
+                assert r.status == 200
+            worst_proxy = max(worst_proxy, time.monotonic() - t)
+            if finished(job):
+                break
+    assert (job["status"], job["done"], job["failed"]) == ("completed", n, 0)
+    assert worst_api < 1.0 and worst_proxy < 1.0, (worst_api, worst_proxy)
+    live = await wait_for_entries(necto.store, fresh_session.id, 1)
+    assert all(e.source == "capture" for e in live)  # live traffic stayed in the active session
