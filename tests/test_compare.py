@@ -329,3 +329,26 @@ async def test_har_of_v1_replayed_against_v2_and_diffed_from_the_command_line(
     bad.write_bytes(b"not json")
     code, _, err = await run_cmd(sys.executable, "-m", "necto", "diff", str(bad), str(har), "--data-dir", str(necto.data_dir))
     assert code == 2 and err.startswith(b"necto: ")
+
+
+async def test_ignored_json_paths_accept_wildcards_and_any_depth(necto: RunningNecto, http: aiohttp.ClientSession) -> None:
+    s = await necto.store.create_session("json paths")
+
+    def entry(doc: Any) -> Entry:
+        body = orjson.dumps(doc)
+        return Entry(
+            session_id=s.id, started=time.time(), method="GET", url="http://h/j", status=200,
+            response_headers=[("Content-Type", "application/json")], response_body=body,
+        )  # fmt: skip
+
+    a = entry({"meta": {"ts": 1, "n": 1}, "items": [{"id": "x1", "v": 1, "ts": 5}], "odd key": 1, "flag": True})
+    b = entry({"meta": {"ts": 2, "n": 1}, "items": [{"id": "y9", "v": 2, "ts": 6}], "odd key": 2, "flag": 1})
+    await necto.store.add_entries([a, b])
+    path = f"/api/compare/entries?a={a.id}&b={b.id}"
+    _, d = await api(http, necto, "GET", path)
+    assert [c["path"] for c in d["responseBody"]["changes"]] == [
+        "$.meta.ts", "$.items[0].id", "$.items[0].v", "$.items[0].ts", '$["odd key"]', "$.flag",
+    ]  # fmt: skip
+    assert d["responseBody"]["changes"][-1] == {"path": "$.flag", "type": "changed", "a": True, "b": 1}
+    _, d = await api(http, necto, "GET", path + '&ignorePaths=$..ts,$.items[*].id,$["odd key"],flag')
+    assert [c["path"] for c in d["responseBody"]["changes"]] == ["$.items[0].v"]
