@@ -28,7 +28,7 @@ from necto.compare import (
     parse_json_path,
     parse_rewrites,
 )
-from necto.model import Entry
+from necto.model import Entry, Session
 from necto.store import Store
 
 EXIT_DIFFERENT = 1
@@ -156,12 +156,19 @@ async def cmd_replay(args: argparse.Namespace) -> int:
         _err(str(e))
         return EXIT_USAGE
     entries: list[Entry] | None = None
+    found: Session | None = None
     if is_har_path(args.source):
         try:
             entries = await asyncio.to_thread(load_har_entries, Path(args.source))
         except (HarFileError, OSError, ValueError) as e:
             _err(f"cannot read {args.source}: {e}")
             return EXIT_USAGE
+    else:
+        async with open_store(args) as db:  # a missing session is reported before any start-up
+            found = await db.find_session(args.source)
+        if found is None:
+            _err(f"Session not found: {args.source}")
+            return EXIT_FAIL
     cfg = _config(args)
     cfg.proxy_port = cfg.api_port = 0
     cfg.upstream_ca, cfg.ssl_insecure = args.upstream_ca, args.ssl_insecure
@@ -172,18 +179,14 @@ async def cmd_replay(args: argparse.Namespace) -> int:
         _err(str(e))
         return EXIT_USAGE
     manager = ReplayManager()
-    job = None
     try:
         assert necto.store is not None and necto.ca is not None and necto.recorder and necto.addresses
         store = necto.store
         if entries is not None:
             source, label = list_source(entries), Path(args.source).name
         else:
-            session = await store.find_session(args.source)
-            if session is None:
-                _err(f"Session not found: {args.source}")
-                return EXIT_FAIL
-            source, label = session_source(store, session.id), session.name
+            assert found is not None
+            source, label = session_source(store, found.id), found.name
         host, port = necto.addresses.proxy
         pipe = Pipeline(store, f"http://{host}:{port}", necto.ca.cert_pem, necto.recorder)
         job = await manager.start(pipe, source, label, opts)
