@@ -117,9 +117,7 @@ async def receive_upload(request: web.Request) -> AsyncIterator[Upload]:
     if ctype != "multipart/form-data":
         if ctype == "application/json":
             raise bad_request("HAR upload must use multipart/form-data (a `file` field), not JSON")
-        if request.content_length == 0 or (request.content_length is None and not request.body_exists):
-            raise bad_request("No file provided")
-        raise bad_request("Use multipart/form-data with the HAR file in the `file` field")
+        raise bad_request("No file provided")
     if limit >= 0 and request.content_length is not None and request.content_length > limit + 64 * 1024:
         raise _too_large(limit)
     tmpdir = c.config.data_dir / "tmp"

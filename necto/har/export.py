@@ -154,6 +154,8 @@ def derive_response_cookies(headers: list[Header]) -> list[dict[str, Any]]:
 
 
 def derive_query(url: str) -> list[dict[str, str]]:
+    if "?" not in url:
+        return []
     return [{"name": n, "value": v} for n, v in parse_qsl(urlsplit(url).query, keep_blank_values=True)]
 
 

@@ -214,7 +214,7 @@ def _number(value: Any) -> float | None:
 
 def _customs(obj: dict[str, Any], skip: set[str] = frozenset()) -> dict[str, Any]:  # type: ignore[assignment]
     """`_` fields and comments: carried unmodelled so they come back out on export."""
-    return {k: v for k, v in obj.items() if (k.startswith("_") or k == "comment") and k not in skip}
+    return {k: v for k, v in obj.items() if (k[:1] == "_" or k == "comment") and k not in skip}
 
 
 @dataclass
