@@ -23,6 +23,7 @@ from necto.capture.connections import ConnectionTracker
 from necto.capture.recorder import Recorder
 from necto.certs import CaFiles, ensure_ca
 from necto.config import Config
+from necto.replay import manager_for
 from necto.store import Store
 
 log = logging.getLogger(__name__)
@@ -154,6 +155,9 @@ class Necto:
     # ------------------------------------------------------------------ stop
     async def stop(self) -> None:
         """Close both listeners, then write every pending capture and close the store."""
+        if self.store is not None:
+            # Replays go through the proxy: end them before it closes.
+            await manager_for(self.store).cancel_all()
         if self._proxyserver is not None:
             # Master.run() returning would not close the listener; emptying the modes does.
             await self._proxyserver.servers.update([])
