@@ -1,0 +1,137 @@
+"""Our export, read by three HAR readers nobody here wrote.
+
+- har-validator@5.1.5 (npm; the har-schema rules): zero errors.
+- Playwright's `route_from_har` driving Debian's Chromium, with the upstream server stopped:
+  the page renders the same content, served from the HAR alone.
+- mitmproxy's own HAR reader (`mitmproxy.io.FlowReader`): same flows, same bodies.
+
+The tools are installed by scripts/setup-test-tools. In CI (CI=true) a missing tool fails the
+test with a clear message; elsewhere the test is skipped.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+from pathlib import Path
+
+
+import aiohttp
+import orjson
+import pytest
+import pytest_asyncio
+from aiohttp import web
+
+from conftest import PNG, RunningNecto, TestPki, run_cmd, upstream_app
+from test_har_export import Captured, capture_standard_traffic
+
+ROOT = Path(__file__).resolve().parent.parent
+HAR_VALIDATOR = ROOT / ".cache/node/node_modules/har-validator"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
+
+
+def missing_tool(what: str) -> None:
+    message = f"{what} is not installed: run scripts/setup-test-tools (and apt-get install chromium)"
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest_asyncio.fixture(scope="module")
+async def exported_offline(
+    necto: RunningNecto, pki: TestPki, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Captured, Path]:
+    """Standard traffic captured from a private upstream (HTTP and HTTPS) that is stopped
+    afterwards, so nothing but the HAR can answer the readers."""
+    runner = web.AppRunner(upstream_app(), access_log=None)
+    await runner.setup()
+    plain = web.TCPSite(runner, "127.0.0.1", 0)
+    secure = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=pki.server_context())
+    await plain.start()
+    await secure.start()
+    port = plain._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    sport = secure._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        captured = await capture_standard_traffic(necto, f"http://127.0.0.1:{port}", f"https://localhost:{sport}", "readers")
+    finally:
+        await runner.cleanup()  # the upstream is gone from here on
+    out = tmp_path_factory.mktemp("readers") / "export.har"
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{necto.api_url}/api/har/export/{captured.session_id}") as resp:
+            assert resp.status == 200
+            out.write_bytes(await resp.read())
+    return captured, out
+
+
+async def test_har_validator_finds_no_errors(exported_offline: tuple[Captured, Path]) -> None:
+    node = shutil.which("node")
+    if node is None or not (HAR_VALIDATOR / "package.json").is_file():
+        missing_tool("har-validator (npm)")
+    _, path = exported_offline
+    script = (
+        f"const v = require({str(HAR_VALIDATOR)!r});"
+        f"const har = JSON.parse(require('fs').readFileSync({str(path)!r}, 'utf8'));"
+        "v.har(har).then(() => console.log('VALID'))"
+        ".catch(e => { console.log(JSON.stringify(e.errors || e.message)); process.exit(1); });"
+    )
+    code, out, err = await run_cmd(node, "-e", script)  # type: ignore[arg-type]
+    assert code == 0 and out.strip() == b"VALID", out.decode() + err.decode()
+
+
+async def test_playwright_replays_the_page_with_upstream_stopped(exported_offline: tuple[Captured, Path]) -> None:
+    try:
+        from playwright.async_api import async_playwright
+    except ImportError:
+        missing_tool("playwright (pip)")
+    if not CHROMIUM.exists():
+        missing_tool("Debian chromium (/usr/bin/chromium)")
+    captured, path = exported_offline
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        try:
+            context = await browser.new_context()
+            await context.route_from_har(str(path), not_found="abort")
+            page = await context.new_page()
+            response = await page.goto(captured.base + "/", timeout=15_000)
+            assert response is not None and response.status == 200
+            assert await page.title() == "Necto test page"
+            assert await page.text_content("#title") == "Hello from upstream"
+            # app.js (from the HAR) fetched /api/data (from the HAR) and rendered it
+            await page.wait_for_function("document.getElementById('data').textContent === 'data loaded'", timeout=10_000)
+            width = await page.evaluate("() => { const i = document.querySelector('img'); return i.complete ? i.naturalWidth : -1 }")
+            if width == -1:
+                await page.wait_for_function("document.querySelector('img').complete", timeout=5_000)
+                width = await page.evaluate("document.querySelector('img').naturalWidth")
+            assert width == 1  # the 1x1 PNG, decoded from base64
+            color = await page.evaluate("getComputedStyle(document.getElementById('title')).color")
+            assert color == "rgb(0, 128, 128)"  # style.css from the HAR: teal
+            await context.close()
+        finally:
+            await browser.close()
+
+
+def test_mitmproxy_reads_the_same_flows_and_bodies(exported_offline: tuple[Captured, Path]) -> None:
+    from mitmproxy.io import FlowReader
+
+    captured, path = exported_offline
+    flows = list(FlowReader(io.BytesIO(path.read_bytes())).stream())
+    har = orjson.loads(path.read_bytes())
+    assert len(flows) == len(har["log"]["entries"]) == len(captured.entries)
+    for flow, entry in zip(flows, captured.entries):
+        assert flow.request.method == entry.method
+        assert flow.request.pretty_url == entry.url
+        assert flow.response is not None
+        if entry.status is None:
+            assert flow.response.status_code == 0
+            continue
+        assert flow.response.status_code == entry.status
+        assert flow.response.get_content() == (entry.response_body or b""), entry.url
+        if entry.request_body:
+            assert flow.request.get_content() == entry.request_body
+    by_url = {f.request.path: f for f in flows}
+    assert by_url["/image.png"].response.content == PNG  # type: ignore[union-attr]
+    assert by_url["/gzip"].response.get_content() == b"compressible " * 200  # type: ignore[union-attr]
+
+
