@@ -139,8 +139,10 @@ def _profile(up: Upstream, work: Path, necto: proxies.Proxy, duration: float, ou
         log(f"  profile ({scen}): {target}")
 
 
-def run_memory(up: Upstream, work: Path, small: int, large: int, log: Callable[[str], None]) -> dict[str, Any]:
-    """RSS of a fresh Necto after `small` and after `large` captured requests."""
+def run_memory(up: Upstream, work: Path, small: int, large: int, log: Callable[[str], None],
+               limit: float = 300.0) -> dict[str, Any]:  # fmt: skip
+    """RSS of a fresh Necto after `small` and after `large` captured requests (sending stops
+    after `limit` seconds on a slow or busy machine; the count reached is reported)."""
     necto = proxies.start_necto(work / "necto-memory", up.pki.ca_pem, work / "necto-memory.log")
     out: dict[str, Any] = {"requests_small": small, "requests_large": large}
     try:
@@ -148,7 +150,7 @@ def run_memory(up: Upstream, work: Path, small: int, large: int, log: Callable[[
 
         def send(n: int) -> dict[str, Any]:
             load = client.Load(proxy_port=necto.port, target_port=up.http_port, path=SMALL_PATH,
-                               keepalive=True, concurrency=20, count=n)  # fmt: skip
+                               keepalive=True, concurrency=20, count=n, duration=limit)  # fmt: skip
             return client.run(load, work, use_wrk=False)
 
         t = time.monotonic()
@@ -158,12 +160,13 @@ def run_memory(up: Upstream, work: Path, small: int, large: int, log: Callable[[
         out["rss_small"] = procs.proc_status(necto.pid).get("VmRSS", 0)
         log(f"  {n1} recorded: RSS {out['rss_small'] / 2**20:.1f} MiB ({r1['rps']:.0f} req/s, 20 keep-alive clients)")
         r2 = send(large - small)
-        n2 = proxies.wait_recorded(necto, large, timeout=300)
+        n2 = proxies.wait_recorded(necto, small + r2["requests"], timeout=120)
         time.sleep(1.0)
         st = procs.proc_status(necto.pid)
         out.update(rss_large=st.get("VmRSS", 0), hwm=st.get("VmHWM", 0), recorded=n2,
                    rps=r2["rps"], errors=r1["errors"] + r2["errors"], seconds=round(time.monotonic() - t, 1))  # fmt: skip
         out["growth"] = out["rss_large"] - out["rss_small"]
+        out["requests_target"], out["requests_large"] = large, n2
         log(f"  {n2} recorded: RSS {out['rss_large'] / 2**20:.1f} MiB, peak {out['hwm'] / 2**20:.1f} MiB "
             f"({r2['rps']:.0f} req/s)")  # fmt: skip
     finally:

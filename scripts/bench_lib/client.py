@@ -64,7 +64,7 @@ def run(load: Load, work: Path, use_wrk: bool) -> dict[str, Any]:
         str(load.proxy_port or 0), str(load.target_port), load.path, str(int(load.https)),
         str(int(load.keepalive)), str(load.concurrency), str(load.duration), str(load.warmup), str(load.count),
     ]  # fmt: skip
-    timeout = (load.duration + load.warmup + 60) if load.count == 0 else 3600
+    timeout = load.duration + load.warmup + 60
     result = procs.run_json(argv, timeout)
     result["client"] = "python-asyncio"
     return result
@@ -191,6 +191,7 @@ async def _client(load: Load) -> dict[str, Any]:
     t0 = start + (load.warmup if load.count == 0 else 0.0)
     t1 = t0 + load.duration if load.count == 0 else float("inf")
     remaining = [load.count]
+    tmax = start + load.duration if load.count else float("inf")  # count mode: duration bounds it
     done = [0]
 
     async def worker() -> None:
@@ -198,7 +199,7 @@ async def _client(load: Load) -> dict[str, Any]:
         conn = _Conn(load, tls)
         while True:
             if load.count:
-                if remaining[0] <= 0:
+                if remaining[0] <= 0 or clock() >= tmax:
                     break
                 remaining[0] -= 1
             elif clock() >= t1:

@@ -119,7 +119,7 @@ def main(argv: list[str]) -> int:
         prof = RESULTS / f"{name}-profile.txt" if args.profile else None
         part("capture", lambda: capture.run_capture(
             up, work, cfg["rounds"], cfg["duration"], cfg["warmup"], use_wrk, log, prof))  # fmt: skip
-        part("memory", lambda: capture.run_memory(up, work, *cfg["memory"], log))
+        part("memory", lambda: capture.run_memory(up, work, *cfg["memory"], log, limit=60 if quick else 240))
 
         avail = harbench.available()
         result["har_available"] = avail
