@@ -16,7 +16,7 @@ import orjson
 import pytest
 import pytest_asyncio
 
-from conftest import CORPUS, RunningNecto, TestPki, necto_config, run_cmd, start_necto
+from conftest import CORPUS, RunningNecto, run_cmd
 from test_har_export import Captured, capture_standard_traffic
 from conftest import Upstream
 
@@ -197,11 +197,19 @@ async def test_client_disconnect_midway_leaves_nothing(necto: RunningNecto) -> N
     assert not tmp.exists() or not any(tmp.iterdir())
 
 
-@pytest_asyncio.fixture(scope="module")
-async def small_limit_necto(tmp_path_factory: pytest.TempPathFactory, pki: TestPki) -> Any:
-    running = await start_necto(necto_config(tmp_path_factory.mktemp("necto-limit"), pki, max_upload_size=64 * 1024))
-    yield running
-    await running.app.stop()
+@pytest.fixture
+def small_limit_necto(necto: RunningNecto) -> Any:
+    """The shared Necto with --max-upload-size 64KB for one test (read per request).
+
+    (A second Necto in the same process would do, but mitmproxy keeps its certificate store
+    process-wide, so the shared proxy would then sign with the other instance's CA.)"""
+    cfg = necto.app.config
+    saved = cfg.max_upload_size
+    cfg.max_upload_size = 64 * 1024
+    try:
+        yield necto
+    finally:
+        cfg.max_upload_size = saved
 
 
 async def test_upload_over_limit_is_413(small_limit_necto: RunningNecto, http: aiohttp.ClientSession) -> None:

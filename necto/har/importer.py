@@ -17,6 +17,7 @@ import asyncio
 import base64
 import binascii
 import codecs
+import contextlib
 import datetime as dt
 import logging
 import math
@@ -199,7 +200,10 @@ def norm_version(value: Any) -> str | None:
 
 
 def _number(value: Any) -> float | None:
-    if isinstance(value, bool):
+    t = type(value)
+    if t is int or t is float:
+        return float(value) if math.isfinite(value) else None
+    if t is bool:
         return None
     if isinstance(value, (int, float)):
         return float(value) if math.isfinite(value) else None
@@ -821,11 +825,16 @@ async def import_har(
     staging = await store.create_staging_session(session_name if target is None else f"import into {target.name}")
     reader = HarReader(open_file, staging, progress=progress)
     gen = reader.batches()
+    pending: asyncio.Future[list[Entry] | None] | None = None
     try:
+        # Parse the next batch in its thread while this one is written (SQLite frees the GIL).
+        pending = asyncio.ensure_future(asyncio.to_thread(next, gen, None))
         while True:
-            batch = await asyncio.to_thread(next, gen, None)
+            batch = await pending
+            pending = None
             if batch is None:
                 break
+            pending = asyncio.ensure_future(asyncio.to_thread(next, gen, None))
             await store.add_entries(batch)
         try:
             final = await store.commit_staging(staging, into=session_id)
@@ -833,6 +842,9 @@ async def import_har(
             raise SessionNotFound(session_id or "") from None
     except BaseException:
         reader.cancelled = True
+        if pending is not None:
+            with contextlib.suppress(BaseException):
+                await asyncio.shield(pending)
         try:
             gen.close()
         except ValueError:  # still running in its thread: it stops at the next entry
