@@ -14,8 +14,8 @@ from aiohttp import web
 
 from necto.har.export import entry_to_har, export_har
 from necto.redact import Redactor, redaction_comment
-from tests.conftest import RunningNecto, wait_for_entries
-from tests.test_inventory import b64url
+from conftest import RunningNecto, run_cmd, wait_for_entries
+from test_inventory import b64url
 
 JWT = ".".join([b64url({"alg": "RS256"}), b64url({"iss": "https://id.secret.test", "sub": "dana"}), "U2lnbmF0dXJlU2lnbmF0dXJl"])
 EMAIL = "dana.scully@secret.test"
@@ -199,3 +199,59 @@ def test_redaction_keeps_what_is_not_sensitive() -> None:
     assert entry["comment"] == "[REDACTED:secret] was the token"
     assert redaction_comment({}) == "Redacted by Necto for sharing: nothing sensitive was found."
     assert redaction_comment({"email": 2}, "Exported by Necto") == "Exported by Necto\nRedacted by Necto for sharing: 2 email."
+
+
+async def har_validator_errors(path: Any) -> str | None:
+    """None when har-validator (npm) accepts the file, else its complaint."""
+    import shutil
+
+    from test_har_readers import HAR_VALIDATOR, missing_tool
+
+    node = shutil.which("node")
+    if node is None or not (HAR_VALIDATOR / "package.json").is_file():
+        missing_tool("har-validator (npm)")
+    script = (
+        f"const v = require({str(HAR_VALIDATOR)!r});"
+        f"const har = JSON.parse(require('fs').readFileSync({str(path)!r}, 'utf8'));"
+        "v.har(har).then(() => console.log('VALID'))"
+        ".catch(e => { console.log(JSON.stringify(e.errors || e.message)); process.exit(1); });"
+    )
+    code, out, err = await run_cmd(node, "-e", script)  # type: ignore[arg-type]
+    return None if code == 0 and out.strip() == b"VALID" else out.decode() + err.decode()
+
+
+async def test_redact_option_on_both_export_endpoints_and_the_cli(
+    captured: list[Any], necto: RunningNecto, tmp_path: Any
+) -> None:
+    import sys
+
+    session_id = captured[0].session_id
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{necto.api_url}/api/har/export/{session_id}", params={"redact": "true"}) as r:
+            assert r.status == 200
+            whole = await r.read()
+        async with http.post(
+            f"{necto.api_url}/api/har/export",
+            json={"entryIds": [e.id for e in captured], "redact": True},
+        ) as r:
+            assert r.status == 200
+            selected = await r.read()
+        async with http.get(f"{necto.api_url}/api/har/export/{session_id}") as r:
+            plain = await r.read()
+    out = tmp_path / "cli.har"
+    code, _, err = await run_cmd(
+        sys.executable, "-m", "necto", "export", session_id, "-o", str(out), "--redact",
+        "--data-dir", str(necto.data_dir),
+    )
+    assert code == 0, err
+    assert any(s in every_text(plain) for s in SECRETS)  # off by default
+    for raw in (whole, selected, out.read_bytes()):
+        text = every_text(raw)
+        for s in SECRETS:
+            assert s not in text and quote(s, safe="") not in text, f"{s} survived"
+        har = orjson.loads(raw)
+        assert har["log"]["comment"].startswith("Redacted by Necto for sharing: ")
+        assert len(har["log"]["entries"]) == 4
+    path = tmp_path / "api.har"
+    path.write_bytes(whole)
+    assert await har_validator_errors(path) is None

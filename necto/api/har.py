@@ -39,7 +39,11 @@ def _flag(value: Any) -> bool:
 
 
 async def _stream(
-    request: web.Request, entries: AsyncIterator[Entry], title: str, exclude_binary: bool
+    request: web.Request,
+    entries: AsyncIterator[Entry],
+    title: str,
+    exclude_binary: bool,
+    redact: bool,
 ) -> web.StreamResponse:
     resp = web.StreamResponse(
         headers={
@@ -49,7 +53,7 @@ async def _stream(
     )
     resp.enable_chunked_encoding()
     await resp.prepare(request)
-    async for chunk in export_har(entries, title=title, exclude_binary=exclude_binary):
+    async for chunk in export_har(entries, title=title, exclude_binary=exclude_binary, redact=redact):
         await resp.write(chunk)
     await resp.write_eof()
     return resp
@@ -63,7 +67,8 @@ async def export_session(request: web.Request) -> web.StreamResponse:
         raise not_found(SESSION_NOT_FOUND)
     await store.flush()  # include what the proxy captured a moment ago
     exclude = _flag(request.query.get("excludeBinary", "false"))
-    return await _stream(request, store.iter_entries(session.id), session.name, exclude)
+    redact = _flag(request.query.get("redact", "false"))
+    return await _stream(request, store.iter_entries(session.id), session.name, exclude, redact)
 
 
 @routes.post("/api/har/export")
@@ -77,6 +82,7 @@ async def export_selected(request: web.Request) -> web.StreamResponse:
     name = body.get("sessionName")
     title = name.strip() if isinstance(name, str) and name.strip() else DEFAULT_EXPORT_NAME
     exclude = _flag(request.query.get("excludeBinary", body.get("excludeBinary", False)))
+    redact = _flag(request.query.get("redact", body.get("redact", False)))
     store = ctx(request).store
     await store.flush()
     chunks = [ids[i : i + 500] for i in range(0, len(ids), 500)]
@@ -93,7 +99,7 @@ async def export_selected(request: web.Request) -> web.StreamResponse:
             for e in await store.get_entries(chunk):
                 yield e
 
-    return await _stream(request, entries(), title, exclude)
+    return await _stream(request, entries(), title, exclude, redact)
 
 
 # ---------------------------------------------------------------------------- uploads

@@ -28,6 +28,7 @@ def register(sub: Any, add_data_dir_arg: Callable[[argparse.ArgumentParser], Non
     ex.add_argument("-o", "--output", help="file to write (default: stdout)")
     ex.add_argument("--entries", help="comma-separated entry ids, exported in this order")
     ex.add_argument("--exclude-binary", action="store_true", help="leave out non-text bodies (noted in content.comment)")
+    ex.add_argument("--redact", action="store_true", help="mask credentials, cookies and sensitive data for sharing (log.comment says what)")
     ex.add_argument("--name", help='page title for --entries exports (default "Necto Export")')
 
     im = sub.add_parser("import", help="import a HAR file into a new session (or an existing one)")
@@ -113,7 +114,9 @@ async def cmd_export(args: argparse.Namespace) -> int:
 
         out = open(args.output, "wb") if args.output else sys.stdout.buffer
         try:
-            async for chunk in export_har(counted(entries), title=title, exclude_binary=args.exclude_binary):
+            async for chunk in export_har(
+                counted(entries), title=title, exclude_binary=args.exclude_binary, redact=args.redact
+            ):
                 await asyncio.to_thread(out.write, chunk)
         finally:
             if args.output:

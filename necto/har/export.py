@@ -22,6 +22,7 @@ import orjson
 
 from necto import __version__
 from necto.model import Entry, Header, header_value
+from necto.redact import Redactor, redaction_comment
 
 CREATOR = {"name": "Necto", "version": __version__}
 PAGE_ID = "page_1"
@@ -364,8 +365,13 @@ def entry_to_har(e: Entry, exclude_binary: bool = False) -> dict[str, Any]:
     return out
 
 
-def _dump_batch(entries: list[Entry], exclude_binary: bool, first: bool) -> bytes:
-    parts = [orjson.dumps(entry_to_har(e, exclude_binary)) for e in entries]
+def _dump_batch(
+    entries: list[Entry], exclude_binary: bool, first: bool, redactor: Redactor | None = None
+) -> bytes:
+    hars = (entry_to_har(e, exclude_binary) for e in entries)
+    if redactor is not None:
+        hars = (redactor.redact_entry(h) for h in hars)
+    parts = [orjson.dumps(h) for h in hars]
     joined = b",".join(parts)
     return joined if first else b"," + joined
 
@@ -396,9 +402,14 @@ async def export_har(
     *,
     title: str = "Necto Export",
     exclude_binary: bool = False,
+    redact: bool = False,
 ) -> AsyncIterator[bytes]:
     """Stream a HAR document. Entries are serialised in small batches in a worker thread,
-    so neither memory nor the event loop depend on how many there are."""
+    so neither memory nor the event loop depend on how many there are.
+
+    With `redact`, one Redactor sees every entry in order (it remembers credentials to mask
+    where they reappear) and `log.comment`, written last, says what was masked."""
+    redactor = Redactor() if redact else None
     it = _aiter(entries)
     first_entry = await anext(it, None)
     started = first_entry.started if first_entry is not None else time.time()
@@ -410,7 +421,7 @@ async def export_har(
 
     async def flush() -> bytes:
         nonlocal first
-        data = await asyncio.to_thread(_dump_batch, batch, exclude_binary, first)
+        data = await asyncio.to_thread(_dump_batch, batch, exclude_binary, first, redactor)
         first = False
         return data
 
@@ -425,7 +436,10 @@ async def export_har(
                 pending.clear()
     if batch:
         pending += await flush()
-    pending += b"]}}"
+    if redactor is not None:
+        pending += b'],"comment":' + orjson.dumps(redaction_comment(redactor.counts)) + b"}}"
+    else:
+        pending += b"]}}"
     yield bytes(pending)
 
 
