@@ -217,8 +217,8 @@ class Upstream:
     https_port: int
 
 
-@pytest_asyncio.fixture(scope="session")
-async def upstream(pki: TestPki) -> AsyncIterator[Upstream]:
+async def start_upstream(pki: TestPki) -> tuple[web.AppRunner, Upstream]:
+    """The upstream app on a plain and a TLS port; stop it with `runner.cleanup()`."""
     runner = web.AppRunner(upstream_app(), access_log=None)
     await runner.setup()
     plain = web.TCPSite(runner, "127.0.0.1", 0)
@@ -227,7 +227,13 @@ async def upstream(pki: TestPki) -> AsyncIterator[Upstream]:
     await secure.start()
     hp = plain._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     sp = secure._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    yield Upstream(f"http://127.0.0.1:{hp}", f"https://localhost:{sp}", hp, sp)
+    return runner, Upstream(f"http://127.0.0.1:{hp}", f"https://localhost:{sp}", hp, sp)
+
+
+@pytest_asyncio.fixture(scope="session")
+async def upstream(pki: TestPki) -> AsyncIterator[Upstream]:
+    runner, up = await start_upstream(pki)
+    yield up
     await runner.cleanup()
 
 
@@ -238,6 +244,20 @@ async def _h2_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     body = f"h2 says hi to {scope['path']}".encode()
     await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
     await send({"type": "http.response.body", "body": body})
+
+
+async def wait_for_port(port: int, timeout: float = 30.0) -> None:
+    """Poll until something accepts connections on 127.0.0.1:port."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            _, w = await asyncio.open_connection("127.0.0.1", port)
+            w.close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"nothing listens on port {port} after {timeout} s") from None
+            await asyncio.sleep(0.05)
 
 
 def free_port() -> int:
@@ -260,16 +280,7 @@ async def h2_upstream(pki: TestPki) -> AsyncIterator[str]:
     cfg.accesslog = cfg.errorlog = None
     stop = asyncio.Event()
     task = asyncio.create_task(serve(_h2_app, cfg, shutdown_trigger=stop.wait))  # type: ignore[arg-type]
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            _, w = await asyncio.open_connection("127.0.0.1", port)
-            w.close()
-            break
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.02)
+    await wait_for_port(port)
     yield f"https://localhost:{port}"
     stop.set()
     await task

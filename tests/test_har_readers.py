@@ -21,9 +21,8 @@ import aiohttp
 import orjson
 import pytest
 import pytest_asyncio
-from aiohttp import web
 
-from conftest import PNG, RunningNecto, TestPki, run_cmd, upstream_app
+from conftest import PNG, RunningNecto, TestPki, run_cmd, start_upstream
 from test_har_export import Captured, capture_standard_traffic
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,16 +44,9 @@ async def exported_offline(
 ) -> tuple[Captured, Path]:
     """Standard traffic captured from a private upstream (HTTP and HTTPS) that is stopped
     afterwards, so nothing but the HAR can answer the readers."""
-    runner = web.AppRunner(upstream_app(), access_log=None)
-    await runner.setup()
-    plain = web.TCPSite(runner, "127.0.0.1", 0)
-    secure = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=pki.server_context())
-    await plain.start()
-    await secure.start()
-    port = plain._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    sport = secure._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    runner, up = await start_upstream(pki)
     try:
-        captured = await capture_standard_traffic(necto, f"http://127.0.0.1:{port}", f"https://localhost:{sport}", "readers")
+        captured = await capture_standard_traffic(necto, up.http_url, up.https_url, "readers")
     finally:
         await runner.cleanup()  # the upstream is gone from here on
     out = tmp_path_factory.mktemp("readers") / "export.har"
@@ -65,11 +57,11 @@ async def exported_offline(
     return captured, out
 
 
-async def test_har_validator_finds_no_errors(exported_offline: tuple[Captured, Path]) -> None:
+async def har_validator_errors(path: Path) -> str | None:
+    """None when har-validator (npm) accepts the file, else what it complained about."""
     node = shutil.which("node")
     if node is None or not (HAR_VALIDATOR / "package.json").is_file():
         missing_tool("har-validator (npm)")
-    _, path = exported_offline
     script = (
         f"const v = require({str(HAR_VALIDATOR)!r});"
         f"const har = JSON.parse(require('fs').readFileSync({str(path)!r}, 'utf8'));"
@@ -77,7 +69,12 @@ async def test_har_validator_finds_no_errors(exported_offline: tuple[Captured, P
         ".catch(e => { console.log(JSON.stringify(e.errors || e.message)); process.exit(1); });"
     )
     code, out, err = await run_cmd(node, "-e", script)  # type: ignore[arg-type]
-    assert code == 0 and out.strip() == b"VALID", out.decode() + err.decode()
+    return None if code == 0 and out.strip() == b"VALID" else out.decode() + err.decode()
+
+
+async def test_har_validator_finds_no_errors(exported_offline: tuple[Captured, Path]) -> None:
+    _, path = exported_offline
+    assert await har_validator_errors(path) is None
 
 
 async def test_playwright_replays_the_page_with_upstream_stopped(exported_offline: tuple[Captured, Path]) -> None:

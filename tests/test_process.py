@@ -19,7 +19,7 @@ from pathlib import Path
 
 import aiohttp
 
-from conftest import TestPki, Upstream, free_port, run_cmd
+from conftest import TestPki, Upstream, free_port, run_cmd, wait_for_port
 
 NECTO = [sys.executable, "-m", "necto"]
 BIN = Path(sys.executable).parent
@@ -184,16 +184,16 @@ async def test_cli_session_switch_is_followed_by_a_running_necto(
         assert code == 0
         async with aiohttp.ClientSession() as c:
             deadline = time.monotonic() + 10
-            while True:  # the server notices the change made by another process
-                async with c.get(f"{p.api_url}/api/health") as r:
-                    health = await r.json()
+            while True:  # the server's recorder follows the change made by another process
                 async with c.get(f"{p.api_url}/api/sessions/active") as r:
                     active = await r.json()
-                if active["name"] == "from cli" or time.monotonic() > deadline:
+                async with c.get(f"{p.api_url}/api/health") as r:
+                    health = await r.json()
+                if health["captureSessionId"] == active["id"] or time.monotonic() > deadline:
                     break
-                await asyncio.sleep(0.1)
+                await asyncio.sleep(0.05)
             assert active["name"] == "from cli"
-            await asyncio.sleep(0.6)  # one watch period, so the recorder follows too
+            assert health["captureSessionId"] == active["id"]
             async with c.get(f"{upstream.http_url}/hello", proxy=p.proxy_url) as r:
                 assert r.status == 200
         await stop(p)
@@ -215,15 +215,7 @@ async def test_recorder_loads_into_plain_mitmdump(tmp_path: Path, pki: TestPki, 
         env={**os.environ},
     )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                _, w = await asyncio.open_connection("127.0.0.1", port)
-                w.close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "mitmdump did not start"
-                await asyncio.sleep(0.1)
+        await wait_for_port(port)
         async with aiohttp.ClientSession() as c:
             async with c.get(f"{upstream.http_url}/hello?via=mitmdump", proxy=f"http://127.0.0.1:{port}") as r:
                 assert r.status == 200

@@ -15,6 +15,7 @@ from aiohttp import web
 from necto.har.export import entry_to_har, export_har
 from necto.redact import Redactor, redaction_comment
 from conftest import RunningNecto, run_cmd, wait_for_entries
+from test_har_readers import har_validator_errors
 from test_inventory import b64url
 
 JWT = ".".join([b64url({"alg": "RS256"}), b64url({"iss": "https://id.secret.test", "sub": "dana"}), "U2lnbmF0dXJlU2lnbmF0dXJl"])
@@ -199,25 +200,6 @@ def test_redaction_keeps_what_is_not_sensitive() -> None:
     assert entry["comment"] == "[REDACTED:secret] was the token"
     assert redaction_comment({}) == "Redacted by Necto for sharing: nothing sensitive was found."
     assert redaction_comment({"email": 2}, "Exported by Necto") == "Exported by Necto\nRedacted by Necto for sharing: 2 email."
-
-
-async def har_validator_errors(path: Any) -> str | None:
-    """None when har-validator (npm) accepts the file, else its complaint."""
-    import shutil
-
-    from test_har_readers import HAR_VALIDATOR, missing_tool
-
-    node = shutil.which("node")
-    if node is None or not (HAR_VALIDATOR / "package.json").is_file():
-        missing_tool("har-validator (npm)")
-    script = (
-        f"const v = require({str(HAR_VALIDATOR)!r});"
-        f"const har = JSON.parse(require('fs').readFileSync({str(path)!r}, 'utf8'));"
-        "v.har(har).then(() => console.log('VALID'))"
-        ".catch(e => { console.log(JSON.stringify(e.errors || e.message)); process.exit(1); });"
-    )
-    code, out, err = await run_cmd(node, "-e", script)  # type: ignore[arg-type]
-    return None if code == 0 and out.strip() == b"VALID" else out.decode() + err.decode()
 
 
 async def test_redact_option_on_both_export_endpoints_and_the_cli(

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from conftest import ARTIFACTS, CORPUS, RunningNecto, Upstream, curl, wait_for_entries
+from conftest import ARTIFACTS, CORPUS, RunningNecto, Upstream, curl
 from necto.model import Session
 
 CHROMIUM = os.environ.get("NECTO_CHROMIUM", "/usr/bin/chromium")

@@ -32,6 +32,7 @@ async def health(request: web.Request) -> web.Response:
             "api": {"host": c.config.api_host, "port": c.api_port()},
             "activeSessionId": active.id if active else None,
             "recording": c.store.capture_session_id is not None,
+            "captureSessionId": c.store.capture_session_id,
         }
     )
 
