@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import codecs
-import socket
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -360,7 +358,7 @@ async def test_100k_entry_round_trip(necto: RunningNecto, http: aiohttp.ClientSe
             f.write(b'{"log":{"version":"1.2","creator":{"name":"gen","version":"1"},"entries":[')
             for i in range(n):
                 tpl["request"]["url"] = f"http://big.test/{i}"
-                tpl["startedDateTime"] = f"2024-01-01T00:00:00.000Z"
+                tpl["startedDateTime"] = "2024-01-01T00:00:00.000Z"
                 f.write((b"," if i else b"") + orjson.dumps(tpl))
             f.write(b"]}}")
 
