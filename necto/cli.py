@@ -139,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _config(args: argparse.Namespace) -> Config:
+def config_from_args(args: argparse.Namespace) -> Config:
     cfg = Config()
     if getattr(args, "data_dir", None) is not None:
         cfg.data_dir = args.data_dir.expanduser()
@@ -174,7 +174,7 @@ async def cmd_run(args: argparse.Namespace) -> int:
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    cfg = _config(args)
+    cfg = config_from_args(args)
     cfg.proxy_host, cfg.proxy_port = args.proxy_host, args.proxy_port
     cfg.api_host, cfg.api_port = args.api_host, args.api_port
     cfg.max_body_size, cfg.max_upload_size = args.max_body_size, args.max_upload_size
@@ -218,7 +218,7 @@ async def cmd_run(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------- store commands
 @asynccontextmanager
 async def open_store(args: argparse.Namespace) -> AsyncIterator[Store]:
-    store = await Store.open(_config(args).db_path)
+    store = await Store.open(config_from_args(args).db_path)
     try:
         yield store
     finally:
@@ -347,7 +347,7 @@ async def cmd_traffic(args: argparse.Namespace) -> int:
 async def cmd_ca(args: argparse.Namespace) -> int:
     from necto.certs import ca_info, ensure_ca, install_steps
 
-    cfg = _config(args)
+    cfg = config_from_args(args)
     files = ensure_ca(cfg.certs_dir)
     info = ca_info(files)
     steps = install_steps(files, f"127.0.0.1:{DEFAULT_PROXY_PORT}")

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from necto.api.serialize import _header_map
+from necto.api.serialize import header_map
 from necto.capture.recorder import REPLAY_HEADER, Recorder
 from necto.compare import HostRewrite, parse_rewrites, rewrite_url
 from necto.model import Entry, Header, new_id, now_ms
@@ -266,7 +266,7 @@ def result_json(entry: Entry, client_error: str | None) -> dict[str, Any]:
     out: dict[str, Any] = {
         "status": entry.status if entry.status is not None else 0,
         "statusText": entry.status_text if entry.status is not None else "",
-        "headers": _header_map(entry.response_headers),
+        "headers": header_map(entry.response_headers),
         "body": base64.b64encode(entry.response_body or b"").decode("ascii"),
         "duration": entry.duration,
     }

@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from necto.cli import EXIT_FAIL, EXIT_OK, EXIT_USAGE, Handler, _config, open_store
+from necto.cli import EXIT_FAIL, EXIT_OK, EXIT_USAGE, Handler, config_from_args, open_store
 from necto.compare import (
     CompareOptions,
     Fetch,
@@ -169,7 +169,7 @@ async def cmd_replay(args: argparse.Namespace) -> int:
         if found is None:
             _err(f"Session not found: {args.source}")
             return EXIT_FAIL
-    cfg = _config(args)
+    cfg = config_from_args(args)
     cfg.proxy_port = cfg.api_port = 0
     cfg.upstream_ca, cfg.ssl_insecure = args.upstream_ca, args.ssl_insecure
     necto = Necto(cfg)

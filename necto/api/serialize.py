@@ -8,7 +8,7 @@ from typing import Any
 from necto.model import Entry, Header
 
 
-def _header_map(headers: list[Header]) -> dict[str, str | list[str]]:
+def header_map(headers: list[Header]) -> dict[str, str | list[str]]:
     """NectoProxy's Record<string, string | string[]>: repeats become a list."""
     out: dict[str, str | list[str]] = {}
     for name, value in headers:
@@ -57,12 +57,12 @@ def entry_detail(e: Entry) -> dict[str, Any]:
     out = entry_summary(e)
     out.update(
         {
-            "requestHeaders": _header_map(e.request_headers),
+            "requestHeaders": header_map(e.request_headers),
             "requestHeaderList": [{"name": n, "value": v} for n, v in e.request_headers],
             "requestBody": _b64(e.request_body),
             "requestBodyTruncated": e.request_truncated,
             "responseHttpVersion": e.response_http_version or None,
-            "responseHeaders": _header_map(e.response_headers) if e.status is not None else None,
+            "responseHeaders": header_map(e.response_headers) if e.status is not None else None,
             "responseHeaderList": [{"name": n, "value": v} for n, v in e.response_headers],
             "responseBody": _b64(e.response_body),
             "responseBodyTruncated": e.response_truncated,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from necto.inventory.templating import DATE_RE, DATETIME_RE, EMAIL_RE, UUID_RE, _valid_date
+from necto.inventory.templating import DATE_RE, DATETIME_RE, EMAIL_RE, UUID_RE, valid_date
 
 MAX_PROPERTIES = 200  # an object with more distinct keys is a map, described by additionalProperties
 MAX_ITEMS = 200  # array elements inspected per sample
@@ -20,9 +20,9 @@ IPV4_RE = re.compile(r"^(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d
 
 
 def string_format(value: str) -> str | None:
-    if DATETIME_RE.match(value) and "T" in value and _valid_date(value):
+    if DATETIME_RE.match(value) and "T" in value and valid_date(value):
         return "date-time"
-    if DATE_RE.match(value) and _valid_date(value):
+    if DATE_RE.match(value) and valid_date(value):
         return "date"
     if UUID_RE.match(value):
         return "uuid"

@@ -49,7 +49,7 @@ KIND_REASONS = {
 }
 
 
-def _valid_date(text: str) -> bool:
+def valid_date(text: str) -> bool:
     try:
         datetime.date.fromisoformat(text[:10])
     except ValueError:
@@ -79,9 +79,9 @@ def segment_kind(raw: str) -> str | None:
         return "integer"
     if UUID_RE.match(seg):
         return "uuid"
-    if DATE_RE.match(seg) and _valid_date(seg):
+    if DATE_RE.match(seg) and valid_date(seg):
         return "date"
-    if DATETIME_RE.match(seg) and _valid_date(seg):
+    if DATETIME_RE.match(seg) and valid_date(seg):
         return "date-time"
     if ULID_RE.match(seg) and any(c.isdigit() for c in seg) and any(c.isalpha() for c in seg):
         return "ulid"
@@ -108,9 +108,9 @@ def value_kind(value: str) -> str:
         return "number"
     if UUID_RE.match(value):
         return "uuid"
-    if DATE_RE.match(value) and _valid_date(value):
+    if DATE_RE.match(value) and valid_date(value):
         return "date"
-    if DATETIME_RE.match(value) and _valid_date(value):
+    if DATETIME_RE.match(value) and valid_date(value):
         return "date-time"
     if EMAIL_RE.match(value):
         return "email"
