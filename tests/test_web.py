@@ -245,3 +245,57 @@ async def test_session_controls(page: Page, necto: RunningNecto, fresh_session: 
     await page.click("#btn-delete-session")
     await expect(page.locator("#session-select option", has_text="Renamed by page")).to_have_count(0)
     assert await necto.store.get_session(fresh_session.id) is None
+
+
+async def test_compare_two_selected_entries_side_by_side(
+    page: Page, necto: RunningNecto, upstream: Upstream
+) -> None:
+    await curl(necto, f"{upstream.http_url}/status/200")
+    await curl(necto, f"{upstream.http_url}/status/404")
+    rows = page.locator(".row[data-id]")
+    await expect(rows).to_have_count(2, timeout=10_000)
+    await rows.nth(0).click()
+    await rows.nth(1).click(modifiers=["Shift"])
+    await rows.nth(1).click(button="right")
+    await page.get_by_role("button", name="Compare selected").first.click()
+    summary = page.locator("#compare-summary")
+    await expect(summary).to_contain_text('"status"', timeout=10_000)
+    await expect(summary).to_contain_text("404")
+    sides = page.locator("#dialog .diff > div")
+    await expect(sides).to_have_count(2)
+    await expect(sides.nth(0)).to_contain_text("/status/200")
+    await expect(sides.nth(1)).to_contain_text("/status/404")
+    await shot(page, "compare")
+
+
+async def test_a_100k_entry_session_stays_usable(
+    browser: Browser, necto: RunningNecto, fresh_session: Session
+) -> None:
+    from necto.model import Entry, Timings
+
+    base = 1_700_000_000.0
+    for start in range(0, 100_000, 5_000):
+        await necto.store.add_entries(
+            [
+                Entry(
+                    session_id=fresh_session.id, started=base + i, method="GET",
+                    url=f"https://big.example/items/{i}", status=200, status_text="OK",
+                    response_http_version="HTTP/1.1", response_body_size=10,
+                    timings=Timings(send=1, wait=2, receive=1), source="import",
+                )
+                for i in range(start, start + 5_000)
+            ]
+        )
+    context = await browser.new_context(viewport={"width": 1400, "height": 850})
+    p = await context.new_page()
+    try:
+        await p.goto(necto.api_url + "/")
+        await expect(p.locator("#count")).to_have_text("100000 entries", timeout=15_000)
+        # Only the visible rows exist in the page, however long the session.
+        assert await p.locator(".row").count() < 100
+        await p.locator("#viewport").evaluate("vp => { vp.scrollTop = vp.scrollHeight; }")
+        await expect(p.locator(".row[data-id]").last).to_contain_text("/items/99999", timeout=15_000)
+        await p.locator("#viewport").evaluate("vp => { vp.scrollTop = vp.scrollHeight / 2; }")
+        await expect(p.locator(".row[data-id]", has_text="/items/50000")).to_have_count(1, timeout=15_000)
+    finally:
+        await context.close()
