@@ -11,6 +11,7 @@ import logging
 import secrets
 import signal
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 from mitmproxy import options
@@ -60,6 +61,7 @@ class Necto:
         self._proxyserver: proxyserver.Proxyserver | None = None
         self.recorder: Recorder | None = None
         self.addresses: Addresses | None = None
+        self._task_factory: Any = False  # the loop's own, restored on stop
 
     # ------------------------------------------------------------------ start
     async def start(self) -> Addresses:
@@ -67,6 +69,11 @@ class Necto:
         if not cfg.api_is_loopback and not cfg.token:
             cfg.token = secrets.token_urlsafe(24)
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
+        # What mitmproxy's Master.run() would do, since we drive the Master ourselves: eager
+        # tasks (a measured win for mitmproxy's many short-lived tasks).
+        loop = asyncio.get_running_loop()
+        self._task_factory = loop.get_task_factory()
+        loop.set_task_factory(asyncio.eager_task_factory)
         self.ca = ensure_ca(cfg.certs_dir)
         self.store = await Store.open(cfg.db_path)
         try:
@@ -171,6 +178,9 @@ class Necto:
         if self.store is not None:
             await self.store.close()
             self.store = None
+        if self._task_factory is not False:
+            asyncio.get_running_loop().set_task_factory(self._task_factory)
+            self._task_factory = False
 
     async def serve_until_signalled(self) -> None:
         """Run until SIGINT/SIGTERM, then stop cleanly (nothing captured is lost)."""
