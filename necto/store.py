@@ -52,14 +52,12 @@ CREATE TABLE entries (
     host TEXT NOT NULL,
     http_version TEXT NOT NULL,
     request_headers BLOB NOT NULL,
-    request_body BLOB,
     request_body_size INTEGER NOT NULL,
     request_truncated INTEGER NOT NULL,
     status INTEGER,
     status_text TEXT NOT NULL,
     response_http_version TEXT NOT NULL,
     response_headers BLOB NOT NULL,
-    response_body BLOB,
     response_body_size INTEGER NOT NULL,
     response_wire_size INTEGER NOT NULL,
     response_truncated INTEGER NOT NULL,
@@ -71,30 +69,44 @@ CREATE TABLE entries (
     connection_id TEXT,
     tls BLOB,
     error TEXT,
-    websocket BLOB,
     extra BLOB,
-    source TEXT NOT NULL
+    source TEXT NOT NULL,
+    -- Large values last: SQLite reads a row's columns in order, so anything after a large
+    -- body would cost a walk through the body's overflow pages.
+    websocket BLOB,
+    request_body BLOB,
+    response_body BLOB
 );
 CREATE INDEX entries_by_session ON entries(session_id, started, seq);
+-- Covers session totals (count and bytes), which the sessions list shows all the time.
+CREATE INDEX entries_sizes ON entries(session_id, response_body_size, request_body_size);
 """
 
 MIGRATIONS: list[str] = [SCHEMA_V1]
 
-ENTRY_COLUMNS = (
-    "id, session_id, started, method, url, host, http_version, request_headers, request_body, "
-    "request_body_size, request_truncated, status, status_text, response_http_version, "
-    "response_headers, response_body, response_body_size, response_wire_size, "
-    "response_truncated, content_type, blocked, dns, connect, ssl, send, wait, receive, "
-    "duration, server_ip, server_port, client_ip, client_port, connection_id, tls, error, "
-    "websocket, extra, source"
-)
-INSERT_ENTRY = (
-    f"INSERT INTO entries ({ENTRY_COLUMNS}) VALUES ({', '.join('?' * len(ENTRY_COLUMNS.split(',')))})"
-)
+COLUMNS = (
+    "id", "session_id", "started", "method", "url", "host", "http_version", "request_headers",
+    "request_body_size", "request_truncated", "status", "status_text", "response_http_version",
+    "response_headers", "response_body_size", "response_wire_size", "response_truncated",
+    "content_type", "blocked", "dns", "connect", "ssl", "send", "wait", "receive", "duration",
+    "server_ip", "server_port", "client_ip", "client_port", "connection_id", "tls", "error",
+    "extra", "source", "websocket", "request_body", "response_body",
+)  # fmt: skip
+ENTRY_COLUMNS = ", ".join(COLUMNS)
+INSERT_ENTRY = f"INSERT INTO entries ({ENTRY_COLUMNS}) VALUES ({', '.join('?' * len(COLUMNS))})"
 # The same columns qualified for queries that join sessions (alias e).
-E_COLUMNS = ", ".join("e." + c.strip() for c in ENTRY_COLUMNS.split(","))
-# The list view leaves bodies out: they can be large and the list never shows them.
-SUMMARY_COLUMNS = E_COLUMNS.replace("e.request_body,", "NULL,").replace("e.response_body,", "NULL,")
+E_COLUMNS = ", ".join("e." + c for c in COLUMNS)
+# The list view never shows bodies or frames: it reads neither (an empty frame list still
+# marks a WebSocket).
+SUMMARY_COLUMNS = ", ".join(
+    {
+        "websocket": "CASE WHEN e.websocket IS NULL THEN NULL ELSE X'5B5D' END",
+        "request_body": "NULL",
+        "response_body": "NULL",
+    }.get(c, "e." + c)
+    for c in COLUMNS
+)
+_C = {name: i for i, name in enumerate(COLUMNS)}
 
 SORT_COLUMNS = {
     "timestamp": "started",
@@ -130,33 +142,42 @@ def _ws_from_json(raw: bytes | None) -> list[WsMessage] | None:
 
 
 def entry_to_row(e: Entry) -> tuple[Any, ...]:
+    """An Entry as a row, in COLUMNS order."""
     t = e.timings
     return (
         e.id, e.session_id, e.started, e.method, e.url, e.host, e.http_version,
-        orjson.dumps(e.request_headers), e.request_body, e.request_body_size,
-        int(e.request_truncated), e.status, e.status_text, e.response_http_version,
-        orjson.dumps(e.response_headers), e.response_body, e.response_body_size,
-        e.response_wire_size, int(e.response_truncated), e.content_type,
+        orjson.dumps(e.request_headers), e.request_body_size, int(e.request_truncated),
+        e.status, e.status_text, e.response_http_version, orjson.dumps(e.response_headers),
+        e.response_body_size, e.response_wire_size, int(e.response_truncated), e.content_type,
         t.blocked, t.dns, t.connect, t.ssl, t.send, t.wait, t.receive, t.total,
         e.server_ip, e.server_port, e.client_ip, e.client_port, e.connection_id,
         orjson.dumps(e.tls) if e.tls is not None else None, e.error,
-        _ws_to_json(e.websocket), orjson.dumps(e.extra) if e.extra else None, e.source,
+        orjson.dumps(e.extra) if e.extra else None, e.source,
+        _ws_to_json(e.websocket), e.request_body, e.response_body,
     )  # fmt: skip
 
 
 def row_to_entry(r: Sequence[Any]) -> Entry:
+    """A row in COLUMNS order (extra trailing columns ignored) as an Entry."""
+    c = _C
+    tls, extra = r[c["tls"]], r[c["extra"]]
     return Entry(
-        id=r[0], session_id=r[1], started=r[2], method=r[3], url=r[4], http_version=r[6],
-        request_headers=[tuple(h) for h in orjson.loads(r[7])], request_body=r[8],
-        request_body_size=r[9], request_truncated=bool(r[10]), status=r[11],
-        status_text=r[12], response_http_version=r[13],
-        response_headers=[tuple(h) for h in orjson.loads(r[14])], response_body=r[15],
-        response_body_size=r[16], response_wire_size=r[17], response_truncated=bool(r[18]),
-        timings=Timings(r[20], r[21], r[22], r[23], r[24], r[25], r[26]),
-        server_ip=r[28], server_port=r[29], client_ip=r[30], client_port=r[31],
-        connection_id=r[32], tls=orjson.loads(r[33]) if r[33] is not None else None,
-        error=r[34], websocket=_ws_from_json(r[35]),
-        extra=orjson.loads(r[36]) if r[36] is not None else {}, source=r[37],
+        id=r[c["id"]], session_id=r[c["session_id"]], started=r[c["started"]],
+        method=r[c["method"]], url=r[c["url"]], http_version=r[c["http_version"]],
+        request_headers=[tuple(h) for h in orjson.loads(r[c["request_headers"]])],
+        request_body=r[c["request_body"]], request_body_size=r[c["request_body_size"]],
+        request_truncated=bool(r[c["request_truncated"]]), status=r[c["status"]],
+        status_text=r[c["status_text"]], response_http_version=r[c["response_http_version"]],
+        response_headers=[tuple(h) for h in orjson.loads(r[c["response_headers"]])],
+        response_body=r[c["response_body"]], response_body_size=r[c["response_body_size"]],
+        response_wire_size=r[c["response_wire_size"]],
+        response_truncated=bool(r[c["response_truncated"]]),
+        timings=Timings(*r[c["blocked"] : c["receive"] + 1]),
+        server_ip=r[c["server_ip"]], server_port=r[c["server_port"]],
+        client_ip=r[c["client_ip"]], client_port=r[c["client_port"]],
+        connection_id=r[c["connection_id"]], tls=orjson.loads(tls) if tls is not None else None,
+        error=r[c["error"]], websocket=_ws_from_json(r[c["websocket"]]),
+        extra=orjson.loads(extra) if extra is not None else {}, source=r[c["source"]],
     )  # fmt: skip
 
 
