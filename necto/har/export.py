@@ -11,6 +11,7 @@ import asyncio
 import base64
 import datetime as dt
 import email.utils
+import functools
 import ipaddress
 import re
 import time
@@ -39,15 +40,21 @@ _BINARY_MIME = re.compile(r"^(image/(?!svg)|audio/|video/|font/|application/(oct
 # ---------------------------------------------------------------------------- small pieces
 def iso_time(ts: float) -> str:
     """Epoch seconds -> `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC, millisecond, what every reader parses)."""
-    ms = round(ts * 1000)
-    secs, frac = divmod(ms, 1000)
-    return dt.datetime.fromtimestamp(secs, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{frac:03d}Z"
+    secs, frac = divmod(round(ts * 1000), 1000)
+    return _iso_seconds(secs) + f".{frac:03d}Z"
+
+
+@functools.lru_cache(maxsize=1024)
+def _iso_seconds(secs: int) -> str:
+    # Exports are time-ordered: neighbouring entries share their second.
+    return dt.datetime.fromtimestamp(secs, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def valid_token(name: str) -> bool:
     return bool(_TOKEN.match(name))
 
 
+@functools.lru_cache(maxsize=4096)
 def valid_ip(value: str) -> bool:
     try:
         ipaddress.ip_address(value)
@@ -244,12 +251,15 @@ def har_timings(e: Entry) -> tuple[dict[str, Any], float]:
     """HAR timings and `time`: send/wait/receive >= 0, -1 for phases that do not apply,
     ssl inside connect, `time` the sum of the phases."""
     t = e.timings
-    opt = {k: (_num(v) if v >= 0 else -1) for k, v in (("blocked", t.blocked), ("dns", t.dns), ("connect", t.connect), ("ssl", t.ssl))}
-    if opt["ssl"] != -1 and opt["ssl"] > opt["connect"]:  # keep ssl inside connect
-        opt["connect"] = opt["ssl"]
-    req = {k: _num(max(0.0, v)) for k, v in (("send", t.send), ("wait", t.wait), ("receive", t.receive))}
-    timings = {**opt, **req}
-    total = sum(v for k, v in timings.items() if k != "ssl" and v >= 0)
+    blocked = _num(t.blocked) if t.blocked >= 0 else -1
+    dns = _num(t.dns) if t.dns >= 0 else -1
+    connect = _num(t.connect) if t.connect >= 0 else -1
+    ssl = _num(t.ssl) if t.ssl >= 0 else -1
+    if ssl != -1 and ssl > connect:  # keep ssl inside connect
+        connect = ssl
+    send, wait, receive = _num(max(0.0, t.send)), _num(max(0.0, t.wait)), _num(max(0.0, t.receive))
+    timings = {"blocked": blocked, "dns": dns, "connect": connect, "ssl": ssl, "send": send, "wait": wait, "receive": receive}
+    total = send + wait + receive + sum(v for v in (blocked, dns, connect) if v >= 0)
     return timings, _num(total)
 
 
