@@ -232,3 +232,16 @@ async def test_events_stream_pushes_new_entries(
                 elif line.startswith("data:") and event == "entries":
                     data = json.loads(line.split(":", 1)[1])
     assert [e["url"] for e in data] == [f"{upstream.http_url}/hello?pushed=1"]
+
+
+async def test_oversized_json_body_is_refused_without_harm(
+    necto: RunningNecto, http: aiohttp.ClientSession
+) -> None:
+    from necto.api import JSON_BODY_LIMIT
+
+    before = len(await necto.store.list_sessions())
+    big = b'{"name": "' + b"x" * (JSON_BODY_LIMIT + 1) + b'"}'
+    async with http.post(f"{necto.api_url}/api/sessions", data=big, headers={"Content-Type": "application/json"}) as r:
+        assert r.status == 413
+        assert "error" in await r.json()
+    assert len(await necto.store.list_sessions()) == before

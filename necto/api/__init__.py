@@ -37,6 +37,8 @@ async def health(request: web.Request) -> web.Response:
     )
 
 
+JSON_BODY_LIMIT = 64 << 20  # 64 MiB: ample for 100k entry ids or a replayed body
+
 # One line per resource; later features (HAR, replay, compare, inventory, page) add theirs here.
 ROUTE_TABLES: list[web.RouteTableDef] = [
     health_routes,
@@ -58,7 +60,8 @@ def make_app(context: ApiContext) -> web.Application:
             make_security_middleware(context.config, context.api_port),
             error_middleware,
         ],
-        client_max_size=context.config.max_upload_size,
+        # JSON bodies are read whole; HAR uploads stream (multipart) and have their own limit.
+        client_max_size=JSON_BODY_LIMIT,
     )
     app[CTX] = context
     for table in ROUTE_TABLES:
