@@ -301,12 +301,10 @@ async def cmd_traffic(args: argparse.Namespace) -> int:
                 offset=args.offset,
             )
             for code in args.status:
-                if code.lower().endswith("xx") and code[0].isdigit():
-                    q.status_classes.append(int(code[0]))
-                elif code.isdigit():
-                    q.status_codes.append(int(code))
-                else:
-                    print(f"necto: invalid status: {code}", file=sys.stderr)
+                try:
+                    q.add_status(code)
+                except ValueError as e:
+                    print(f"necto: {e}", file=sys.stderr)
                     return EXIT_USAGE
             entries, count = await store.list_entries(q)
             if args.json:

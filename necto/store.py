@@ -197,6 +197,15 @@ class TrafficQuery:
     limit: int = 100
     offset: int = 0
 
+    def add_status(self, code: str) -> None:
+        """Filter by "404" (exact; "0" = no response) or "4xx" (class); ValueError otherwise."""
+        if len(code) == 3 and code[0].isdigit() and code[1:].lower() == "xx":
+            self.status_classes.append(int(code[0]))
+        elif code.isdigit():
+            self.status_codes.append(int(code))
+        else:
+            raise ValueError(f"Invalid status code: {code}")
+
 
 class Store:
     def __init__(self, path: Path, writer: aiosqlite.Connection, reader: aiosqlite.Connection):

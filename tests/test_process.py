@@ -167,8 +167,10 @@ async def test_cli_sessions_and_traffic_commands(tmp_path: Path) -> None:
     assert listed["iOS app"]["isActive"] is True and listed["iOS app"]["isRecording"] is False
     code, out, err = await run_cmd(*NECTO, "sessions", "delete", "no such", *home)
     assert code == 1 and b"Session not found" in err
-    code, out, _ = await run_cmd(*NECTO, "traffic", "list", "--json", *home)
+    code, out, _ = await run_cmd(*NECTO, "traffic", "list", "--json", "--status", "4xx", "--status", "0", *home)
     assert code == 0 and orjson.loads(out)["count"] == 0
+    code, _, err = await run_cmd(*NECTO, "traffic", "list", "--status", "4xxx", *home)
+    assert code == 2 and b"Invalid status code: 4xxx" in err
     code, out, _ = await run_cmd(*NECTO, "--version")
     assert code == 0 and out.startswith(b"necto ")
     code, out, _ = await run_cmd(*NECTO, "ca", *home)

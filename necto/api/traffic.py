@@ -43,12 +43,10 @@ def parse_query(request: web.Request) -> TrafficQuery:
         offset=_int(request, "offset", 0, 0, 1 << 62),
     )
     for code in _csv(request.query.get("statusCodes")):
-        if len(code) == 3 and code[0].isdigit() and code[1:].lower() == "xx":
-            q.status_classes.append(int(code[0]))
-        elif code.isdigit():
-            q.status_codes.append(int(code))
-        else:
-            raise bad_request(f"Invalid status code: {code}")
+        try:
+            q.add_status(code)
+        except ValueError as e:
+            raise bad_request(str(e)) from None
     sort_field = request.query.get("sortField", "timestamp")
     if sort_field not in SORT_COLUMNS:
         raise bad_request(f"sortField must be one of: {', '.join(SORT_COLUMNS)}")
