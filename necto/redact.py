@@ -28,10 +28,12 @@ from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsp
 import orjson
 
 from necto.inventory.auth import API_KEY_HEADER_RE, API_KEY_QUERY_RE, decode_jwt
-from necto.inventory.sensitive import find_spans, is_secret_key, mask, redact_json, redact_text
+from necto.inventory.sensitive import is_secret_key, mask, redact_json, redact_text
 
 MIN_KNOWN = 6  # shorter credentials are not chased through other text (too many false hits)
 URL_HEADERS = frozenset({"referer", "location", "content-location", "origin", "link"})
+# `name=value` or `name: value` in free text; the value is masked when the name says credential.
+_ASSIGNMENT = re.compile(r"(?<![\w-])(?P<key>[A-Za-z_][\w-]{1,40})(?P<sep>=|:(?!//)[ \t]*)(?P<value>[^\s&;,'\"<>]{4,})")
 KEEP_FIELDS = frozenset(
     {"startedDateTime", "serverIPAddress", "connection", "pageref", "httpVersion", "method",
      "mimeType", "encoding", "status", "statusText", "time", "url", "redirectURL"}
@@ -93,7 +95,22 @@ class Redactor:
         return new
 
     def text(self, value: str) -> str:
-        return redact_text(self._chase(value), self.counts)
+        return redact_text(self._chase(self._assignments(value)), self.counts)
+
+    def _assignments(self, text: str) -> str:
+        """`api_key=...`, `token: ...` and URLs written in free text (titles, notes, logs)."""
+        if "=" not in text and ":" not in text:
+            return text
+
+        def sub(m: re.Match[str]) -> str:
+            key, value = m["key"], m["value"]
+            if API_KEY_QUERY_RE.match(key):
+                return f"{key}{m['sep']}{self._credential('api_key', value)}"
+            if is_secret_key(key):
+                return f"{key}{m['sep']}{self._credential('secret', value)}"
+            return m.group(0)
+
+        return _ASSIGNMENT.sub(sub, text)
 
     # ------------------------------------------------------------ pieces
     def _credential(self, kind: str, value: str) -> str:
@@ -318,20 +335,3 @@ class Redactor:
         if isinstance(page.get("title"), str):
             page["title"] = self.url(page["title"]) if "://" in page["title"] else self.text(page["title"])
         return page
-
-    def redact_har(self, har: dict[str, Any]) -> dict[str, Any]:
-        """A whole HAR document in place, with `log.comment` saying what was masked."""
-        log = har.get("log", {})
-        for entry in log.get("entries") or []:
-            if isinstance(entry, dict):
-                self.redact_entry(entry)
-        for page in log.get("pages") or []:
-            if isinstance(page, dict):
-                self.redact_page(page)
-        log["comment"] = redaction_comment(self.counts, log.get("comment"))
-        return har
-
-
-def contains_sensitive(text: str) -> bool:
-    """True when a string still holds something a detector would mask (for checks and tests)."""
-    return bool(find_spans(text))

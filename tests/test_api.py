@@ -8,7 +8,7 @@ import stat
 
 import aiohttp
 
-from conftest import RunningNecto, Upstream, curl, run_cmd, wait_for_entries
+from helpers import RunningNecto, Upstream, curl, run_cmd, wait_for_entries
 from necto.model import Session
 
 
@@ -195,8 +195,11 @@ async def test_proxy_refuses_to_reach_its_own_api(
             "-H", "Content-Type: application/json", "-d", '{"name":"via proxy"}',
             f"http://{host}:{port}/api/sessions",
         )
-        assert out != b"201", host
+        assert out == b"502", host  # the proxy's own error answer, not the API's 201
     assert "via proxy" not in [s.name for s in await necto.store.list_sessions()]
+    refused = await wait_for_entries(necto.store, fresh_session.id, 4)
+    assert [e.status for e in refused] == [None] * 4
+    assert all(e.error and "refuses to proxy requests to its own API" in e.error for e in refused)
 
 
 async def test_page_follows_the_api_rules(necto: RunningNecto, http: aiohttp.ClientSession) -> None:

@@ -6,7 +6,7 @@ import asyncio
 
 import aiohttp
 
-from conftest import RunningNecto, Upstream, curl, wait_for_entries
+from helpers import RunningNecto, Upstream, curl, wait_for_entries
 from necto.model import Session
 
 
@@ -125,7 +125,7 @@ async def test_websocket_messages_recorded(
 async def test_connection_refused_is_recorded_with_error(
     necto: RunningNecto, fresh_session: Session
 ) -> None:
-    from conftest import free_port
+    from helpers import free_port
 
     port = free_port()  # nothing listens there
     code, out, _ = await curl(necto, "-o", "/dev/null", "-w", "%{http_code}", f"http://127.0.0.1:{port}/nothing")

@@ -13,7 +13,9 @@ import aiohttp
 import orjson
 import pytest
 
-from conftest import CORPUS, RunningNecto
+from helpers import CORPUS, RunningNecto
+
+pytestmark = pytest.mark.corpus
 
 BAD_JSON = "Invalid HAR file format"
 BAD_STRUCTURE = "Invalid HAR structure"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import codecs
-import time
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +13,9 @@ import orjson
 import pytest
 import pytest_asyncio
 
-from conftest import CORPUS, RunningNecto, run_cmd
-from test_har_export import Captured, capture_standard_traffic
-from conftest import Upstream
+from helpers import DATA, Captured, RunningNecto, Upstream, capture_standard_traffic, necto_cli, poll_until, run_cmd
 
-PY = str(Path(__file__).resolve().parent.parent / ".venv/bin/python")
+CHROME = DATA / "chrome-devtools.har"  # a Chrome DevTools export with its `_` fields
 EXPORT_TIME_FIELDS = ("creator", "pages")
 
 
@@ -92,7 +89,7 @@ async def test_round_trip_of_a_necto_export_is_exact(
     # same kind of row as a captured one
     imported = [e async for e in necto.store.iter_entries(body["sessionId"])]
     originals = captured_for_import.entries
-    for a, b in zip(originals, imported):
+    for a, b in zip(originals, imported, strict=True):
         assert (b.method, b.url, b.status, b.http_version, b.server_ip, b.started) == (a.method, a.url, a.status, a.http_version, a.server_ip, round(a.started, 3))
         assert b.response_body == a.response_body and b.request_body == (a.request_body or None if not a.request_body else a.request_body)
         assert b.timings.as_dict() == pytest.approx(a.timings.as_dict(), abs=0.001)
@@ -102,12 +99,12 @@ async def test_round_trip_of_a_necto_export_is_exact(
 
 
 async def test_round_trip_keeps_foreign_custom_fields(necto: RunningNecto, http: aiohttp.ClientSession) -> None:
-    src = (CORPUS / "mitmproxy" / "chrome.har").read_bytes()
+    src = CHROME.read_bytes()
     status, body = await post_file(http, f"{necto.api_url}/api/har/import", src, filename="chrome.har")
     assert status == 200 and body["imported"] == 3
     out = await export(http, necto, body["sessionId"])
     orig = orjson.loads(src)["log"]["entries"]
-    for o, e in zip(orig, out["log"]["entries"]):
+    for o, e in zip(orig, out["log"]["entries"], strict=True):
         assert e["startedDateTime"] == o["startedDateTime"]
         for k in ("_initiator", "_priority", "_resourceType"):
             assert e[k] == o[k]
@@ -174,7 +171,9 @@ async def test_rejected_files_leave_nothing_behind(necto: RunningNecto, http: ai
 
 
 async def test_client_disconnect_midway_leaves_nothing(necto: RunningNecto) -> None:
+    """A client that goes away mid-upload: the half-received file and any staged rows vanish."""
     before = await session_names(necto)
+    tmp = necto.data_dir / "tmp"
     host, port = necto.api_url.rsplit("//", 1)[1].split(":")
     boundary = "XyZ"
     head = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="cut.har"\r\n\r\n').encode()
@@ -185,14 +184,15 @@ async def test_client_disconnect_midway_leaves_nothing(necto: RunningNecto) -> N
         f"Content-Length: 10000000\r\n\r\n".encode() + payload
     )
     await writer.drain()
+    # The server is receiving: its temporary upload file exists.
+    await poll_until(lambda: tmp.is_dir() and any(tmp.glob("upload-*.har")), "the upload to start")
     writer.close()
     await writer.wait_closed()
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:  # the server notices the disconnect; nothing may appear
-        assert await session_names(necto) == before
-        await asyncio.sleep(0.05)
-    tmp = necto.data_dir / "tmp"
-    assert not tmp.exists() or not any(tmp.iterdir())
+    # It notices the disconnect: the temporary file goes, and no session ever appears.
+    await poll_until(lambda: not any(tmp.glob("upload-*.har")), "the upload file to be removed")
+    assert await session_names(necto) == before
+    async with necto.store._r.execute("SELECT COUNT(*) FROM sessions WHERE state != 'ready'") as cur:
+        assert (await cur.fetchone())[0] == 0
 
 
 @pytest.fixture
@@ -320,7 +320,7 @@ async def test_seed_curl_examples_verbatim(necto: RunningNecto, http: aiohttp.Cl
     r = orjson.loads(out)
     assert r == {"success": True, "imported": 12, "total": 12, "sessionId": sid, "sessionName": "Restored Backup"}
     chrome = tmp_path / "chrome-export.har"
-    chrome.write_bytes((CORPUS / "mitmproxy" / "chrome.har").read_bytes())
+    chrome.write_bytes(CHROME.read_bytes())
     code, out, _ = await run_cmd("curl", "-s", "-X", "POST", f"{api}/api/har/import", "-F", f"file=@{chrome}")
     r = orjson.loads(out)
     assert r["sessionName"] == "Imported: chrome-export" and r["imported"] == r["total"] == 3
@@ -332,17 +332,21 @@ async def test_cli_import_and_validate(tmp_path: Path) -> None:
     home = tmp_path / "home"
     good = tmp_path / "good.har"
     good.write_bytes(orjson.dumps(minimal_har(3)))
-    code, out, err = await run_cmd(PY, "-m", "necto", "validate", str(good))
+    code, out, err = await necto_cli("validate", str(good))
     assert code == 0 and b"valid: HAR 1.2" in out and b"3 entries" in out, err
-    code, out, err = await run_cmd(PY, "-m", "necto", "validate", str(CORPUS / "harviewer" / "not-json.har"))
+    not_json = tmp_path / "not-json.har"
+    not_json.write_bytes(b"<html>this is not JSON</html>")
+    code, out, err = await necto_cli("validate", str(not_json))
     assert code == 1 and b"Invalid JSON format" in out
-    code, out, err = await run_cmd(PY, "-m", "necto", "validate", str(CORPUS / "mitmproxy" / "with-bom.har"))
+    with_bom = tmp_path / "with-bom.har"
+    with_bom.write_bytes(codecs.BOM_UTF8 + orjson.dumps(minimal_har(1)))
+    code, out, err = await necto_cli("validate", str(with_bom))
     assert code == 0 and b"warning: file: UTF-8 byte order mark removed" in out
-    code, out, err = await run_cmd(PY, "-m", "necto", "import", str(good), "--session-name", "cli import", "--data-dir", str(home))
+    code, out, err = await necto_cli("import", str(good), "--session-name", "cli import", "--data-dir", str(home))
     assert code == 0 and b"imported 3 of 3 entries into cli import" in out, err
-    code, out, err = await run_cmd(PY, "-m", "necto", "import", str(good), "--session-id", "nope", "--data-dir", str(home))
+    code, out, err = await necto_cli("import", str(good), "--session-id", "nope", "--data-dir", str(home))
     assert code == 1 and b"Session not found" in err
-    code, out, err = await run_cmd(PY, "-m", "necto", "sessions", "list", "--json", "--data-dir", str(home))
+    code, out, err = await necto_cli("sessions", "list", "--json", "--data-dir", str(home))
     sessions = {s["name"]: s for s in orjson.loads(out)}
     assert sessions["cli import"]["trafficCount"] == 3
 

@@ -12,30 +12,25 @@ test with a clear message; elsewhere the test is skipped.
 from __future__ import annotations
 
 import io
-import os
-import shutil
 from pathlib import Path
-
 
 import aiohttp
 import orjson
 import pytest
 import pytest_asyncio
 
-from conftest import PNG, RunningNecto, TestPki, run_cmd, start_upstream
-from test_har_export import Captured, capture_standard_traffic
-
-ROOT = Path(__file__).resolve().parent.parent
-HAR_VALIDATOR = ROOT / ".cache/node/node_modules/har-validator"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
-
-
-def missing_tool(what: str) -> None:
-    message = f"{what} is not installed: run scripts/setup-test-tools (and apt-get install chromium)"
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(message)
-    pytest.skip(message)
+from helpers import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    PNG,
+    Captured,
+    RunningNecto,
+    TestPki,
+    capture_standard_traffic,
+    har_validator_errors,
+    missing_tool,
+    start_upstream,
+)
 
 
 @pytest_asyncio.fixture(scope="module")
@@ -55,21 +50,6 @@ async def exported_offline(
             assert resp.status == 200
             out.write_bytes(await resp.read())
     return captured, out
-
-
-async def har_validator_errors(path: Path) -> str | None:
-    """None when har-validator (npm) accepts the file, else what it complained about."""
-    node = shutil.which("node")
-    if node is None or not (HAR_VALIDATOR / "package.json").is_file():
-        missing_tool("har-validator (npm)")
-    script = (
-        f"const v = require({str(HAR_VALIDATOR)!r});"
-        f"const har = JSON.parse(require('fs').readFileSync({str(path)!r}, 'utf8'));"
-        "v.har(har).then(() => console.log('VALID'))"
-        ".catch(e => { console.log(JSON.stringify(e.errors || e.message)); process.exit(1); });"
-    )
-    code, out, err = await run_cmd(node, "-e", script)  # type: ignore[arg-type]
-    return None if code == 0 and out.strip() == b"VALID" else out.decode() + err.decode()
 
 
 async def test_har_validator_finds_no_errors(exported_offline: tuple[Captured, Path]) -> None:
@@ -116,7 +96,7 @@ def test_mitmproxy_reads_the_same_flows_and_bodies(exported_offline: tuple[Captu
     flows = list(FlowReader(io.BytesIO(path.read_bytes())).stream())
     har = orjson.loads(path.read_bytes())
     assert len(flows) == len(har["log"]["entries"]) == len(captured.entries)
-    for flow, entry in zip(flows, captured.entries):
+    for flow, entry in zip(flows, captured.entries, strict=True):
         assert flow.request.method == entry.method
         assert flow.request.pretty_url == entry.url
         assert flow.response is not None

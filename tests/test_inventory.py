@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -16,15 +15,10 @@ import yaml
 from aiohttp import web
 from openapi_spec_validator import validate
 
+from helpers import CORPUS, RunningNecto, b64url, run_cmd, wait_for_entries
 from necto.inventory import InventoryBuilder, diff_inventories, inventory_json, openapi_document
 from necto.inventory.templating import param_name, segment_kind
 from necto.model import Entry, Timings
-from tests.conftest import CORPUS, RunningNecto, run_cmd, wait_for_entries
-
-
-def b64url(data: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps(data)).rstrip(b"=").decode()
-
 
 JWT = ".".join([
     b64url({"alg": "HS256", "typ": "JWT"}),
@@ -434,12 +428,14 @@ CORPUS_HARS = sorted(p for p in CORPUS.rglob("*") if p.suffix in (".har", ".json
 UNREADABLE = {"corrupted_har-brokenfile.har", "not-json.har", "not-valid.har", "har-invalid.json"}
 
 
+@pytest.mark.corpus
 async def test_every_corpus_har_yields_an_inventory(tmp_path: Any) -> None:
-    pytest.importorskip("necto.har.importer", reason="HAR import (necto/har/importer.py) has not landed yet")
+    from necto.har.importer import load_entries
     from necto.inventory import build_inventory
     from necto.inventory.cli import SourceError, har_file_entries
 
-    assert CORPUS_HARS, "the shared HAR corpus is missing"
+    assert CORPUS_HARS, f"no HAR files under {CORPUS}"
+    endpoints = 0
     for path in CORPUS_HARS:
         try:
             inv = await build_inventory(har_file_entries(path), include_static=True, source={"kind": "file"})
@@ -447,6 +443,13 @@ async def test_every_corpus_har_yields_an_inventory(tmp_path: Any) -> None:
             assert path.name in UNREADABLE, f"{path.name}: {e}"
             continue
         assert path.name not in UNREADABLE, path.name
-        assert inv.entries_total >= inv.entries_used
+        # Every entry the importer reads is counted; used ones become endpoints.
+        assert inv.entries_total == sum(1 for _ in load_entries(path)), path.name
+        assert inv.entries_used <= inv.entries_total
+        assert (inv.entries_used > 0) == bool(inv.endpoints), path.name
+        endpoints += len(inv.endpoints)
         validate(openapi_document(inv, title=path.name))
-        orjson.dumps(inventory_json(inv))
+        report = orjson.loads(orjson.dumps(inventory_json(inv)))
+        assert report["endpointCount"] == len(inv.endpoints)
+        assert report["entries"]["total"] == inv.entries_total
+    assert endpoints > 100  # the corpus holds hundreds of distinct requests

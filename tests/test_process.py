@@ -19,7 +19,7 @@ from pathlib import Path
 
 import aiohttp
 
-from conftest import TestPki, Upstream, free_port, run_cmd, wait_for_port
+from helpers import TestPki, Upstream, free_port, run_cmd, wait_for_port
 
 NECTO = [sys.executable, "-m", "necto"]
 BIN = Path(sys.executable).parent

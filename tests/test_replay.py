@@ -14,10 +14,9 @@ from typing import Any
 import aiohttp
 import orjson
 import pytest
-from conftest import RunningNecto, Upstream, run_cmd, wait_for_entries
 
+from helpers import RunningNecto, Upstream, run_cmd, wait_for_entries
 from necto.model import Entry, Session
-
 
 
 async def capture(necto: RunningNecto, *urls: str, method: str = "GET", data: bytes | None = None) -> None:
@@ -256,7 +255,7 @@ async def test_session_replay_pacing_keeps_the_original_gaps(
     job = await poll_job(http, necto, job["id"], finished)
     assert job["status"] == "completed" and job["done"] == 3
     entries = await wait_for_entries(necto.store, job["sessionId"], 3)
-    gaps = [b.started - a.started for a, b in zip(entries, entries[1:])]
+    gaps = [b.started - a.started for a, b in zip(entries, entries[1:], strict=False)]
     assert all(0.25 <= g < 0.6 for g in gaps), gaps  # 0.6 s apart originally, at double speed
 
 
@@ -351,9 +350,17 @@ async def test_a_big_session_replay_does_not_block_the_api_or_the_proxy(
     src = await necto.store.create_session("big import")
     n = 400
     await necto.store.add_entries([imported(src.id, f"{upstream.http_url}/hello?i={i}", 1000.0 + i / 1000) for i in range(n)])
-    job = await start_job(http, necto, src.id, {"concurrency": 16})
-    worst_api = worst_proxy = 0.0
     async with aiohttp.ClientSession() as user:
+        # Baseline: the same two round trips on an idle Necto, in this run.
+        idle = 0.0
+        for _ in range(5):
+            t = time.monotonic()
+            await api(http, necto, "GET", "/api/health")
+            async with user.get(upstream.http_url + "/hello", proxy=necto.proxy_url) as r:
+                assert r.status == 200
+            idle = max(idle, time.monotonic() - t)
+        job = await start_job(http, necto, src.id, {"concurrency": 16})
+        worst_api = worst_proxy = 0.0
         while True:
             t = time.monotonic()
             status, job = await api(http, necto, "GET", f"/api/replays/{job['id']}")
@@ -365,6 +372,9 @@ async def test_a_big_session_replay_does_not_block_the_api_or_the_proxy(
             if finished(job):
                 break
     assert (job["status"], job["done"], job["failed"]) == ("completed", n, 0)
-    assert worst_api < 1.0 and worst_proxy < 1.0, (worst_api, worst_proxy)
+    # Responsive throughout: never stalled for long, whatever the machine is doing (wide margin
+    # over the idle baseline; a blocked loop would stall for the whole replay).
+    bound = max(2.0, 25 * idle)
+    assert worst_api < bound and worst_proxy < bound, (worst_api, worst_proxy, idle)
     live = await wait_for_entries(necto.store, fresh_session.id, 1)
     assert all(e.source == "capture" for e in live)  # live traffic stayed in the active session

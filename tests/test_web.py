@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from conftest import ARTIFACTS, CORPUS, RunningNecto, Upstream, curl
+from helpers import ARTIFACTS, DATA, RunningNecto, Upstream, curl
 from necto.model import Session
 
 CHROMIUM = os.environ.get("NECTO_CHROMIUM", "/usr/bin/chromium")
@@ -165,15 +165,13 @@ async def test_keyboard_moves_the_selection(
 
 
 async def test_drag_and_drop_import_shows_warnings_and_rows(page: Page, necto: RunningNecto) -> None:
-    source = CORPUS / "mitmproxy" / "charles.har"
-    if not source.exists():
-        pytest.fail(f"corpus file missing: {source}")
+    source = DATA / "chrome-devtools.har"  # carries a warning (an empty serverIPAddress)
     data = base64.b64encode(source.read_bytes()).decode()
     await page.evaluate(
         """(b64) => {
           const bytes = Uint8Array.from(atob(b64), c => c.charCodeAt(0));
           const dt = new DataTransfer();
-          dt.items.add(new File([bytes], 'charles.har', {type: 'application/json'}));
+          dt.items.add(new File([bytes], 'chrome-devtools.har', {type: 'application/json'}));
           window.dispatchEvent(new DragEvent('dragenter', {dataTransfer: dt}));
           window.dispatchEvent(new DragEvent('drop', {dataTransfer: dt}));
         }""",

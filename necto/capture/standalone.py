@@ -17,7 +17,6 @@ from necto.config import default_data_dir
 from necto.model import Entry
 from necto.store import Pending, Store
 
-
 EARLY = "necto-early"  # placeholder session id, replaced when the store opens
 
 
@@ -26,7 +25,6 @@ class StoreLifecycle:
         self.store: Store | None = None
         # mitmdump may accept traffic before `running` has opened the store; keep it.
         self._early: list[Pending] = []
-        self._target_session: str | None = None
 
     def load(self, loader) -> None:  # type: ignore[no-untyped-def]
         loader.add_option("necto_home", str, "", "Necto data directory (default: NECTO_HOME or ~/.necto)")

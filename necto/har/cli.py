@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable

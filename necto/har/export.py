@@ -386,19 +386,16 @@ def _dump_batch(
     return joined if first else b"," + joined
 
 
-def _header(started: float, title: str) -> bytes:
-    log = {
-        "version": "1.2",
-        "creator": CREATOR,
-        "pages": [
-            {
-                "startedDateTime": iso_time(started),
-                "id": PAGE_ID,
-                "title": title,
-                "pageTimings": {"onContentLoad": -1, "onLoad": -1},
-            }
-        ],
+def _header(started: float, title: str, redactor: Redactor | None = None) -> bytes:
+    page = {
+        "startedDateTime": iso_time(started),
+        "id": PAGE_ID,
+        "title": title,
+        "pageTimings": {"onContentLoad": -1, "onLoad": -1},
     }
+    if redactor is not None:
+        redactor.redact_page(page)
+    log = {"version": "1.2", "creator": CREATOR, "pages": [page]}
     head = orjson.dumps({"log": log})
     return head[:-2] + b',"entries":['  # drop the closing "}}" and open the entries array
 
@@ -423,7 +420,7 @@ async def export_har(
     it = _aiter(entries)
     first_entry = await anext(it, None)
     started = first_entry.started if first_entry is not None else time.time()
-    yield _header(started, title)
+    yield _header(started, title, redactor)
     batch: list[Entry] = [first_entry] if first_entry is not None else []
     size = _body_len(first_entry) if first_entry is not None else 0
     first = True

@@ -8,7 +8,6 @@ import base64
 import binascii
 import re
 from dataclasses import dataclass
-from http.cookies import SimpleCookie
 from typing import Any
 
 import orjson
@@ -134,15 +133,3 @@ def cookie_names(header_value: str) -> list[str]:
         if sep and name:
             names.append(name.strip())
     return names
-
-
-def set_cookie_name(value: str) -> str | None:
-    cookie: SimpleCookie = SimpleCookie()
-    try:
-        cookie.load(value)
-    except Exception:
-        pass
-    if cookie:
-        return next(iter(cookie.keys()))
-    name, sep, _ = value.partition("=")
-    return name.strip() if sep else None

@@ -104,7 +104,6 @@ DETECTORS: list[tuple[str, re.Pattern[str], Callable[[str], bool] | None]] = [
     ),
     ("private_ip", re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])"), _private_ip_ok),
 ]
-SENSITIVE_KINDS = tuple(k for k, _, _ in DETECTORS) + ("secret",)
 
 
 def find_spans(text: str) -> list[Span]:
