@@ -24,7 +24,7 @@ from necto.capture.connections import ConnectionTracker
 from necto.capture.recorder import Recorder
 from necto.certs import CaFiles, ensure_ca
 from necto.config import Config
-from necto.replay import manager_for
+from necto.replay import ReplayManager
 from necto.store import Store
 
 log = logging.getLogger(__name__)
@@ -62,6 +62,7 @@ class Necto:
         self.recorder: Recorder | None = None
         self.addresses: Addresses | None = None
         self._task_factory: Any = False  # the loop's own, restored on stop
+        self.replays = ReplayManager()  # session replays run through this Necto's proxy
 
     # ------------------------------------------------------------------ start
     async def start(self) -> Addresses:
@@ -94,6 +95,7 @@ class Necto:
             proxy_address=lambda: self.addresses.proxy if self.addresses else ("", 0),
             api_port=lambda: self.addresses.api[1] if self.addresses else self.config.api_port,
             recorder=lambda: self.recorder,
+            replays=self.replays,
         )
         self._runner = web.AppRunner(make_app(context), access_log=None, handle_signals=False)
         await self._runner.setup()
@@ -162,9 +164,8 @@ class Necto:
     # ------------------------------------------------------------------ stop
     async def stop(self) -> None:
         """Close both listeners, then write every pending capture and close the store."""
-        if self.store is not None:
-            # Replays go through the proxy: end them before it closes.
-            await manager_for(self.store).cancel_all()
+        # Replays go through the proxy: end them before it closes.
+        await self.replays.cancel_all()
         if self._proxyserver is not None:
             # Master.run() returning would not close the listener; emptying the modes does.
             await self._proxyserver.servers.update([])

@@ -298,8 +298,8 @@ class Redactor:
     # ------------------------------------------------------------ whole entry
     def redact_entry(self, entry: dict[str, Any]) -> dict[str, Any]:
         """Redact one HAR 1.2 entry dict in place (and return it)."""
-        req = entry.get("request") if isinstance(entry.get("request"), dict) else {}
-        resp = entry.get("response") if isinstance(entry.get("response"), dict) else {}
+        req: dict[str, Any] = entry["request"] if isinstance(entry.get("request"), dict) else {}
+        resp: dict[str, Any] = entry["response"] if isinstance(entry.get("response"), dict) else {}
         # Credentials first, everywhere they are named, so later text can chase them.
         with self._uncounted():  # the URL holds the same values and is counted
             for q in req.get("queryString") or []:

@@ -13,23 +13,23 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-import re
 import ssl
 import time
-import weakref
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import aiohttp
 
-from necto.api.serialize import header_map
 from necto.capture.recorder import REPLAY_HEADER, Recorder
-from necto.compare import HostRewrite, parse_rewrites, rewrite_url
 from necto.model import Entry, Header, new_id, now_ms
-from necto.store import Store
+from necto.rewrite import HostRewrite, parse_rewrites, rewrite_url
+from necto.store import Store, TrafficQuery
+from necto.views import header_map
+from necto.vocab import is_static as vocab_is_static
+from necto.vocab import is_token
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +47,6 @@ RECOMPUTED = frozenset(
         "proxy-connection", "proxy-authorization", "upgrade", "content-encoding", REPLAY_HEADER,
     }
 )  # fmt: skip
-STATIC_TYPES = ("image/", "font/", "text/css", "javascript", "video/", "audio/", "application/font", "application/wasm")
-STATIC_EXTENSIONS = re.compile(
-    r"\.(png|jpe?g|gif|webp|avif|svg|ico|bmp|css|js|mjs|map|woff2?|ttf|otf|eot|mp4|webm|mp3|wav|ogg|wasm)$",
-    re.I,
-)
-_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
 
 # ---------------------------------------------------------------------- requests
@@ -66,7 +60,7 @@ class ReplayRequest:
 
 def validate_request(method: Any, url: Any) -> str | None:
     """The 400 message for a bad method or URL, or None when both are usable."""
-    if not isinstance(method, str) or not _TOKEN.match(method):
+    if not isinstance(method, str) or not is_token(method):
         return "Method must be an HTTP token such as GET"
     if not isinstance(url, str):
         return "URL must be a string"
@@ -98,7 +92,7 @@ def parse_headers(value: Any) -> list[tuple[str, str | None]]:
     else:
         raise ValueError("headers must be an object or a list of {name, value}")
     for name, v in out:
-        if not _TOKEN.match(name) or (v is not None and ("\r" in v or "\n" in v)):
+        if not is_token(name) or (v is not None and ("\r" in v or "\n" in v)):
             raise ValueError(f"invalid header: {name!r}")
     return out
 
@@ -312,18 +306,26 @@ class ReplayOptions:
         o.name = name.strip() if name else None
         return o
 
+    def query(self, session_id: str) -> TrafficQuery:
+        """The same selection as `selects`, for counting in SQL."""
+        return TrafficQuery(
+            session_id=session_id, methods=list(self.methods), host_patterns=list(self.hosts),
+            skip_static=self.skip_static, replayable=True,
+        )  # fmt: skip
+
     def selects(self, e: Entry) -> bool:
         """Is this entry replayed? (WebSockets and non-HTTP URLs never are.)"""
         if e.websocket is not None or e.scheme not in ("http", "https") or e.method.upper() == "CONNECT":
             return False
         if self.methods and e.method.upper() not in self.methods:
             return False
-        if self.hosts and not any(_host_matches(e.host.lower(), h) for h in self.hosts):
+        if self.hosts and not any(host_matches(e.host.lower(), h) for h in self.hosts):
             return False
         return not (self.skip_static and is_static(e))
 
 
-def _host_matches(host: str, pattern: str) -> bool:
+def host_matches(host: str, pattern: str) -> bool:
+    """`api.example.com` exactly, or `*.example.com` for it and any subdomain."""
     if pattern.startswith("*."):
         return host.endswith(pattern[1:]) or host == pattern[2:]
     return host == pattern
@@ -331,8 +333,7 @@ def _host_matches(host: str, pattern: str) -> bool:
 
 def is_static(e: Entry) -> bool:
     """Images, fonts, styles, scripts and media: what a browser HAR is mostly made of."""
-    ct = e.content_type.lower()
-    return any(t in ct for t in STATIC_TYPES) or bool(STATIC_EXTENSIONS.search(urlsplit(e.url).path))
+    return vocab_is_static(urlsplit(e.url).path, e.content_type)
 
 
 def _int(v: Any, name: str, lo: int, hi: int) -> int:
@@ -361,8 +362,12 @@ def _strings(v: Any, name: str) -> list[str]:
     return v
 
 
-# A source can be read twice: once to count what will be replayed, once to replay it.
-EntrySource = Callable[[], AsyncIterator[Entry]]
+class EntrySource(Protocol):
+    """What a session replay reads: counted first (for progress), then read in order."""
+
+    async def count(self, opts: ReplayOptions) -> int: ...
+
+    def entries(self) -> AsyncIterator[Entry]: ...
 
 
 @dataclass
@@ -407,14 +412,14 @@ async def run_job(job: ReplayJob, pipe: Pipeline, source: EntrySource, opts: Rep
     in_flight: set[asyncio.Task[None]] = set()
     try:
         job.status = "counting"
-        job.total = sum([1 async for e in source() if opts.selects(e)])
+        job.total = await source.count(opts)
         job.status = "running"
         concurrency = 1 if opts.keep_order else opts.concurrency
         slots = asyncio.Semaphore(concurrency)
         async with pipe.client(limit=concurrency) as client:
             first: float | None = None
             t0 = time.monotonic()
-            async for entry in source():
+            async for entry in source.entries():
                 if not opts.selects(entry):
                     continue
                 if opts.pacing:
@@ -425,7 +430,8 @@ async def run_job(job: ReplayJob, pipe: Pipeline, source: EntrySource, opts: Rep
                 await slots.acquire()
                 task = asyncio.create_task(_replay_one(job, pipe, client, entry, opts))
                 in_flight.add(task)
-                task.add_done_callback(lambda t: (in_flight.discard(t), slots.release()))
+                task.add_done_callback(in_flight.discard)
+                task.add_done_callback(lambda _: slots.release())
             if in_flight:
                 await asyncio.gather(*in_flight)
         await pipe.store.flush()
@@ -466,7 +472,7 @@ async def _replay_one(job: ReplayJob, pipe: Pipeline, client: aiohttp.ClientSess
 
 
 class ReplayManager:
-    """The running and recent session replays of one Necto (one per store)."""
+    """The running and recent session replays of one running Necto (it owns one)."""
 
     def __init__(self) -> None:
         self.jobs: dict[str, ReplayJob] = {}
@@ -509,26 +515,32 @@ def _quiet(task: asyncio.Task[None]) -> None:
         log.error("replay task ended with %r", task.exception())
 
 
-_MANAGERS: weakref.WeakKeyDictionary[Store, ReplayManager] = weakref.WeakKeyDictionary()
+@dataclass
+class SessionSource:
+    """A stored session: counted in SQL, read a batch at a time."""
+
+    store: Store
+    session_id: str
+
+    async def count(self, opts: ReplayOptions) -> int:
+        return await self.store.count_entries(opts.query(self.session_id))
+
+    def entries(self) -> AsyncIterator[Entry]:
+        return self.store.iter_entries(self.session_id)
 
 
-def manager_for(store: Store) -> ReplayManager:
-    """One manager per running Necto, keyed on its store (the API context is not ours to extend)."""
-    m = _MANAGERS.get(store)
-    if m is None:
-        m = _MANAGERS[store] = ReplayManager()
-    return m
+@dataclass
+class ListSource:
+    """Entries already in memory (a HAR file), in time order."""
 
+    items: Sequence[Entry]
 
-def session_source(store: Store, session_id: str) -> EntrySource:
-    return lambda: store.iter_entries(session_id)
+    def __post_init__(self) -> None:
+        self.items = sorted(self.items, key=lambda e: e.started)
 
+    async def count(self, opts: ReplayOptions) -> int:
+        return sum(1 for e in self.items if opts.selects(e))
 
-def list_source(entries: Sequence[Entry]) -> EntrySource:
-    ordered = sorted(entries, key=lambda e: e.started)
-
-    async def gen() -> AsyncIterator[Entry]:
-        for e in ordered:
+    async def entries(self) -> AsyncIterator[Entry]:
+        for e in self.items:
             yield e
-
-    return gen

@@ -281,7 +281,7 @@ async def test_compare_errors_are_json(necto: RunningNecto, http: aiohttp.Client
         400, {"error": "a and b (session ids) are required"},
     )  # fmt: skip
     assert await api(http, necto, "POST", "/api/compare/sessions", json={"a": fresh_session.id, "b": "nope"}) == (
-        404, {"error": "Session not found"},
+        404, {"error": "Session not found", "sessionId": "nope"},  # which of the two
     )  # fmt: skip
     status, body = await api(http, necto, "POST", "/api/compare/sessions", json={"a": "x", "b": "y", "thresholdMs": "fast"})
     assert (status, body) == (400, {"error": "thresholdMs must be a non-negative number"})

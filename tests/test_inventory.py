@@ -430,16 +430,15 @@ UNREADABLE = {"corrupted_har-brokenfile.har", "not-json.har", "not-valid.har", "
 
 @pytest.mark.corpus
 async def test_every_corpus_har_yields_an_inventory(tmp_path: Any) -> None:
-    from necto.har.importer import load_entries
+    from necto.har import HarError, aiter_entries, load_entries
     from necto.inventory import build_inventory
-    from necto.inventory.cli import SourceError, har_file_entries
 
     assert CORPUS_HARS, f"no HAR files under {CORPUS}"
     endpoints = 0
     for path in CORPUS_HARS:
         try:
-            inv = await build_inventory(har_file_entries(path), include_static=True, source={"kind": "file"})
-        except SourceError as e:
+            inv = await build_inventory(aiter_entries(path), include_static=True, source={"kind": "file"})
+        except HarError as e:
             assert path.name in UNREADABLE, f"{path.name}: {e}"
             continue
         assert path.name not in UNREADABLE, path.name

@@ -8,23 +8,10 @@ from typing import Any
 from aiohttp import web
 
 from necto.api.context import ctx
-from necto.api.errors import bad_request, json_response, not_found, read_json
-from necto.api.sessions import SESSION_NOT_FOUND
-from necto.api.traffic import ENTRY_NOT_FOUND
+from necto.api.errors import bad_request, entry_not_found, flag, json_response, read_json, session_not_found
 from necto.compare import CompareOptions, compare_entries, compare_sources, parse_json_path, parse_rewrites
 
 routes = web.RouteTableDef()
-
-
-def _flag(value: Any, name: str, default: bool) -> bool:
-    """A boolean from JSON (true/false) or a query string ("true"/"false"/"1"/"0")."""
-    if value is None:
-        return default
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.lower() in ("1", "true", "yes", "0", "false", "no"):
-        return value.lower() in ("1", "true", "yes")
-    raise bad_request(f"{name} must be a boolean")
 
 
 def _list(value: Any, name: str) -> list[str]:
@@ -60,11 +47,11 @@ def options_from(data: Any) -> CompareOptions:
             raise bad_request(str(e)) from None
     opts = CompareOptions(
         ignore_headers=frozenset(h.lower() for h in _list(data.get("ignoreHeaders"), "ignoreHeaders")),
-        ignore_volatile=_flag(data.get("ignoreVolatile"), "ignoreVolatile", True),
+        ignore_volatile=flag(data.get("ignoreVolatile"), "ignoreVolatile", True),
         ignore_paths=paths,
         threshold_ms=_number(data.get("thresholdMs"), "thresholdMs", 100.0),
         threshold_pct=_number(data.get("thresholdPct"), "thresholdPct", 50.0),
-        ignore_host=_flag(data.get("ignoreHost"), "ignoreHost", False),
+        ignore_host=flag(data.get("ignoreHost"), "ignoreHost", False),
     )
     if data.get("hostRewrite") is not None:
         try:
@@ -84,7 +71,7 @@ async def compare_two_entries(request: web.Request) -> web.Response:
     store = ctx(request).store
     a, b = await store.get_entry(a_id), await store.get_entry(b_id)
     if a is None or b is None:
-        raise not_found(ENTRY_NOT_FOUND)
+        raise entry_not_found()
     return json_response(await asyncio.to_thread(compare_entries, a, b, opts))
 
 
@@ -98,7 +85,7 @@ async def compare_two_sessions(request: web.Request) -> web.Response:
     store = ctx(request).store
     a, b = await store.get_session(a_id), await store.get_session(b_id)
     if a is None or b is None:
-        raise not_found(SESSION_NOT_FOUND)
+        raise session_not_found(a_id if a is None else b_id)
     await store.flush()
     result = await compare_sources(
         store.iter_entries(a.id),

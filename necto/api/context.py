@@ -11,6 +11,7 @@ from aiohttp import web
 from necto.capture.recorder import Recorder
 from necto.certs import CaFiles
 from necto.config import Config
+from necto.replay import ReplayManager
 from necto.store import Store
 
 
@@ -22,6 +23,7 @@ class ApiContext:
     proxy_address: Callable[[], tuple[str, int]]
     api_port: Callable[[], int]
     recorder: Callable[[], Recorder | None] = lambda: None  # for replays through the proxy
+    replays: ReplayManager = field(default_factory=ReplayManager)
     started_at: float = field(default_factory=time.time)
 
 

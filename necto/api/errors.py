@@ -8,6 +8,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from necto.vocab import ENTRY_NOT_FOUND, SESSION_NOT_FOUND, parse_bool
+
 log = logging.getLogger(__name__)
 
 
@@ -29,6 +31,25 @@ class ApiError(Exception):
 
 def not_found(message: str) -> ApiError:
     return ApiError(404, message)
+
+
+def session_not_found(session_id: str | None = None) -> ApiError:
+    """404 `Session not found`; `sessionId` says which when a request names several."""
+    return ApiError(404, SESSION_NOT_FOUND, **({"sessionId": session_id} if session_id is not None else {}))
+
+
+def entry_not_found() -> ApiError:
+    return ApiError(404, ENTRY_NOT_FOUND)
+
+
+def flag(value: Any, name: str, default: bool = False) -> bool:
+    """A boolean option from JSON or a query string, one rule for every endpoint."""
+    try:
+        result = parse_bool(value, default)
+    except ValueError:
+        raise bad_request(f"{name} must be true or false") from None
+    assert result is not None
+    return result
 
 
 def bad_request(message: str) -> ApiError:

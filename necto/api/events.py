@@ -2,6 +2,10 @@
 
 SSE rather than a WebSocket: one direction is all the page needs, EventSource reconnects by
 itself, and it passes through the same Host/Origin/token checks as any GET.
+
+Each client gets list summaries only (never bodies) in a bounded backlog. A client that falls
+behind (a stalled tab, a paused debugger) loses its backlog and gets one `event: reset`, which
+tells the page to reload the list: memory never grows with a slow reader.
 """
 
 from __future__ import annotations
@@ -13,33 +17,64 @@ import orjson
 from aiohttp import web
 
 from necto.api.context import ctx
-from necto.api.serialize import entry_summary
-from necto.model import Entry
+from necto.views import entry_summary
 
 routes = web.RouteTableDef()
 
 BATCH_SECONDS = 0.1
-MAX_BACKLOG = 5000  # past this a slow client is told to reload instead of being fed
+MAX_BACKLOG = 2000  # summaries held per client; past this the client is told to reload
 KEEPALIVE_SECONDS = 15
+
+
+class ClientFeed:
+    """What one event-stream client has not been sent yet."""
+
+    def __init__(self, session_id: str | None) -> None:
+        self.session_id = session_id
+        self.entries: list[dict[str, Any]] = []
+        self.kinds: list[str] = []  # "removed", "sessions", "reset", in arrival order, once each
+        self.ready = asyncio.Event()
+
+    def _kind(self, kind: str) -> None:
+        if kind not in self.kinds:
+            self.kinds.append(kind)
+        self.ready.set()
+
+    def __call__(self, kind: str, payload: Any) -> None:
+        """A store listener: runs on the event loop, must stay cheap."""
+        if kind == "entries":
+            mine = [e for e in payload if self.session_id is None or e.session_id == self.session_id]
+            if not mine:
+                return
+            if len(self.entries) + len(mine) > MAX_BACKLOG:
+                self.entries.clear()
+                self._kind("reset")
+                return
+            self.entries.extend(entry_summary(e) for e in mine)
+            self.ready.set()
+        elif kind == "removed":
+            if self.session_id is None or payload == self.session_id:
+                self._kind(kind)
+        else:
+            self._kind(kind)
+
+    def take(self) -> bytes:
+        out = []
+        if "reset" in self.kinds:
+            self.entries.clear()
+        if self.entries:
+            out.append(b"event: entries\ndata: " + orjson.dumps(self.entries) + b"\n\n")
+        for kind in self.kinds:
+            out.append(f"event: {kind}\ndata: {{}}\n\n".encode())
+        self.entries, self.kinds = [], []
+        self.ready.clear()
+        return b"".join(out)
 
 
 @routes.get("/api/events")
 async def events(request: web.Request) -> web.StreamResponse:
     store = ctx(request).store
-    wanted = request.query.get("sessionId") or None
-    queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
-
-    def listener(kind: str, payload: Any) -> None:
-        if kind == "entries":
-            mine = [e for e in payload if wanted is None or e.session_id == wanted]
-            if mine:
-                queue.put_nowait((kind, mine))
-        elif kind == "removed":
-            if wanted is None or payload == wanted:
-                queue.put_nowait((kind, payload))
-        else:
-            queue.put_nowait((kind, payload))
-
+    feed = ClientFeed(request.query.get("sessionId") or None)
     resp = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream",
@@ -48,7 +83,7 @@ async def events(request: web.Request) -> web.StreamResponse:
         }
     )
     await resp.prepare(request)
-    unsubscribe = store.subscribe(listener)
+    unsubscribe = store.subscribe(feed)
     streams = request.app[STREAMS]
     task = asyncio.current_task()
     assert task is not None
@@ -57,15 +92,12 @@ async def events(request: web.Request) -> web.StreamResponse:
         await resp.write(b": connected\n\n")
         while True:
             try:
-                first = await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS)
+                await asyncio.wait_for(feed.ready.wait(), KEEPALIVE_SECONDS)
             except TimeoutError:
                 await resp.write(b": keep-alive\n\n")
                 continue
             await asyncio.sleep(BATCH_SECONDS)
-            items = [first]
-            while not queue.empty():
-                items.append(queue.get_nowait())
-            await resp.write(_encode(items))
+            await resp.write(feed.take())
     except ConnectionResetError:
         pass
     finally:
@@ -74,35 +106,16 @@ async def events(request: web.Request) -> web.StreamResponse:
     return resp
 
 
-STREAMS = web.AppKey("necto.event_streams", set[asyncio.Task[Any]])
+STREAMS: web.AppKey[set[asyncio.Task[Any]]] = web.AppKey("necto.event_streams", set)
 
 
 def setup(app: web.Application) -> None:
     """Open event streams never end by themselves: end them when the server shuts down."""
-    app[STREAMS] = set()
+    app[STREAMS] = set[asyncio.Task[Any]]()
 
     async def close_streams(app: web.Application) -> None:
-        for task in list(app[STREAMS]):
+        streams: set[asyncio.Task[Any]] = app[STREAMS]
+        for task in list(streams):
             task.cancel()
 
     app.on_shutdown.append(close_streams)
-
-
-def _encode(items: list[tuple[str, Any]]) -> bytes:
-    entries: list[Entry] = []
-    other: list[str] = []
-    for kind, payload in items:
-        if kind == "entries":
-            entries.extend(payload)
-        elif kind not in other:
-            other.append(kind)
-    out = []
-    if len(entries) > MAX_BACKLOG:
-        other.append("reset")
-        entries = []
-    if entries:
-        data = orjson.dumps([entry_summary(e) for e in entries])
-        out.append(b"event: entries\ndata: " + data + b"\n\n")
-    for kind in other:
-        out.append(f"event: {kind}\ndata: {{}}\n\n".encode())
-    return b"".join(out)

@@ -19,23 +19,17 @@ from typing import Any
 from aiohttp import BodyPartReader, web
 
 from necto.api.context import ctx
-from necto.api.errors import ApiError, bad_request, json_response, not_found, read_json
+from necto.api.errors import ApiError, bad_request, flag, json_response, not_found, read_json, session_not_found
 from necto.har.export import export_har, safe_filename
 from necto.har.importer import SessionNotFound, import_har
-from necto.har.validate import HarError, validate_har
+from necto.har.report import HarError
+from necto.har.validate import validate_har
 from necto.model import Entry, now_ms
 
 routes = web.RouteTableDef()
 
-SESSION_NOT_FOUND = "Session not found"
 DEFAULT_EXPORT_NAME = "Necto Export"
 COPY_CHUNK = 1 << 20
-
-
-def _flag(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    return str(value).strip().lower() in ("1", "true", "yes", "on")
 
 
 async def _stream(
@@ -64,10 +58,10 @@ async def export_session(request: web.Request) -> web.StreamResponse:
     store = ctx(request).store
     session = await store.get_session(request.match_info["sessionId"])
     if session is None:
-        raise not_found(SESSION_NOT_FOUND)
+        raise session_not_found()
     await store.flush()  # include what the proxy captured a moment ago
-    exclude = _flag(request.query.get("excludeBinary", "false"))
-    redact = _flag(request.query.get("redact", "false"))
+    exclude = flag(request.query.get("excludeBinary"), "excludeBinary")
+    redact = flag(request.query.get("redact"), "redact")
     return await _stream(request, store.iter_entries(session.id), session.name, exclude, redact)
 
 
@@ -81,8 +75,8 @@ async def export_selected(request: web.Request) -> web.StreamResponse:
         raise bad_request("entryIds must be an array of strings")
     name = body.get("sessionName")
     title = name.strip() if isinstance(name, str) and name.strip() else DEFAULT_EXPORT_NAME
-    exclude = _flag(request.query.get("excludeBinary", body.get("excludeBinary", False)))
-    redact = _flag(request.query.get("redact", body.get("redact", False)))
+    exclude = flag(request.query.get("excludeBinary", body.get("excludeBinary")), "excludeBinary")
+    redact = flag(request.query.get("redact", body.get("redact")), "redact")
     store = ctx(request).store
     await store.flush()
     chunks = [ids[i : i + 500] for i in range(0, len(ids), 500)]
@@ -200,7 +194,7 @@ async def import_file(request: web.Request) -> web.Response:
                 c.store, lambda: open(path, "rb"), session_name=name, session_id=session_id
             )
         except SessionNotFound:
-            raise not_found(SESSION_NOT_FOUND) from None
+            raise session_not_found() from None
         except HarError as e:
             raise ApiError(400, e.import_message, detail=e.detail) if e.detail else bad_request(e.import_message) from None
     return json_response(result.as_json())

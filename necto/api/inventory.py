@@ -1,35 +1,31 @@
 """/api/sessions/{id}/inventory and /api/sessions/{id}/openapi.(json|yaml).
 
 Sub-paths of a session, so they never collide with `/api/sessions/{id}` in sessions.py.
+Building and rendering run in worker threads: a 2,000-endpoint document takes seconds, and
+the proxy shares the event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
+import orjson
 from aiohttp import web
 
 from necto.api.context import ctx
-from necto.api.errors import bad_request, json_response, not_found
-from necto.inventory import Inventory, build_inventory, inventory_json, openapi_document
-from necto.inventory.cli import openapi_yaml
+from necto.api.errors import bad_request, flag, session_not_found
+from necto.inventory import Inventory, build_inventory, inventory_json, openapi_document, openapi_yaml
 
 routes = web.RouteTableDef()
-
-SESSION_NOT_FOUND = "Session not found"
-
-
-def _flag(request: web.Request, name: str) -> bool:
-    raw = request.query.get(name, "false").lower()
-    if raw not in ("true", "false", "1", "0"):
-        raise bad_request(f"{name} must be true or false")
-    return raw in ("true", "1")
 
 
 async def _inventory(request: web.Request) -> Inventory:
     store = ctx(request).store
     session = await store.get_session(request.match_info["id"])
     if session is None:
-        raise not_found(SESSION_NOT_FOUND)
-    include_static = _flag(request, "includeStatic")
+        raise session_not_found()
+    include_static = flag(request.query.get("includeStatic"), "includeStatic")
     await store.flush()  # include what the proxy captured a moment ago
     return await build_inventory(
         store.iter_entries(session.id),
@@ -38,25 +34,35 @@ async def _inventory(request: web.Request) -> Inventory:
     )
 
 
+def _json_bytes(data: Any) -> bytes:
+    return orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS)
+
+
 @routes.get("/api/sessions/{id}/inventory")
 async def session_inventory(request: web.Request) -> web.Response:
-    return json_response(inventory_json(await _inventory(request)))
+    inv = await _inventory(request)
+    body = await asyncio.to_thread(lambda: _json_bytes(inventory_json(inv)))
+    return web.Response(body=body, content_type="application/json")
 
 
-def _document(request: web.Request, inv: Inventory) -> dict:
+async def _document(request: web.Request) -> dict[str, Any]:
+    inv = await _inventory(request)
     host = request.query.get("host")
     if host is not None and host not in inv.hosts():
         raise bad_request(f"No traffic for host {host}")
-    return openapi_document(inv, host=host)
+    return await asyncio.to_thread(openapi_document, inv, None, host)
 
 
 @routes.get("/api/sessions/{id}/openapi.json")
 async def session_openapi_json(request: web.Request) -> web.Response:
-    inv = await _inventory(request)
-    return json_response(_document(request, inv))
+    doc = await _document(request)
+    return web.Response(body=await asyncio.to_thread(_json_bytes, doc), content_type="application/json")
 
 
 @routes.get("/api/sessions/{id}/openapi.yaml")
 async def session_openapi_yaml(request: web.Request) -> web.Response:
-    inv = await _inventory(request)
-    return web.Response(text=openapi_yaml(_document(request, inv)), content_type="application/yaml")
+    doc = await _document(request)
+    return web.Response(text=await asyncio.to_thread(openapi_yaml, doc), content_type="application/yaml")
+
+
+

@@ -11,9 +11,15 @@ from typing import Any
 from aiohttp import web
 
 from necto.api.context import ApiContext, ctx
-from necto.api.errors import ApiError, bad_request, json_response, not_found, read_json
-from necto.api.sessions import SESSION_NOT_FOUND
-from necto.api.traffic import ENTRY_NOT_FOUND
+from necto.api.errors import (
+    ApiError,
+    bad_request,
+    entry_not_found,
+    json_response,
+    not_found,
+    read_json,
+    session_not_found,
+)
 from necto.compare import replay_comparison
 from necto.replay import (
     DEFAULT_TIMEOUT,
@@ -21,14 +27,13 @@ from necto.replay import (
     Pipeline,
     ReplayOptions,
     ReplayRequest,
-    manager_for,
+    SessionSource,
     merge_headers,
     parse_body,
     parse_headers,
     replay_request,
     request_from_entry,
     result_json,
-    session_source,
     validate_request,
 )
 
@@ -63,7 +68,7 @@ async def _target_session(c: ApiContext, body: dict[str, Any], default: str | No
     sid = body.get("sessionId")
     if sid is not None:
         if not isinstance(sid, str) or await c.store.get_session(sid) is None:
-            raise not_found(SESSION_NOT_FOUND)
+            raise session_not_found()
         return sid
     if default is not None and await c.store.get_session(default) is not None:
         return default
@@ -110,7 +115,7 @@ async def replay_entry(request: web.Request) -> web.Response:
     body = _overrides(await read_json(request))
     original = await c.store.get_entry(request.match_info["id"])
     if original is None:
-        raise not_found(ENTRY_NOT_FOUND)
+        raise entry_not_found()
     method, url = body.get("method") or original.method, body.get("url") or original.url
     problem = validate_request(method, url)
     if problem:
@@ -145,25 +150,25 @@ async def replay_session(request: web.Request) -> web.Response:
     body = await read_json(request)
     session = await c.store.get_session(request.match_info["id"])
     if session is None:
-        raise not_found(SESSION_NOT_FOUND)
+        raise session_not_found()
     try:
         opts = ReplayOptions.from_json(body)
     except ValueError as e:
         raise bad_request(str(e)) from None
     pipe = pipeline(c)
-    job = await manager_for(c.store).start(pipe, session_source(c.store, session.id), session.name, opts)
+    job = await c.replays.start(pipe, SessionSource(c.store, session.id), session.name, opts)
     return json_response(job.as_json(), status=202)
 
 
 @routes.get("/api/replays")
 async def list_jobs(request: web.Request) -> web.Response:
-    jobs = manager_for(ctx(request).store).jobs.values()
+    jobs = ctx(request).replays.jobs.values()
     return json_response([j.as_json() for j in jobs])
 
 
 @routes.get("/api/replays/{jobId}")
 async def get_job(request: web.Request) -> web.Response:
-    job = manager_for(ctx(request).store).get(request.match_info["jobId"])
+    job = ctx(request).replays.get(request.match_info["jobId"])
     if job is None:
         raise not_found(JOB_NOT_FOUND)
     return json_response(job.as_json())
@@ -172,7 +177,7 @@ async def get_job(request: web.Request) -> web.Response:
 @routes.post("/api/replays/{jobId}/cancel")
 @routes.delete("/api/replays/{jobId}")
 async def cancel_job(request: web.Request) -> web.Response:
-    job = await manager_for(ctx(request).store).cancel(request.match_info["jobId"])
+    job = await ctx(request).replays.cancel(request.match_info["jobId"])
     if job is None:
         raise not_found(JOB_NOT_FOUND)
     return json_response(job.as_json())

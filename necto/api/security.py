@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from necto.api.errors import json_response
 from necto.config import Config, is_loopback_host
@@ -38,9 +39,7 @@ def _peer_is_loopback(request: web.Request) -> bool:
         return False
 
 
-def make_security_middleware(
-    config: Config, api_port: Callable[[], int]
-) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def make_security_middleware(config: Config, api_port: Callable[[], int]) -> Middleware:
     allowed = {h.lower() for h in config.allowed_hosts}
     if not config.api_is_loopback and config.api_host not in ("0.0.0.0", "::", ""):
         allowed.add(config.api_host.lower())

@@ -7,12 +7,9 @@ import time
 from aiohttp import web
 
 from necto.api.context import ctx
-from necto.api.errors import bad_request, json_response, not_found, read_json
+from necto.api.errors import bad_request, json_response, not_found, read_json, session_not_found
 
 routes = web.RouteTableDef()
-
-SESSION_NOT_FOUND = "Session not found"
-
 
 @routes.get("/api/sessions")
 async def list_sessions(request: web.Request) -> web.Response:
@@ -47,7 +44,7 @@ async def active_session(request: web.Request) -> web.Response:
 async def get_session(request: web.Request) -> web.Response:
     session = await ctx(request).store.get_session(request.match_info["id"])
     if session is None:
-        raise not_found(SESSION_NOT_FOUND)
+        raise session_not_found()
     return json_response(session.as_json())
 
 
@@ -65,14 +62,14 @@ async def update_session(request: web.Request) -> web.Response:
         is_recording=recording,
     )
     if session is None:
-        raise not_found(SESSION_NOT_FOUND)
+        raise session_not_found()
     return json_response(session.as_json())
 
 
 @routes.delete("/api/sessions/{id}")
 async def delete_session(request: web.Request) -> web.Response:
     if not await ctx(request).store.delete_session(request.match_info["id"]):
-        raise not_found(SESSION_NOT_FOUND)
+        raise session_not_found()
     return json_response({"success": True})
 
 
@@ -80,5 +77,5 @@ async def delete_session(request: web.Request) -> web.Response:
 async def activate_session(request: web.Request) -> web.Response:
     session = await ctx(request).store.activate_session(request.match_info["id"])
     if session is None:
-        raise not_found(SESSION_NOT_FOUND)
+        raise session_not_found()
     return json_response(session.as_json())

@@ -5,14 +5,12 @@ from __future__ import annotations
 from aiohttp import web
 
 from necto.api.context import ctx
-from necto.api.errors import bad_request, json_response, not_found
-from necto.api.serialize import entry_detail, entry_summary
-from necto.api.sessions import SESSION_NOT_FOUND
+from necto.api.errors import bad_request, entry_not_found, json_response, session_not_found
 from necto.store import SORT_COLUMNS, TrafficQuery
+from necto.views import entry_detail, entry_summary
 
 routes = web.RouteTableDef()
 
-ENTRY_NOT_FOUND = "Traffic entry not found"
 MAX_LIMIT = 10_000
 
 
@@ -73,7 +71,7 @@ async def traffic_stats(request: web.Request) -> web.Response:
     store = ctx(request).store
     session_id = request.match_info["sessionId"]
     if await store.get_session(session_id) is None:
-        raise not_found(SESSION_NOT_FOUND)
+        raise session_not_found()
     return json_response(await store.stats(session_id))
 
 
@@ -82,7 +80,7 @@ async def clear_session(request: web.Request) -> web.Response:
     store = ctx(request).store
     session_id = request.match_info["sessionId"]
     if await store.get_session(session_id) is None:
-        raise not_found(SESSION_NOT_FOUND)
+        raise session_not_found()
     deleted = await store.clear_session(session_id)
     return json_response({"success": True, "deleted": deleted})
 
@@ -91,12 +89,12 @@ async def clear_session(request: web.Request) -> web.Response:
 async def get_traffic(request: web.Request) -> web.Response:
     entry = await ctx(request).store.get_entry(request.match_info["id"])
     if entry is None:
-        raise not_found(ENTRY_NOT_FOUND)
+        raise entry_not_found()
     return json_response(entry_detail(entry))
 
 
 @routes.delete("/api/traffic/{id}")
 async def delete_traffic(request: web.Request) -> web.Response:
     if not await ctx(request).store.delete_entry(request.match_info["id"]):
-        raise not_found(ENTRY_NOT_FOUND)
+        raise entry_not_found()
     return json_response({"success": True})

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
+from typing import Any
 
 from mitmproxy import ctx
 
@@ -26,7 +27,7 @@ class StoreLifecycle:
         # mitmdump may accept traffic before `running` has opened the store; keep it.
         self._early: list[Pending] = []
 
-    def load(self, loader) -> None:  # type: ignore[no-untyped-def]
+    def load(self, loader: Any) -> None:
         loader.add_option("necto_home", str, "", "Necto data directory (default: NECTO_HOME or ~/.necto)")
         loader.add_option("necto_max_body_size", int, -1, "keep at most this many bytes per body")
 
@@ -36,8 +37,9 @@ class StoreLifecycle:
         recorder.max_body_size = ctx.options.necto_max_body_size
         self.store = store
         session_id = store.capture_session_id
-        for item in self._early if session_id else []:
-            store.record(functools.partial(_retarget, item, session_id))
+        if session_id is not None:
+            for item in self._early:
+                store.record(functools.partial(_retarget, item, session_id))
         self._early.clear()
 
     async def done(self) -> None:

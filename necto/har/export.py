@@ -1,250 +1,60 @@
 """Entry -> HAR 1.2, streamed: an async generator of bytes chunks, memory flat in session size.
 
-Every rule of "Export rules we follow" in ../shared/har-notes.md lives here. The importer uses
-the same `derive_*` helpers to decide which source values differ from what we would derive, so
-that only those are kept in `Entry.extra["har"]` and a re-export is exact.
+Every rule of "Export rules we follow" in ../shared/har-notes.md lives here or in derive.py,
+whose helpers the importer also uses to decide which source values differ from what we would
+derive, so that only those are kept in `Entry.extra["har"]` and a re-export is exact.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import datetime as dt
-import email.utils
-import functools
-import ipaddress
 import re
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 import orjson
 
 from necto import __version__
-from necto.model import Entry, Header, header_value
+from necto.har.derive import (
+    derive_mime,
+    derive_post_data,
+    derive_query,
+    derive_redirect,
+    derive_request_cookies,
+    derive_resource_type,
+    derive_response_cookies,
+    harheaders,
+    is_binary,
+    text_or_base64,
+    valid_ip,
+)
+from necto.model import Entry
 from necto.redact import Redactor, redaction_comment
+from necto.vocab import frame_json, iso_time
 
 CREATOR = {"name": "Necto", "version": __version__}
+
+
 PAGE_ID = "page_1"
+
+
 BINARY_EXCLUDED = "Binary content excluded from export (excludeBinary)"
+
+
 CHUNK_BYTES = 256 * 1024
+
+
 BATCH_ENTRIES = 200
+
+
 BATCH_BODY_BYTES = 4 * 1024 * 1024
-
-_TOKEN = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
-_TEXT_MIME = re.compile(r"^(text/|.*(json|xml|javascript|ecmascript|x-www-form-urlencoded|graphql|svg|csv|yaml))", re.I)
-_BINARY_MIME = re.compile(r"^(image/(?!svg)|audio/|video/|font/|application/(octet-stream|pdf|zip|gzip|wasm|x-protobuf|protobuf|vnd\.))", re.I)
-
-
-# ---------------------------------------------------------------------------- small pieces
-def iso_time(ts: float) -> str:
-    """Epoch seconds -> `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC, millisecond, what every reader parses)."""
-    secs, frac = divmod(round(ts * 1000), 1000)
-    return _iso_seconds(secs) + f".{frac:03d}Z"
-
-
-@functools.lru_cache(maxsize=1024)
-def _iso_seconds(secs: int) -> str:
-    # Exports are time-ordered: neighbouring entries share their second.
-    return dt.datetime.fromtimestamp(secs, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
-
-
-def valid_token(name: str) -> bool:
-    return bool(_TOKEN.match(name))
-
-
-@functools.lru_cache(maxsize=4096)
-def valid_ip(value: str) -> bool:
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        return False
-    return True
-
-
-def text_or_base64(body: bytes) -> tuple[str, str | None]:
-    """UTF-8 text as-is; anything else base64 (NUL bytes count as binary)."""
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        return base64.b64encode(body).decode("ascii"), "base64"
-    if "\x00" in text:
-        return base64.b64encode(body).decode("ascii"), "base64"
-    return text, None
-
-
-def is_binary(body: bytes, mime: str) -> bool:
-    """What excludeBinary leaves out: bodies that are not text by type or by bytes."""
-    if _TEXT_MIME.match(mime):
-        return text_or_base64(body)[1] is not None
-    if _BINARY_MIME.match(mime):
-        return True
-    return text_or_base64(body)[1] is not None
 
 
 def _num(x: float) -> float | int:
     """Round to microseconds; whole numbers as ints so JSON stays tidy."""
     r = round(float(x), 3)
     return int(r) if r == int(r) else r
-
-
-def harheaders(headers: Iterable[Header], response: bool = False) -> list[dict[str, str]]:
-    """One object per header line; a response's pseudo-headers and invalid names are dropped
-    (Playwright hangs on them)."""
-    out = []
-    for name, value in headers:
-        if response and (name.startswith(":") or not valid_token(name)):
-            continue
-        out.append({"name": name, "value": value})
-    return out
-
-
-def derive_request_cookies(headers: list[Header]) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    for name, value in headers:
-        if name.lower() != "cookie":
-            continue
-        for part in value.split(";"):
-            if not part.strip():
-                continue
-            n, _, v = part.strip().partition("=")
-            out.append({"name": n.strip(), "value": v.strip()})
-    return out
-
-
-def _cookie_expires(value: str) -> str | None:
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=dt.UTC)
-    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-
-
-def parse_set_cookie(value: str) -> dict[str, Any] | None:
-    parts = value.split(";")
-    name, sep, val = parts[0].partition("=")
-    if not sep:
-        return None
-    c: dict[str, Any] = {"name": name.strip(), "value": val.strip()}
-    flags = {"httpOnly": False, "secure": False}
-    for attr in parts[1:]:
-        k, _, v = attr.strip().partition("=")
-        key, v = k.strip().lower(), v.strip()
-        if key == "path":
-            c["path"] = v
-        elif key == "domain":
-            c["domain"] = v
-        elif key == "expires":
-            exp = _cookie_expires(v)
-            if exp:
-                c["expires"] = exp
-        elif key == "httponly":
-            flags["httpOnly"] = True
-        elif key == "secure":
-            flags["secure"] = True
-        elif key == "samesite":
-            c["sameSite"] = v
-    c.update(flags)
-    return c
-
-
-def derive_response_cookies(headers: list[Header]) -> list[dict[str, Any]]:
-    out = []
-    for name, value in headers:
-        if name.lower() == "set-cookie":
-            c = parse_set_cookie(value)
-            if c is not None:
-                out.append(c)
-    return out
-
-
-def derive_query(url: str) -> list[dict[str, str]]:
-    if "?" not in url:
-        return []
-    return [{"name": n, "value": v} for n, v in parse_qsl(urlsplit(url).query, keep_blank_values=True)]
-
-
-def _multipart_params(body: bytes, content_type: str) -> list[dict[str, str]] | None:
-    m = re.search(r'boundary="?([^";]+)"?', content_type, re.I)
-    if not m:
-        return None
-    boundary = b"--" + m.group(1).encode()
-    params: list[dict[str, str]] = []
-    for part in body.split(boundary)[1:]:
-        if part.startswith(b"--"):
-            break
-        head, sep, data = part.partition(b"\r\n\r\n")
-        if not sep:
-            continue
-        if data.endswith(b"\r\n"):
-            data = data[:-2]
-        head_text = head.decode("utf-8", "replace")
-        name = re.search(r'name="([^"]*)"', head_text)
-        if not name:
-            continue
-        p: dict[str, str] = {"name": name.group(1)}
-        fname = re.search(r'filename="([^"]*)"', head_text)
-        ctype = re.search(r"content-type:\s*([^\r\n]+)", head_text, re.I)
-        if fname:
-            p["fileName"] = fname.group(1)
-        if ctype:
-            p["contentType"] = ctype.group(1).strip()
-        text, enc = text_or_base64(data)
-        if enc is None:
-            p["value"] = text
-        params.append(p)
-    return params
-
-
-def derive_post_data(e: Entry) -> dict[str, Any] | None:
-    body = e.request_body
-    if not body:
-        return None
-    mime = header_value(e.request_headers, "content-type") or ""
-    text, enc = text_or_base64(body)
-    pd: dict[str, Any] = {"mimeType": mime, "text": text}
-    if enc:
-        pd["encoding"] = enc
-    lmime = mime.lower()
-    if lmime.startswith("application/x-www-form-urlencoded") and enc is None:
-        pd["params"] = [{"name": n, "value": v} for n, v in parse_qsl(text, keep_blank_values=True)]
-    elif lmime.startswith("multipart/form-data"):
-        params = _multipart_params(body, mime)
-        if params is not None:
-            pd["params"] = params
-    return pd
-
-
-def derive_resource_type(e: Entry) -> str:
-    if e.websocket is not None:
-        return "websocket"
-    mime = e.content_type.lower()
-    if "html" in mime:
-        return "document"
-    if "css" in mime:
-        return "stylesheet"
-    if "javascript" in mime or "ecmascript" in mime:
-        return "script"
-    if mime.startswith("image/"):
-        return "image"
-    if mime.startswith("font/") or "font" in mime:
-        return "font"
-    if mime.startswith(("audio/", "video/")):
-        return "media"
-    if "json" in mime or "xml" in mime or e.method.upper() != "GET":
-        return "fetch"
-    return "other"
-
-
-def derive_mime(e: Entry) -> str:
-    return e.content_type
-
-
-def derive_redirect(e: Entry) -> str:
-    return header_value(e.response_headers, "location") or ""
 
 
 def har_timings(e: Entry) -> tuple[dict[str, Any], float]:
@@ -264,17 +74,9 @@ def har_timings(e: Entry) -> tuple[dict[str, Any], float]:
 
 
 def _ws_messages(e: Entry) -> list[dict[str, Any]]:
-    out = []
-    for m in e.websocket or []:
-        if m.opcode == 1:
-            data = m.data.decode("utf-8", "replace")
-        else:
-            data = base64.b64encode(m.data).decode("ascii")
-        out.append({"type": m.type, "time": m.time, "opcode": m.opcode, "data": data})
-    return out
+    return [frame_json(m.type, m.time, m.opcode, m.data) for m in e.websocket or []]
 
 
-# ---------------------------------------------------------------------------- one entry
 def entry_to_har(e: Entry, exclude_binary: bool = False) -> dict[str, Any]:
     """One Entry as a HAR entry dict; imported overrides and `_` fields come back out."""
     h: dict[str, dict[str, Any]] = e.extra.get("har") or {}
@@ -451,11 +253,11 @@ async def export_har(
 
 
 async def _aiter(entries: AsyncIterable[Entry] | Iterable[Entry]) -> AsyncIterator[Entry]:
-    if hasattr(entries, "__aiter__"):
-        async for e in entries:  # type: ignore[union-attr]
+    if isinstance(entries, AsyncIterable):
+        async for e in entries:
             yield e
     else:
-        for e in entries:  # type: ignore[union-attr]
+        for e in entries:
             yield e
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from necto.inventory.diff import diff_inventories, diff_table
 from necto.inventory.model import Inventory, InventoryBuilder, build_inventory
-from necto.inventory.openapi import openapi_document
+from necto.inventory.openapi import openapi_document, openapi_yaml
 from necto.inventory.report import inventory_json, inventory_table
 
 __all__ = [
@@ -21,4 +21,5 @@ __all__ = [
     "inventory_json",
     "inventory_table",
     "openapi_document",
+    "openapi_yaml",
 ]

@@ -330,7 +330,7 @@ class EndpointStats:
             self._observe_body("response", kind, value, mime, status)
 
     def _observe_body(self, side: str, kind: str, value: Any, mime: str, status: int | None) -> None:
-        schemas: dict[Any, SchemaNode] = self.request_schemas if status is None else self.response_schemas  # type: ignore[assignment]
+        schemas: dict[Any, SchemaNode] = self.request_schemas if status is None else self.response_schemas
         examples: dict[Any, Any] = self.request_examples if status is None else self.response_examples
         key: Any = mime if status is None else (status, mime)
         if kind == "json":
@@ -367,15 +367,22 @@ class EndpointStats:
             mine.audience |= stats.audience
         self.no_auth += o.no_auth
         _add_counts(self.sensitive, o.sensitive)
-        for table, other in ((self.request_schemas, o.request_schemas), (self.response_schemas, o.response_schemas)):
+        schema_tables: list[tuple[dict[Any, SchemaNode], dict[Any, SchemaNode]]] = [
+            (self.request_schemas, o.request_schemas),
+            (self.response_schemas, o.response_schemas),
+        ]
+        for table, other in schema_tables:
             for key, node in other.items():
-                table.setdefault(key, SchemaNode()).merge(node)  # type: ignore[arg-type]
-        for ex, oex in ((self.request_examples, o.request_examples), (self.response_examples, o.response_examples)):
-            for key, value in oex.items():
-                ex.setdefault(key, value)  # type: ignore[arg-type]
-        for kinds, okinds in ((self.request_kinds, o.request_kinds), (self.response_kinds, o.response_kinds)):
-            for key, value in okinds.items():
-                kinds.setdefault(key, value)  # type: ignore[arg-type]
+                table.setdefault(key, SchemaNode()).merge(node)
+        value_tables: list[tuple[dict[Any, Any], dict[Any, Any]]] = [
+            (self.request_examples, o.request_examples),
+            (self.response_examples, o.response_examples),
+            (self.request_kinds, o.request_kinds),
+            (self.response_kinds, o.response_kinds),
+        ]
+        for table_mine, table_theirs in value_tables:
+            for key, value in table_theirs.items():
+                table_mine.setdefault(key, value)
 
     def shape(self) -> str:
         """What a 2xx response looks like: its top-level JSON keys, or that it is not JSON."""

@@ -7,6 +7,8 @@ import http
 import re
 from typing import Any
 
+import yaml
+
 from necto import __version__
 from necto.inventory.model import AuthStats, Endpoint, Inventory, iso
 from necto.inventory.schema import SchemaNode
@@ -191,3 +193,10 @@ def openapi_document(inv: Inventory, title: str | None = None, host: str | None 
     if schemes:
         doc["components"] = {"securitySchemes": dict(sorted(schemes.items()))}
     return doc
+
+
+def openapi_yaml(doc: dict[str, Any]) -> str:
+    """The document as YAML, with libyaml's C dumper when present (about 8x faster for big
+    inventories). Blocking: call it in a worker thread from async code."""
+    dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+    return yaml.dump(doc, Dumper=dumper, sort_keys=False, allow_unicode=True, width=120)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from necto.inventory.model import AuthStats, Endpoint, EndpointStats, Inventory, ParamStats, iso
+from necto.vocab import format_table
 
 
 def _params(table: dict[str, ParamStats], total: int) -> list[dict[str, Any]]:
@@ -125,9 +126,7 @@ def inventory_table(data: dict[str, Any]) -> str:
                 ",".join(_auth_label(a) for a in ep["auth"]),
                 ",".join(sorted({s["kind"] for s in ep["sensitive"]})) or "-",
             ])  # fmt: skip
-        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-        for r in [header, *rows]:
-            lines.append("  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+        lines += format_table(rows, header, indent="  ")
         lines.append("")
     e = data["entries"]
     skipped = ", ".join(f"{n} {k}" for k, n in e["skipped"].items()) or "none"

@@ -210,7 +210,8 @@ def redact_json(value: Any, counts: dict[str, int] | None = None, key: str | Non
     if key is not None and is_secret_key(key) and value not in (None, "", True, False):
         if isinstance(value, (str, int, float)):
             specific = find_spans(value) if isinstance(value, str) else []
-            kind = specific[0].kind if len(specific) == 1 and specific[0].end - specific[0].start == len(value) else "secret"
+            whole = len(specific) == 1 and specific[0].end - specific[0].start == len(str(value))
+            kind = specific[0].kind if whole else "secret"
             if counts is not None:
                 counts[kind] = counts.get(kind, 0) + 1
             return mask(kind)

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import orjson
-import yaml
 
+from necto.cli.common import EXIT_FAIL, EXIT_OK, DataDirArg, Handler, open_store
+from necto.har.reader import aiter_entries
+from necto.har.report import HarError
 from necto.inventory import (
     Inventory,
     build_inventory,
@@ -20,21 +21,16 @@ from necto.inventory import (
     inventory_json,
     inventory_table,
     openapi_document,
+    openapi_yaml,
 )
 from necto.model import Entry
-
-EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
 
 class SourceError(Exception):
     """The session or file named on the command line cannot be read (message for the user)."""
 
 
-def openapi_yaml(doc: dict[str, Any]) -> str:
-    return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=120)
-
-
-def register(sub: Any, add_data_dir_arg: Callable[[argparse.ArgumentParser], None]) -> dict[str, Any]:
+def register(sub: Any, add_data_dir_arg: DataDirArg) -> dict[str, Handler]:
     p = sub.add_parser(
         "inventory",
         help="API inventory (endpoints, params, auth, sensitive data) and OpenAPI from a session or HAR file",
@@ -54,22 +50,12 @@ def _looks_like_file(source: str) -> bool:
 
 
 async def har_file_entries(path: Path) -> AsyncIterator[Entry]:
-    """Entries of a HAR file through the HAR importer (the one HAR parser in Necto), a batch
-    at a time in a worker thread: the file is streamed, never loaded whole."""
-    from necto.har.importer import HarReader
-    from necto.har.validate import HarError
-
-    reader = HarReader(lambda: open(path, "rb"), session_id="")
-    batches = iter(reader.batches())
-    while True:
-        try:
-            batch = await asyncio.to_thread(next, batches, None)
-        except HarError as e:
-            raise SourceError(f"{path}: {e}") from None
-        if batch is None:
-            return
-        for entry in batch:
+    """Entries of a HAR file, streamed; a file that is not a HAR is the user's error."""
+    try:
+        async for entry in aiter_entries(path):
             yield entry
+    except HarError as e:
+        raise SourceError(f"{path}: {e}") from None
 
 
 async def load_inventory(args: argparse.Namespace, source: str) -> Inventory:
@@ -82,8 +68,6 @@ async def load_inventory(args: argparse.Namespace, source: str) -> Inventory:
             include_static=args.include_static,
             source={"kind": "file", "path": str(path), "name": path.name},
         )
-    from necto.cli import open_store
-
     async with open_store(args) as store:
         session = await store.find_session(source)
         if session is None:

@@ -1,4 +1,8 @@
-"""Entry -> REST JSON (NectoProxy's TrafficEntry shape, plus what HAR work needs)."""
+"""Entry -> JSON views: NectoProxy's TrafficEntry shape (list summary and full detail).
+
+One module for every place that shows an entry as JSON: the REST API, the live event stream,
+the CLI (`necto traffic ... --json`) and replay results.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import base64
 from typing import Any
 
 from necto.model import Entry, Header
+from necto.vocab import frame_json
 
 
 def header_map(headers: list[Header]) -> dict[str, str | list[str]]:
@@ -75,13 +80,7 @@ def entry_detail(e: Entry) -> dict[str, Any]:
             "connectionId": e.connection_id,
             "tls": e.tls,
             "webSocketMessages": [
-                {
-                    "type": m.type,
-                    "time": m.time,
-                    "opcode": m.opcode,
-                    "data": m.data.decode("utf-8", "replace") if m.opcode == 1 else _b64(m.data),
-                    "encoding": None if m.opcode == 1 else "base64",
-                }
+                {**frame_json(m.type, m.time, m.opcode, m.data), "encoding": None if m.opcode == 1 else "base64"}
                 for m in e.websocket
             ]
             if e.websocket is not None

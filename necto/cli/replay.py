@@ -17,7 +17,17 @@ from typing import Any
 
 import orjson
 
-from necto.cli import EXIT_FAIL, EXIT_OK, EXIT_USAGE, Handler, config_from_args, open_store
+from necto.cli.common import (
+    EXIT_FAIL,
+    EXIT_OK,
+    EXIT_USAGE,
+    DataDirArg,
+    Handler,
+    config_from_args,
+    err,
+    open_store,
+    table,
+)
 from necto.compare import (
     CompareOptions,
     Fetch,
@@ -28,6 +38,8 @@ from necto.compare import (
     parse_json_path,
     parse_rewrites,
 )
+from necto.har.reader import load_entries
+from necto.har.report import HarError
 from necto.model import Entry, Session
 from necto.store import Store
 
@@ -35,16 +47,11 @@ EXIT_DIFFERENT = 1
 
 
 class HarFileError(Exception):
-    """HAR files cannot be read (the importer is missing or the file is not a HAR)."""
+    """A file named on the command line is not a readable HAR."""
 
 
 def load_har_entries(path: Path) -> list[Entry]:
-    """A HAR file as Entries, via the HAR importer (the one HAR parser in Necto). Blocking."""
-    try:
-        from necto.har.importer import load_entries
-        from necto.har.validate import HarError
-    except ImportError:
-        raise HarFileError("reading .har files needs necto.har.importer, which is not available") from None
+    """A HAR file as Entries, via the HAR reader (the one HAR parser in Necto). Blocking."""
     try:
         return list(load_entries(path))
     except HarError as e:
@@ -56,7 +63,7 @@ def is_har_path(text: str) -> bool:
 
 
 # ---------------------------------------------------------------------- parsers
-def register(sub: Any, add_data_dir_arg: Callable[[argparse.ArgumentParser], None]) -> dict[str, Handler]:
+def register(sub: Any, add_data_dir_arg: DataDirArg) -> dict[str, Handler]:
     rp = sub.add_parser("replay", help="replay a session or a .har file through Necto's proxy into a new session")
     add_data_dir_arg(rp)
     rp.add_argument("source", help="session id or name, or a .har file")
@@ -89,10 +96,6 @@ def register(sub: Any, add_data_dir_arg: Callable[[argparse.ArgumentParser], Non
     dp.add_argument("--threshold-ms", type=float, default=100.0, help="flag timing changes at least this many ms (default 100)")
     dp.add_argument("--threshold-pct", type=float, default=50.0, help="... and at least this many percent (default 50)")
     return {"replay": cmd_replay, "diff": cmd_diff}
-
-
-def _err(message: str) -> None:
-    print(f"necto: {message}", file=sys.stderr)
 
 
 # ---------------------------------------------------------------------- necto replay
@@ -148,12 +151,12 @@ async def _show_progress(job: Any) -> None:
 
 async def cmd_replay(args: argparse.Namespace) -> int:
     from necto.app import Necto, StartupError
-    from necto.replay import Pipeline, ReplayManager, list_source, session_source
+    from necto.replay import EntrySource, ListSource, Pipeline, SessionSource
 
     try:
         opts = replay_options(args)
     except ValueError as e:
-        _err(str(e))
+        err(str(e))
         return EXIT_USAGE
     entries: list[Entry] | None = None
     found: Session | None = None
@@ -161,13 +164,13 @@ async def cmd_replay(args: argparse.Namespace) -> int:
         try:
             entries = await asyncio.to_thread(load_har_entries, Path(args.source))
         except (HarFileError, OSError, ValueError) as e:
-            _err(f"cannot read {args.source}: {e}")
+            err(f"cannot read {args.source}: {e}")
             return EXIT_USAGE
     else:
         async with open_store(args) as db:  # a missing session is reported before any start-up
             found = await db.find_session(args.source)
         if found is None:
-            _err(f"Session not found: {args.source}")
+            err(f"Session not found: {args.source}")
             return EXIT_FAIL
     cfg = config_from_args(args)
     cfg.proxy_port = cfg.api_port = 0
@@ -176,17 +179,18 @@ async def cmd_replay(args: argparse.Namespace) -> int:
     try:
         await necto.start()
     except StartupError as e:
-        _err(str(e))
+        err(str(e))
         return EXIT_USAGE
-    manager = ReplayManager()
+    manager = necto.replays
     try:
         assert necto.store is not None and necto.ca is not None and necto.recorder and necto.addresses
         store = necto.store
         if entries is not None:
-            source, label = list_source(entries), Path(args.source).name
+            source: EntrySource = ListSource(entries)
+            label = Path(args.source).name
         else:
             assert found is not None
-            source, label = session_source(store, found.id), found.name
+            source, label = SessionSource(store, found.id), found.name
         host, port = necto.addresses.proxy
         pipe = Pipeline(store, f"http://{host}:{port}", necto.ca.cert_pem, necto.recorder)
         job = await manager.start(pipe, source, label, opts)
@@ -198,7 +202,7 @@ async def cmd_replay(args: argparse.Namespace) -> int:
             for f in job.failures:
                 print(f"  failed  {f['method']} {f['url']}  {f['error']}")
         if job.status == "failed":
-            _err(job.error or "replay failed")
+            err(job.error or "replay failed")
             return EXIT_USAGE
         return EXIT_OK if job.failed == 0 else EXIT_FAIL
     finally:
@@ -246,7 +250,7 @@ async def cmd_diff(args: argparse.Namespace) -> int:
     try:
         opts = diff_options(args)
     except ValueError as e:
-        _err(str(e))
+        err(str(e))
         return EXIT_USAGE
     stores: list[Any] = []
 
@@ -261,7 +265,7 @@ async def cmd_diff(args: argparse.Namespace) -> int:
         stream_b, fetch_b, label_b = await _side(args.b, get_store)
         result = await compare_sources(stream_a(), stream_b(), fetch_a, fetch_b, opts, (label_a, label_b))
     except (LookupError, HarFileError, OSError, ValueError) as e:
-        _err(str(e))
+        err(str(e))
         return EXIT_USAGE
     finally:
         for cm, _ in stores:
@@ -322,7 +326,7 @@ def print_report(r: dict[str, Any]) -> None:
     if rows:
         print(f"\nTiming, median ms (flagged: at least {r['options']['thresholdMs']:g} ms and {r['options']['thresholdPct']:g}%):")
         header = ["ENDPOINT", "N A/B", "TOTAL A", "TOTAL B", "DELTA", "WAIT A", "WAIT B", ""]
-        table = [
+        rows_out = [
             [
                 row["endpoint"], f"{row['count']['a']}/{row['count']['b']}", _ms(row["a"]["total"]),
                 _ms(row["b"]["total"]), ("+" if (row["delta"] or 0) > 0 else "") + _ms(row["delta"]),
@@ -331,9 +335,7 @@ def print_report(r: dict[str, Any]) -> None:
             ]
             for row in rows
         ]  # fmt: skip
-        widths = [max(len(x[i]) for x in [header, *table]) for i in range(len(header))]
-        for line in [header, *table]:
-            print("  " + "  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip())
+        table(rows_out, header, indent="  ")
     verdict = "equal" if r["identical"] else "different"
     print(
         f"\n{verdict}: {s['onlyInA']} only in A, {s['onlyInB']} only in B, {len(r['changes'])} changed, "

@@ -5,22 +5,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import orjson
+
+from necto.cli.common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, DataDirArg, Handler, Progress, open_store
 from necto.har.export import export_har
 from necto.har.importer import SessionNotFound, import_har
-from necto.har.validate import HarError, Report, validate_har
+from necto.har.report import HarError, Report
+from necto.har.validate import validate_har
 from necto.model import Entry
 
-Handler = Callable[[argparse.Namespace], Awaitable[int]]
-EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
-PROGRESS_MIN_BYTES = 16 << 20  # files smaller than this finish too fast to need progress
 
-
-def register(sub: Any, add_data_dir_arg: Callable[[argparse.ArgumentParser], None]) -> dict[str, Handler]:
+def register(sub: Any, add_data_dir_arg: DataDirArg) -> dict[str, Handler]:
     ex = sub.add_parser("export", help="write a session (or some entries) as a HAR 1.2 file")
     add_data_dir_arg(ex)
     ex.add_argument("session", nargs="?", help="session id or name (not needed with --entries)")
@@ -45,29 +44,6 @@ def register(sub: Any, add_data_dir_arg: Callable[[argparse.ArgumentParser], Non
     return {"export": cmd_export, "import": cmd_import, "validate": cmd_validate}
 
 
-class Progress:
-    """Bytes-read progress on stderr for big files, at most a few times a second."""
-
-    def __init__(self, path: Path, label: str) -> None:
-        self.total = path.stat().st_size
-        self.label = label
-        self.enabled = self.total >= PROGRESS_MIN_BYTES
-        self.last = 0.0
-
-    def __call__(self, done: int) -> None:
-        now = time.monotonic()
-        if not self.enabled or now - self.last < 0.5:
-            return
-        self.last = now
-        pct = min(100.0, 100.0 * done / self.total) if self.total else 100.0
-        sys.stderr.write(f"\r{self.label} {done / 1e6:.0f}/{self.total / 1e6:.0f} MB ({pct:.0f}%)")
-        sys.stderr.flush()
-
-    def done(self) -> None:
-        if self.enabled:
-            sys.stderr.write("\n")
-
-
 def _print_warnings(report: Report, stream: Any = sys.stdout) -> None:
     for w in report.warnings_json():
         where = w.get("path") or "file"
@@ -77,8 +53,6 @@ def _print_warnings(report: Report, stream: Any = sys.stdout) -> None:
 
 
 async def cmd_export(args: argparse.Namespace) -> int:
-    from necto.cli import open_store
-
     async with open_store(args) as store:
         if args.entries:
             ids = [i.strip() for i in args.entries.split(",") if i.strip()]
@@ -128,8 +102,6 @@ async def cmd_export(args: argparse.Namespace) -> int:
 
 
 async def cmd_import(args: argparse.Namespace) -> int:
-    from necto.cli import open_store
-
     path: Path = args.file
     if not path.is_file():
         print(f"necto: No such file: {path}", file=sys.stderr)
@@ -152,8 +124,6 @@ async def cmd_import(args: argparse.Namespace) -> int:
             return EXIT_FAIL
     progress.done()
     if args.json:
-        import orjson
-
         sys.stdout.write(orjson.dumps(result.as_json(), option=orjson.OPT_INDENT_2).decode() + "\n")
         return EXIT_OK
     _print_warnings(result.report, sys.stderr)
@@ -173,8 +143,6 @@ async def cmd_validate(args: argparse.Namespace) -> int:
     except HarError as e:
         progress.done()
         if args.json:
-            import orjson
-
             body = {"valid": False, "error": e.validate_message, **({"detail": e.detail} if e.detail else {})}
             sys.stdout.write(orjson.dumps(body).decode() + "\n")
         else:
@@ -182,8 +150,6 @@ async def cmd_validate(args: argparse.Namespace) -> int:
         return EXIT_FAIL
     progress.done()
     if args.json:
-        import orjson
-
         sys.stdout.write(orjson.dumps(report.validation_json(), option=orjson.OPT_INDENT_2).decode() + "\n")
         return EXIT_OK
     _print_warnings(report)

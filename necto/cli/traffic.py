@@ -1,0 +1,98 @@
+"""`necto traffic ...`: list, show, delete and clear recorded entries."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from necto.cli.common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, DataDirArg, Handler, open_store, print_json, table
+from necto.store import TrafficQuery
+from necto.views import entry_detail, entry_summary
+
+
+def register(sub: Any, add_data_dir_arg: DataDirArg) -> dict[str, Handler]:
+    traffic = sub.add_parser("traffic", help="list, show, delete and clear recorded entries")
+    add_data_dir_arg(traffic)
+    tsub = traffic.add_subparsers(dest="action", metavar="ACTION", required=True)
+    tl = tsub.add_parser("list", help="list entries (default: the active session)")
+    add_data_dir_arg(tl, leaf=True)
+    tl.add_argument("--session", help="session id or name")
+    tl.add_argument("--search", help="substring of the URL or method")
+    tl.add_argument("--method", action="append", default=[], help="only this method (repeatable)")
+    tl.add_argument("--status", action="append", default=[], help="status code or class like 4xx (repeatable)")
+    tl.add_argument("--host", action="append", default=[], help="only this host (repeatable)")
+    tl.add_argument("--sort", default="timestamp", help="timestamp, duration, size, status, host, method")
+    tl.add_argument("--desc", action="store_true", help="sort descending")
+    tl.add_argument("--limit", type=int, default=50)
+    tl.add_argument("--offset", type=int, default=0)
+    tl.add_argument("--json", action="store_true", help="print JSON")
+    ts = tsub.add_parser("show", help="one entry in full, as JSON (bodies base64)")
+    add_data_dir_arg(ts, leaf=True)
+    ts.add_argument("id")
+    td = tsub.add_parser("delete", help="delete one entry")
+    add_data_dir_arg(td, leaf=True)
+    td.add_argument("id")
+    tc = tsub.add_parser("clear", help="delete every entry of a session")
+    add_data_dir_arg(tc, leaf=True)
+    tc.add_argument("session", help="session id or name")
+    return {"traffic": cmd_traffic}
+
+
+async def cmd_traffic(args: argparse.Namespace) -> int:
+    async with open_store(args) as store:
+        if args.action == "list":
+            session = await store.find_session(args.session) if args.session else await store.active_session()
+            if session is None:
+                print(f"necto: Session not found: {args.session}", file=sys.stderr)
+                return EXIT_FAIL
+            q = TrafficQuery(
+                session_id=session.id,
+                search=args.search,
+                methods=args.method,
+                hosts=args.host,
+                sort_field=args.sort,
+                sort_direction="desc" if args.desc else "asc",
+                limit=args.limit,
+                offset=args.offset,
+            )
+            for code in args.status:
+                try:
+                    q.add_status(code)
+                except ValueError as e:
+                    print(f"necto: {e}", file=sys.stderr)
+                    return EXIT_USAGE
+            entries, count = await store.list_entries(q)
+            if args.json:
+                print_json({"entries": [entry_summary(e) for e in entries], "count": count})
+            else:
+                table(
+                    [
+                        [e.id[:8], e.method, str(e.status if e.status is not None else "ERR"),
+                         f"{e.duration:.0f}ms", e.url[:100]]
+                        for e in entries
+                    ],
+                    ["ID", "METHOD", "STATUS", "TIME", "URL"],
+                )
+                print(f"{len(entries)} of {count} in {session.name}")
+            return EXIT_OK
+        if args.action == "show":
+            entry = await store.get_entry(args.id)
+            if entry is None:
+                print("necto: Traffic entry not found", file=sys.stderr)
+                return EXIT_FAIL
+            print_json(entry_detail(entry))
+            return EXIT_OK
+        if args.action == "delete":
+            if not await store.delete_entry(args.id):
+                print("necto: Traffic entry not found", file=sys.stderr)
+                return EXIT_FAIL
+            print(f"deleted {args.id}")
+            return EXIT_OK
+        found = await store.find_session(args.session)
+        if found is None:
+            print(f"necto: Session not found: {args.session}", file=sys.stderr)
+            return EXIT_FAIL
+        n = await store.clear_session(found.id)
+        print(f"deleted {n} entries from {found.name}")
+        return EXIT_OK

@@ -1,0 +1,256 @@
+"""Two entries side by side: request line, headers, status, bodies (JSON by path, text by line,
+binary by hash) and per-phase timing deltas. Pure functions over Entry."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+
+from necto.compare.options import CompareOptions
+from necto.jsonpath import format_path
+from necto.model import Entry, Header, Timings, header_value
+from necto.vocab import is_text_mime
+
+PHASES = ("blocked", "dns", "connect", "ssl", "send", "wait", "receive")
+MAX_TEXT_DIFF_LINES = 400
+
+def json_changes(a: Any, b: Any, opts: CompareOptions) -> tuple[list[dict[str, Any]], bool]:
+    """Structural differences as `{path, type: added|removed|changed, a, b}`; (changes, capped)."""
+    out: list[dict[str, Any]] = []
+
+    def walk(x: Any, y: Any, path: list[str | int]) -> None:
+        if len(out) >= opts.max_changes or opts.path_ignored(path):
+            return
+        if isinstance(x, dict) and isinstance(y, dict):
+            for k in [*x, *(k for k in y if k not in x)]:
+                sub = [*path, k]
+                if k not in y:
+                    _add(sub, "removed", x[k], None)
+                elif k not in x:
+                    _add(sub, "added", None, y[k])
+                else:
+                    walk(x[k], y[k], sub)
+        elif isinstance(x, list) and isinstance(y, list):
+            for i in range(max(len(x), len(y))):
+                sub = [*path, i]
+                if i >= len(y):
+                    _add(sub, "removed", x[i], None)
+                elif i >= len(x):
+                    _add(sub, "added", None, y[i])
+                else:
+                    walk(x[i], y[i], sub)
+        elif type(x) is not type(y) or x != y:  # 1 == True in Python; JSON says otherwise
+            _add(path, "changed", x, y)
+
+    def _add(path: list[str | int], kind: str, x: Any, y: Any) -> None:
+        if len(out) < opts.max_changes and not opts.path_ignored(path):
+            out.append({"path": format_path(path), "type": kind, "a": x, "b": y})
+
+    walk(a, b, [])
+    return out, len(out) >= opts.max_changes
+
+
+def body_kind(body: bytes | None, content_type: str) -> str:
+    """empty | json | text | binary, by content type first and content second."""
+    if not body:
+        return "empty"
+    ct = content_type.lower()
+    if "json" in ct or body.lstrip()[:1] in (b"{", b"["):
+        try:
+            orjson.loads(body)
+            return "json"
+        except orjson.JSONDecodeError:
+            pass
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return "binary"
+    if is_text_mime(ct) or b"\x00" not in body:
+        return "text"
+    return "binary"
+
+
+def body_facts(body: bytes | None, content_type: str, truncated: bool = False) -> dict[str, Any]:
+    data = body or b""
+    facts = {
+        "kind": body_kind(body, content_type),
+        "size": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }
+    if truncated:
+        facts["truncated"] = True
+    return facts
+
+
+def diff_body(
+    a: bytes | None,
+    a_type: str,
+    b: bytes | None,
+    b_type: str,
+    opts: CompareOptions,
+    a_truncated: bool = False,
+    b_truncated: bool = False,
+) -> dict[str, Any]:
+    """JSON: changes by path; text: a unified line diff; binary: only sizes and hashes."""
+    fa, fb = body_facts(a, a_type, a_truncated), body_facts(b, b_type, b_truncated)
+    out: dict[str, Any] = {"a": fa, "b": fb}
+    kind = fa["kind"] if fa["kind"] == fb["kind"] else "mixed"
+    out["kind"] = kind
+    if kind == "json":
+        changes, capped = json_changes(orjson.loads(a or b"null"), orjson.loads(b or b"null"), opts)
+        out["changes"] = changes
+        if capped:
+            out["capped"] = True
+        out["identical"] = not changes
+    elif kind == "text":
+        out["identical"] = fa["sha256"] == fb["sha256"]
+        if not out["identical"]:
+            lines = list(
+                difflib.unified_diff(
+                    (a or b"").decode("utf-8").splitlines(),
+                    (b or b"").decode("utf-8").splitlines(),
+                    "a",
+                    "b",
+                    lineterm="",
+                    n=2,
+                )
+            )[2:]
+            out["lines"] = lines[:MAX_TEXT_DIFF_LINES]
+            if len(lines) > MAX_TEXT_DIFF_LINES:
+                out["capped"] = True
+    else:
+        out["identical"] = fa["sha256"] == fb["sha256"]
+    return out
+
+
+def _header_groups(headers: Iterable[Header], opts: CompareOptions) -> dict[str, tuple[str, list[str]]]:
+    groups: dict[str, tuple[str, list[str]]] = {}
+    for name, value in headers:
+        if opts.header_ignored(name):
+            continue
+        groups.setdefault(name.lower(), (name, []))[1].append(value)
+    return groups
+
+
+def _one(values: list[str]) -> str | list[str]:
+    return values[0] if len(values) == 1 else values
+
+
+def diff_headers(a: Iterable[Header], b: Iterable[Header], opts: CompareOptions) -> dict[str, list[dict[str, Any]]]:
+    """Added / removed / changed header names (case-insensitive; repeats compared as a list)."""
+    ga, gb = _header_groups(a, opts), _header_groups(b, opts)
+    out: dict[str, list[dict[str, Any]]] = {"added": [], "removed": [], "changed": []}
+    for key, (name, values) in ga.items():
+        if key not in gb:
+            out["removed"].append({"name": name, "value": _one(values)})
+        elif gb[key][1] != values:
+            out["changed"].append({"name": name, "a": _one(values), "b": _one(gb[key][1])})
+    for key, (name, values) in gb.items():
+        if key not in ga:
+            out["added"].append({"name": name, "value": _one(values)})
+    return out
+
+
+def headers_differ(d: dict[str, list[Any]]) -> bool:
+    return bool(d["added"] or d["removed"] or d["changed"])
+
+
+def phase(t: Timings, name: str) -> float | None:
+    v = t.total if name == "total" else getattr(t, name)
+    return None if v < 0 else v
+
+
+def timing_deltas(a: Timings, b: Timings) -> dict[str, dict[str, float | None]]:
+    out = {}
+    for name in (*PHASES, "total"):
+        va, vb = phase(a, name), phase(b, name)
+        delta = round(vb - va, 3) if va is not None and vb is not None else None
+        out[name] = {"a": va, "b": vb, "delta": delta}
+    return out
+
+
+def status_of(e: Entry) -> int:
+    return e.status if e.status is not None else 0
+
+
+def compare_entries(a: Entry, b: Entry, opts: CompareOptions | None = None) -> dict[str, Any]:
+    """Everything a side-by-side view needs: request line, headers, status, bodies, timings."""
+    opts = opts or CompareOptions()
+    line_changed = [
+        f
+        for f, x, y in (
+            ("method", a.method, b.method),
+            ("url", a.url, b.url),
+            ("httpVersion", a.http_version, b.http_version),
+        )
+        if x != y
+    ]
+    req_h = diff_headers(a.request_headers, b.request_headers, opts)
+    resp_h = diff_headers(a.response_headers, b.response_headers, opts)
+    req_b = diff_body(
+        a.request_body, header_value(a.request_headers, "content-type") or "",
+        b.request_body, header_value(b.request_headers, "content-type") or "",
+        opts, a.request_truncated, b.request_truncated,
+    )  # fmt: skip
+    resp_b = diff_body(
+        a.response_body, a.content_type, b.response_body, b.content_type,
+        opts, a.response_truncated, b.response_truncated,
+    )  # fmt: skip
+    status_changed = status_of(a) != status_of(b)
+    identical = not (
+        line_changed or headers_differ(req_h) or headers_differ(resp_h) or status_changed
+        or not req_b["identical"] or not resp_b["identical"]
+    )  # fmt: skip
+    return {
+        "identical": identical,
+        "a": {"id": a.id, "sessionId": a.session_id, "error": a.error},
+        "b": {"id": b.id, "sessionId": b.session_id, "error": b.error},
+        "requestLine": {
+            "a": {"method": a.method, "url": a.url, "httpVersion": a.http_version},
+            "b": {"method": b.method, "url": b.url, "httpVersion": b.http_version},
+            "changed": line_changed,
+        },
+        "requestHeaders": req_h,
+        "requestBody": req_b,
+        "status": {"a": status_of(a), "b": status_of(b), "changed": status_changed},
+        "responseHeaders": resp_h,
+        "responseBody": resp_b,
+        "timings": timing_deltas(a.timings, b.timings),
+    }
+
+
+def replay_comparison(original: Entry, replayed: Entry, opts: CompareOptions | None = None) -> dict[str, Any]:
+    """The short form a replay answers with: a flat list of what changed in the response."""
+    opts = opts or CompareOptions()
+    changes: list[dict[str, Any]] = []
+    if status_of(original) != status_of(replayed):
+        changes.append({"type": "status", "field": "status", "original": status_of(original), "replayed": status_of(replayed)})
+    h = diff_headers(original.response_headers, replayed.response_headers, opts)
+    for x in h["removed"]:
+        changes.append({"type": "header", "field": x["name"].lower(), "original": x["value"], "replayed": None})
+    for x in h["added"]:
+        changes.append({"type": "header", "field": x["name"].lower(), "original": None, "replayed": x["value"]})
+    for x in h["changed"]:
+        changes.append({"type": "header", "field": x["name"].lower(), "original": x["a"], "replayed": x["b"]})
+    body = diff_body(
+        original.response_body, original.content_type, replayed.response_body, replayed.content_type,
+        opts, original.response_truncated, replayed.response_truncated,
+    )  # fmt: skip
+    if body["a"]["size"] != body["b"]["size"]:
+        changes.append({"type": "body_size", "field": "size", "original": body["a"]["size"], "replayed": body["b"]["size"]})
+    if not body["identical"]:
+        if body["kind"] == "json":
+            for c in body["changes"]:
+                changes.append({"type": "body", "field": c["path"], "original": c["a"], "replayed": c["b"]})
+        else:
+            changes.append({"type": "body", "field": "sha256", "original": body["a"]["sha256"], "replayed": body["b"]["sha256"]})
+    return {
+        "identical": not changes,
+        "changes": changes,
+        "originalDuration": original.duration,
+        "replayDuration": replayed.duration,
+    }  # fmt: skip

@@ -1,0 +1,58 @@
+"""What every part of the store shares: the two connections, the write lock and the listeners.
+
+The store is one class (`necto.store.Store`) assembled from small mixins, one concern each
+(capture writer, sessions, staged imports, entries, outside-change watch); they all build on
+this base, so SQLite only ever sees one writer from this process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+
+log = logging.getLogger("necto.store")
+
+Listener = Callable[[str, Any], None]
+
+
+class StoreBase:
+    def __init__(self, path: Path, writer: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
+        self.path = path
+        self._w = writer
+        self._r = reader
+        self._lock = asyncio.Lock()  # every write from this process goes through it
+        self._listeners: set[Listener] = set()
+        # The recorder reads this on every flow, so it is kept in memory, never queried.
+        self.capture_session_id: str | None = None
+
+    # ---------------------------------------------------------------- change notifications
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call `listener(kind, payload)` after each change; returns the unsubscribe function.
+
+        Kinds: "entries" (list of new Entry), "removed" (session id whose entries were
+        deleted), "sessions" (None). Listeners must not block: they run on the event loop.
+        """
+        self._listeners.add(listener)
+        return lambda: self._listeners.discard(listener)
+
+    def _notify(self, kind: str, payload: Any) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(kind, payload)
+            except Exception:
+                log.exception("change listener failed")
+
+    async def flush(self) -> None:
+        """Wait until every capture queued so far is committed (the writer overrides this)."""
+
+    async def _refresh_capture_target(self) -> None:
+        async with self._r.execute(
+            "SELECT id, is_recording FROM sessions WHERE is_active = 1 AND state = 'ready'"
+        ) as cur:
+            row = await cur.fetchone()
+        self.capture_session_id = row[0] if row and row[1] else None

@@ -1,0 +1,129 @@
+"""Entries: insert (imports, replays), read one, many, a session in order, or a filtered page."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from necto.model import Entry
+from necto.store.query import TrafficQuery
+from necto.store.rows import E_COLUMNS, ENTRY_COLUMNS, STARTED, SUMMARY_COLUMNS, entry_to_row, rows_to_entries
+from necto.store.writer import CaptureWriter
+
+# Converting more rows than this (JSON headers, frames) moves to a worker thread: the proxy
+# shares the event loop.
+CONVERT_ON_LOOP = 200
+
+
+async def convert(rows: Sequence[Sequence[Any]]) -> list[Entry]:
+    if len(rows) <= CONVERT_ON_LOOP:
+        return rows_to_entries(rows)
+    return await asyncio.to_thread(rows_to_entries, rows)
+
+
+class Entries(CaptureWriter):
+    async def add_entries(self, entries: Sequence[Entry]) -> None:
+        """Insert entries now, in one transaction (imports and replays; capture uses `record`)."""
+        rows = [entry_to_row(e) for e in entries] if len(entries) <= CONVERT_ON_LOOP else (
+            await asyncio.to_thread(lambda: [entry_to_row(e) for e in entries])
+        )
+        await self._insert(entries, rows)
+
+    async def get_entry(self, entry_id: str) -> Entry | None:
+        async with self._r.execute(
+            f"SELECT {E_COLUMNS} FROM entries e JOIN sessions s ON s.id = e.session_id "
+            "WHERE e.id = ? AND s.state = 'ready'",
+            (entry_id,),
+        ) as cur:
+            row = await cur.fetchone()
+        return (await convert([row]))[0] if row else None
+
+    async def get_entries(self, entry_ids: Sequence[str]) -> list[Entry]:
+        """The entries that exist, in the order asked for."""
+        found: dict[str, Entry] = {}
+        ids = list(dict.fromkeys(entry_ids))
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            async with self._r.execute(
+                f"SELECT {E_COLUMNS} FROM entries e JOIN sessions s ON s.id = e.session_id "
+                f"WHERE s.state = 'ready' AND e.id IN ({', '.join('?' * len(chunk))})",
+                chunk,
+            ) as cur:
+                rows = list(await cur.fetchall())
+            for e in await convert(rows):
+                found[e.id] = e
+        return [found[i] for i in entry_ids if i in found]
+
+    async def iter_entries(self, session_id: str, batch: int = 500) -> AsyncIterator[Entry]:
+        """Every entry of a session in time order, a batch at a time (memory stays flat)."""
+        last: tuple[float, int] = (float("-inf"), -1)
+        while True:
+            async with self._r.execute(
+                f"SELECT {ENTRY_COLUMNS}, seq FROM entries WHERE session_id = ? "
+                "AND (started > ? OR (started = ? AND seq > ?)) ORDER BY started, seq LIMIT ?",
+                (session_id, last[0], last[0], last[1], batch),
+            ) as cur:
+                rows = list(await cur.fetchall())
+            if not rows:
+                return
+            for e in await convert(rows):
+                yield e
+            last = (rows[-1][STARTED], rows[-1][-1])
+
+    async def list_entries(self, q: TrafficQuery) -> tuple[list[Entry], int]:
+        """A page of entries (without bodies) and the total count matching the filters."""
+        clause, args = q.where()
+        base = f"FROM entries e JOIN sessions s ON s.id = e.session_id WHERE {clause}"
+        async with self._r.execute(f"SELECT COUNT(*) {base}", args) as cur:
+            row = await cur.fetchone()
+            count = row[0] if row else 0
+        async with self._r.execute(
+            f"SELECT {SUMMARY_COLUMNS} {base} ORDER BY {q.order()} LIMIT ? OFFSET ?",
+            (*args, q.limit, q.offset),
+        ) as cur:
+            rows = list(await cur.fetchall())
+        return await convert(rows), count
+
+    async def count_entries(self, q: TrafficQuery) -> int:
+        clause, args = q.where()
+        async with self._r.execute(
+            f"SELECT COUNT(*) FROM entries e JOIN sessions s ON s.id = e.session_id WHERE {clause}", args
+        ) as cur:
+            row = await cur.fetchone()
+        return row[0] if row else 0
+
+    async def delete_entry(self, entry_id: str) -> bool:
+        await self.flush()
+        async with self._lock:
+            cur = await self._w.execute("DELETE FROM entries WHERE id = ? RETURNING session_id", (entry_id,))
+            row = await cur.fetchone()
+        if row is not None:
+            self._notify("removed", row[0])
+        return row is not None
+
+    async def clear_session(self, session_id: str) -> int:
+        await self.flush()
+        async with self._lock:
+            cur = await self._w.execute("DELETE FROM entries WHERE session_id = ?", (session_id,))
+            deleted = cur.rowcount
+        self._notify("removed", session_id)
+        return deleted
+
+    async def stats(self, session_id: str) -> dict[str, Any]:
+        async with self._r.execute(
+            "SELECT COUNT(*), COALESCE(SUM(status IS NOT NULL AND error IS NULL), 0), "
+            "COALESCE(SUM(error IS NOT NULL OR status IS NULL), 0), "
+            "COALESCE(SUM(MAX(response_body_size, 0) + MAX(request_body_size, 0)), 0), "
+            "COALESCE(AVG(duration), 0) FROM entries WHERE session_id = ?",
+            (session_id,),
+        ) as cur:
+            row = await cur.fetchone()
+        assert row is not None
+        return {
+            "totalRequests": row[0],
+            "completedRequests": row[1],
+            "failedRequests": row[2],
+            "totalBytes": row[3],
+            "avgDuration": round(row[4], 3),
+        }
