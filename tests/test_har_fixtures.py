@@ -16,6 +16,7 @@ None of this needs ../shared.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import codecs
 import datetime as dt
@@ -24,6 +25,7 @@ import json
 import os
 import re
 import shutil
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -449,6 +451,7 @@ class Outcome:
     import_body: dict[str, Any] = field(default_factory=dict)
     window: tuple[float, float] = (0.0, 0.0)  # wall clock around the import
     new_sessions: set[str] = field(default_factory=set)
+    rows_added: tuple[int, int] = (0, 0)  # (sessions, entries) in SQLite, hidden staging included
     stored: list[Entry] = field(default_factory=list)
     export_raw: bytes | None = None
     export: dict[str, Any] | None = None
@@ -477,7 +480,22 @@ async def post_file(http: aiohttp.ClientSession, url: str, data: bytes, filename
     form = aiohttp.FormData()
     form.add_field("file", data, filename=filename, content_type="application/octet-stream")
     async with http.post(url, data=form) as resp:
-        return resp.status, await resp.json()
+        text = await resp.text()
+        try:
+            return resp.status, json.loads(text)
+        except ValueError:
+            return resp.status, {"not JSON": text[:500]}
+
+
+async def row_counts(necto: RunningNecto) -> tuple[int, int]:
+    """Sessions (any state) and entries in the database file, read as another process would."""
+    await necto.store.flush()
+
+    def count() -> tuple[int, int]:
+        with sqlite3.connect(f"file:{necto.data_dir / 'necto.db'}?mode=ro", uri=True) as db:
+            return db.execute("SELECT (SELECT COUNT(*) FROM sessions), (SELECT COUNT(*) FROM entries)").fetchone()
+
+    return await asyncio.to_thread(count)
 
 
 async def run_case(necto: RunningNecto, http: aiohttp.ClientSession, case: Case) -> Outcome:
@@ -486,10 +504,13 @@ async def run_case(necto: RunningNecto, http: aiohttp.ClientSession, case: Case)
     api = necto.api_url
     o.validate_status, o.validate_body = await post_file(http, f"{api}/api/har/validate", raw, case.file)
     before = {s.id for s in await necto.store.list_sessions()}
+    rows = await row_counts(necto)
     t0 = time.time()
     o.import_status, o.import_body = await post_file(http, f"{api}/api/har/import", raw, case.file)
     o.window = (t0, time.time())
     o.new_sessions = {s.id for s in await necto.store.list_sessions()} - before
+    after = await row_counts(necto)
+    o.rows_added = (after[0] - rows[0], after[1] - rows[1])
     sid = o.import_body.get("sessionId")
     if o.import_status == 200 and sid:
         o.stored = [e async for e in necto.store.iter_entries(sid)]
@@ -617,13 +638,13 @@ async def test_import(outcomes: dict[str, Outcome], case: Case) -> None:
             assert isinstance(body.get("error"), str) and body["error"], body
             text = json.dumps(body)
             assert all(reason in text for _, reason in case.skipped), body
-        assert o.new_sessions == set(), "a rejected file leaves no session behind"
+        assert o.new_sessions == set() and o.rows_added == (0, 0), "a rejected file leaves nothing behind"
         return
     imported, total = case.outcome
     assert o.import_status == 200 and body["success"] is True, body
     assert (body["imported"], body["total"]) == (imported, total)
     assert body["sessionName"] == f"Imported: {case.file.removesuffix('.har')}"
-    assert o.new_sessions == {body["sessionId"]}
+    assert o.new_sessions == {body["sessionId"]} and o.rows_added == (1, imported)
     assert len(o.stored) == imported and all(e.source == "import" for e in o.stored)
     assert [(s["index"], s["reason"]) for s in body.get("skipped", [])] == list(case.skipped)
     assert body.get("skippedCount", 0) == len(case.skipped)

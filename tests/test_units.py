@@ -233,6 +233,8 @@ def test_json_path_matching(pattern: str, path: list[Any], ignored: bool) -> Non
         ({"x y": 1}, {"x y": 2}, [], [('$["x y"]', "changed")]),
         ("a", {"a": 1}, [], [("$", "changed")]),
     ],
+    ids=["equal", "changed", "int-vs-bool", "int-vs-float", "removed-added", "list-grows", "ignore-deep",
+         "ignore-wildcard", "quoted-key", "root-type"],
 )
 def test_json_changes(a: Any, b: Any, ignore: list[str], changes: list[tuple[str, str]]) -> None:
     got, capped = json_changes(a, b, CompareOptions(ignore_paths=ignore))
@@ -363,6 +365,8 @@ def test_never_templated(segment: str, never: bool) -> None:
         (Timings(send=0.1, wait=0.2, receive=1.23456), dict(blocked=-1, dns=-1, connect=-1, ssl=-1, send=0.1, wait=0.2, receive=1.235), 1.535),
         (Timings(send=2.0, wait=3.0004, receive=0.9996), dict(blocked=-1, dns=-1, connect=-1, ssl=-1, send=2, wait=3, receive=1), 6),
     ],
+    ids=["reused", "full-tls", "ssl-over-connect", "ssl-without-connect", "negative-required", "negative-optional",
+         "all-zero", "rounding", "rounds-to-whole"],
 )  # fmt: skip
 def test_har_timings(timings: Timings, har: dict[str, float], total: float) -> None:
     got, got_total = har_timings(Entry(session_id="s", started=T0, method="GET", url="http://x/", timings=timings))
@@ -396,6 +400,7 @@ def test_host_patterns(host: str, pattern: str, match: bool) -> None:
         (["a.test", "*.b.test"], "http://c.b.test/", True),
         ([], "http://anything.test/", True),
     ],
+    ids=["case-insensitive", "port-ignored", "other-domain", "two-patterns", "no-filter"],
 )
 def test_replay_host_filter(hosts: list[str], url: str, selected: bool) -> None:
     opts = ReplayOptions.from_json({"hosts": hosts})
@@ -407,6 +412,7 @@ def test_replay_host_filter(hosts: list[str], url: str, selected: bool) -> None:
     [
         (["404"], [404], []), (["4xx"], [], [4]), (["4XX"], [], [4]), (["0"], [0], []), (["200", "5xx", "301"], [200, 301], [5]),
     ],
+    ids=["exact", "class", "class-upper", "no-response", "mixed"],
 )  # fmt: skip
 def test_add_status(codes: list[str], exact: list[int], classes: list[int]) -> None:
     q = TrafficQuery()
