@@ -77,9 +77,9 @@ class Case:
     outcome: tuple[int, int] | tuple[str | None, str | None]  # (imported, total) or the errors
     warnings: tuple[W, ...] = ()
     skipped: tuple[tuple[int, str], ...] = ()  # (index, reason)
-    may_warn: tuple[str, ...] = ()  # path prefixes that may warn or not (wording of a pending fix)
+    may_warn: tuple[str, ...] = ()  # path prefixes whose warnings a pending fix may change
     checks: tuple[Check, ...] = ()
-    import_pending: str | None = None  # today's import outcome is wrong (the row is the fix)
+    import_pending: str | None = None  # `outcome` is the fixed behaviour; today's import differs
     validator_pending: str | None = None  # har-validator rejects the re-export today
     reimport_pending: str | None = None  # re-importing the re-export warns today
 
