@@ -22,14 +22,12 @@ import codecs
 import datetime as dt
 import ipaddress
 import json
-import os
 import re
 import shutil
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -37,13 +35,12 @@ import orjson
 import pytest
 import pytest_asyncio
 
-from conftest import RunningNecto, run_cmd
+from helpers import DATA as TEST_DATA
+from helpers import HAR_VALIDATOR, RunningNecto, missing_tool, run_cmd
 from necto.model import Entry
 
-DATA = Path(__file__).resolve().parent / "data" / "har"
-README = Path(__file__).resolve().parent / "data" / "README.md"
-ROOT = Path(__file__).resolve().parent.parent
-HAR_VALIDATOR = ROOT / ".cache/node/node_modules/har-validator"
+DATA = TEST_DATA / "har"
+README = TEST_DATA / "README.md"
 
 BAD_JSON = ("Invalid JSON format", "Invalid HAR file format")
 NO_LOG = ("Missing log property", "Invalid HAR structure")
@@ -312,7 +309,7 @@ def differences(a: Any, b: Any, path: str) -> list[str]:
     if isinstance(a, dict) and isinstance(b, dict):
         return [d for k in {**a, **b} for d in differences(a.get(k, MISSING), b.get(k, MISSING), f"{path}.{k}")]
     if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
-        return [d for i, (x, y) in enumerate(zip(a, b)) for d in differences(x, y, f"{path}[{i}]")]
+        return [d for i, (x, y) in enumerate(zip(a, b, strict=True)) for d in differences(x, y, f"{path}[{i}]")]
     if a == b and type(a) is type(b):
         return []
     show = lambda v: "(missing)" if v is MISSING else repr(v)  # noqa: E731
@@ -553,13 +550,6 @@ async def validator_verdicts(outcomes: dict[str, Outcome], tmp_path_factory: pyt
     code, out, err = await run_cmd(node, "-e", script)
     assert code == 0, err.decode()
     return orjson.loads(out)  # type: ignore[no-any-return]
-
-
-def missing_tool(what: str) -> None:
-    message = f"{what} is not installed: run scripts/setup-test-tools"
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(message)
-    pytest.skip(message)
 
 
 # ---------------------------------------------------------------------------- small readers

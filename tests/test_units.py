@@ -1,9 +1,6 @@
 """Fast, table-driven unit tests for pure functions that the end-to-end tests reach only through
 the proxy or the API: timing arithmetic, HAR time and version parsing, JSON paths, row mapping,
 path templating, HAR export timings and host/status patterns. No network, no Necto, no files.
-
-Every import of code under test is here at the top (some of these functions are moving to new
-modules; only these lines change when they do).
 """
 
 from __future__ import annotations
@@ -14,14 +11,14 @@ from typing import Any
 
 import pytest
 
-import necto.api  # noqa: F401  # necto.replay cannot be imported first (circular import, issue 10 §2)
 from necto.capture.timing import ConnectionTimes, compute
-from necto.compare import CompareOptions, format_path, json_changes, parse_json_path
+from necto.compare import CompareOptions, json_changes
+from necto.har.convert import norm_version, parse_time
 from necto.har.export import har_timings
-from necto.har.importer import norm_version, parse_time
 from necto.inventory.templating import never_templated, param_name, segment_kind, value_kind
+from necto.jsonpath import format_path, parse_json_path
 from necto.model import Entry, Timings, WsMessage
-from necto.replay import ReplayOptions, _host_matches
+from necto.replay import ReplayOptions, host_matches
 from necto.store import COLUMNS, TrafficQuery, entry_to_row, row_to_entry
 
 T0 = calendar.timegm((2024, 2, 28, 12, 0, 0))  # 2024-02-28T12:00:00Z, from the standard library
@@ -388,7 +385,7 @@ def test_har_timings(timings: Timings, har: dict[str, float], total: float) -> N
     ],
 )  # fmt: skip
 def test_host_patterns(host: str, pattern: str, match: bool) -> None:
-    assert _host_matches(host, pattern) is match
+    assert host_matches(host, pattern) is match
 
 
 @pytest.mark.parametrize(

@@ -49,7 +49,6 @@ class TrafficQuery:
 
     def add_status(self, code: str) -> None:
         """Filter by "404" (exact; "0" = no response) or "4xx" (class); ValueError otherwise."""
-        code = code.strip()
         if len(code) == 3 and code[0] in "12345" and code[1:].lower() == "xx":
             self.status_classes.append(int(code[0]))
         elif code.isdigit() and len(code) <= 3 and int(code) <= MAX_STATUS:
