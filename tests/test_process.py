@@ -13,56 +13,13 @@ import re
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiohttp
 
-from helpers import TestPki, Upstream, free_port, run_cmd, wait_for_port
+from helpers import NECTO, TestPki, Upstream, free_port, necto_process, run_cmd, stop, wait_for_port
 
-NECTO = [sys.executable, "-m", "necto"]
-BIN = Path(sys.executable).parent
-
-
-class Proc:
-    def __init__(self, proc: asyncio.subprocess.Process, banner: str) -> None:
-        self.proc = proc
-        self.banner = banner
-        m = re.search(r"Proxy\s+(http://\S+)", banner)
-        a = re.search(r"API \+ page\s+(http://\S+?)/?\n", banner)
-        self.proxy_url = m.group(1) if m else ""
-        self.api_url = a.group(1) if a else ""
-
-
-@asynccontextmanager
-async def necto_process(data_dir: Path, pki: TestPki, *extra: str) -> AsyncIterator[Proc]:
-    proc = await asyncio.create_subprocess_exec(
-        *NECTO, "run", "--data-dir", str(data_dir), "--proxy-port", "0", "--api-port", "0",
-        "--upstream-ca", str(pki.ca_pem), *extra,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )
-    assert proc.stdout is not None
-    banner = ""
-    try:
-        while "Stop with Ctrl-C." not in banner:
-            line = await asyncio.wait_for(proc.stdout.readline(), 30)
-            if not line:
-                err = await proc.stderr.read() if proc.stderr else b""
-                raise AssertionError(f"necto exited early: {banner}\n{err.decode()}")
-            banner += line.decode()
-        yield Proc(proc, banner)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-
-
-async def stop(p: Proc) -> tuple[int, str]:
-    p.proc.send_signal(signal.SIGINT)
-    out, err = await asyncio.wait_for(p.proc.communicate(), 30)
-    assert p.proc.returncode is not None
-    return p.proc.returncode, (out + err).decode()
+BIN = Path(sys.executable).parent  # mitmdump beside the interpreter running the tests
 
 
 async def test_ctrl_c_keeps_everything_and_restart_finds_it(
