@@ -29,6 +29,7 @@ import orjson
 
 from necto.inventory.auth import API_KEY_HEADER_RE, API_KEY_QUERY_RE, decode_jwt
 from necto.inventory.sensitive import is_secret_key, mask, redact_json, redact_text
+from necto.vocab import is_text_mime
 
 MIN_KNOWN = 6  # shorter credentials are not chased through other text (too many false hits)
 URL_HEADERS = frozenset({"referer", "location", "content-location", "origin", "link"})
@@ -48,11 +49,6 @@ def redaction_comment(counts: dict[str, int], existing: str | None = None) -> st
     else:
         text = "Redacted by Necto for sharing: nothing sensitive was found."
     return f"{existing}\n{text}" if existing else text
-
-
-def _is_textual(mime: str) -> bool:
-    m = mime.split(";", 1)[0].strip().lower()
-    return m.startswith("text/") or any(t in m for t in ("json", "xml", "javascript", "x-www-form-urlencoded", "graphql"))
 
 
 class Redactor:
@@ -247,7 +243,7 @@ class Redactor:
                 if new_raw != raw:
                     content["text"] = base64.b64encode(new_raw).decode("ascii")
                 return
-            if not _is_textual(mime) and not decoded.isprintable() and "\n" not in decoded:
+            if not is_text_mime(mime) and not decoded.isprintable() and "\n" not in decoded:
                 return
             new = self.body_text(decoded, mime)
             if new != decoded:
