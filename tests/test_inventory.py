@@ -19,7 +19,7 @@ from openapi_spec_validator import validate
 from necto.inventory import InventoryBuilder, diff_inventories, inventory_json, openapi_document
 from necto.inventory.templating import param_name, segment_kind
 from necto.model import Entry, Timings
-from tests.conftest import CORPUS, RunningNecto, run_cmd, wait_for_entries
+from conftest import CORPUS, RunningNecto, run_cmd, wait_for_entries
 
 
 def b64url(data: dict[str, Any]) -> str:
@@ -233,10 +233,12 @@ async def test_openapi_validates_and_merges_every_sample(
     validate(doc)
     assert doc["openapi"] == "3.1.0"
     assert doc["servers"] == [{"url": f"http://{shop_session['host']}"}]
+    # /legacy/export only ever answered 404: in the inventory (observedSuccess false), not here.
     assert sorted(doc["paths"]) == [
-        "/legacy/export", "/orders", "/orders/{orderId}", "/reports/{reportDate}",
+        "/orders", "/orders/{orderId}", "/reports/{reportDate}",
         "/users/me", "/users/search", "/users/{userId}",
     ]  # fmt: skip
+    assert "1 endpoint that never answered 2xx is left out" in doc["info"]["description"]
     get_user = doc["paths"]["/users/{userId}"]["get"]
     assert sorted(get_user["responses"]) == ["200", "404"]
     assert get_user["parameters"][0] == {
@@ -264,8 +266,16 @@ async def test_openapi_validates_and_merges_every_sample(
     assert schemes["apiKey_query_api_key"] == {"type": "apiKey", "in": "query", "name": "api_key"}
     assert get_user["security"] == [{"bearerJwt": []}]
     assert doc["paths"]["/reports/{reportDate}"]["get"]["security"] == [{"apiKey_query_api_key": []}]
-    assert "security" not in doc["paths"]["/legacy/export"]["get"]
     assert API_KEY not in orjson.dumps(doc).decode()
+
+    async with http.get(f"{necto.api_url}/api/sessions/{shop_session['id']}/openapi.json?includeUnsuccessful=true") as r:
+        assert r.status == 200
+        everything = await r.json()
+    validate(everything)
+    assert sorted(everything["paths"]) == sorted([*doc["paths"], "/legacy/export"])
+    legacy = everything["paths"]["/legacy/export"]["get"]
+    assert "security" not in legacy
+    assert legacy["x-necto"]["observedSuccess"] is False and sorted(legacy["responses"]) == ["404"]
 
     async with http.get(f"{necto.api_url}/api/sessions/{shop_session['id']}/openapi.yaml") as r:
         assert r.status == 200
@@ -413,7 +423,9 @@ def test_openapi_for_many_hosts_and_odd_traffic_validates() -> None:
     b.add(entry("CONNECT", "https://two.test/"))
     b.add(entry("GET", "data:text/plain,hello"))
     inv = b.finish()
-    doc = openapi_document(inv)
+    # The DELETE never got a response: left out unless asked for.
+    assert "delete" not in openapi_document(inv)["paths"]["/items/{itemId}"]
+    doc = openapi_document(inv, include_unsuccessful=True)
     validate(doc)
     item = doc["paths"]["/items/{itemId}"]
     assert [s["url"] for s in item["servers"]] == ["https://one.test", "https://two.test"]

@@ -45,9 +45,10 @@ async def session_inventory(request: web.Request) -> web.Response:
 
 def _document(request: web.Request, inv: Inventory) -> dict:
     host = request.query.get("host")
+    include_unsuccessful = _flag(request, "includeUnsuccessful")
     if host is not None and host not in inv.hosts():
         raise bad_request(f"No traffic for host {host}")
-    return openapi_document(inv, host=host)
+    return openapi_document(inv, host=host, include_unsuccessful=include_unsuccessful)
 
 
 @routes.get("/api/sessions/{id}/openapi.json")
