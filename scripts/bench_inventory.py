@@ -8,8 +8,10 @@ Writes a session of synthetic API traffic straight into a store in a temporary d
 (code-hosting-like nested names: thousands of logins, hundreds of owner/repo pairs, integer
 and SHA ids, branch refs, labels; prefixed ids under /v1; static assets and 404 typos), then
 times `build_inventory` over `store.iter_entries` as `GET /api/sessions/:id/inventory` does,
-and, separately, the templating step (`InventoryBuilder.finish`) on entries already in memory.
-Prints the figures and the endpoint count; nothing is asserted.
+and, separately, the templating step (`InventoryBuilder.finish`) on entries already in memory,
+and a worst case for templating: deep paths whose siblings never share a shape (every sibling
+group is compared, rejected, and its subtrees decided again, until the work budget is spent).
+Prints wall and CPU seconds (the machine may be shared) and the endpoints; nothing is asserted.
 """
 
 from __future__ import annotations
@@ -103,6 +105,18 @@ def traffic(n: int, seed: int = 20) -> list[Entry]:
     return out
 
 
+def deep_traffic(n: int, depth: int) -> list[Entry]:
+    """Paths `depth` levels deep, four value-like names per level, each answering its own JSON."""
+    rng = random.Random(7)
+    out = []
+    for k in range(n):
+        path = "/root/" + "/".join(f"n{rng.randrange(4)}.x" for _ in range(depth))
+        body = orjson.dumps({f"k{rng.randrange(50)}": 1, f"j{rng.randrange(50)}": 2})
+        out.append(Entry(session_id="", started=k, method="GET", url=f"https://{HOST}{path}", status=200,
+                         response_headers=[("Content-Type", "application/json")], response_body=body))  # fmt: skip
+    return out
+
+
 async def run(n: int, keep: bool) -> int:
     work = Path(tempfile.mkdtemp(prefix="necto-bench-inventory-"))
     try:
@@ -116,24 +130,30 @@ async def run(n: int, keep: bool) -> int:
                 e.session_id = session.id
             for i in range(0, n, 2000):
                 await store.add_entries(entries[i : i + 2000])
-            t2 = time.perf_counter()
+            t2, c2 = time.perf_counter(), time.process_time()
             inv = await build_inventory(store.iter_entries(session.id), source={"kind": "session", "id": session.id})
-            t3 = time.perf_counter()
+            t3, c3 = time.perf_counter(), time.process_time()
         finally:
             await store.close()
         builder = InventoryBuilder()
-        t4 = time.perf_counter()
+        t4, c4 = time.perf_counter(), time.process_time()
         builder.add_many(entries)
-        t5 = time.perf_counter()
+        t5, c5 = time.perf_counter(), time.process_time()
         again = builder.finish()
-        t6 = time.perf_counter()
+        t6, c6 = time.perf_counter(), time.process_time()
+        deep = InventoryBuilder()
+        deep.add_many(deep_traffic(2000, 30))
+        c7 = time.process_time()
+        worst = deep.finish()
+        c8 = time.process_time()
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"entries                         {n:>9,}")
         print(f"generate                        {t1 - t0:9.2f} s")
         print(f"store (add_entries)             {t2 - t1:9.2f} s")
-        print(f"build_inventory from the store  {t3 - t2:9.2f} s   <- GET /api/sessions/:id/inventory")
-        print(f"  of which: add (in memory)     {t5 - t4:9.2f} s")
-        print(f"  of which: finish (templating) {t6 - t5:9.2f} s")
+        print(f"build_inventory from the store  {t3 - t2:9.2f} s  ({c3 - c2:.2f} s CPU)  <- GET /api/sessions/:id/inventory")
+        print(f"  in memory: add                {t5 - t4:9.2f} s  ({c5 - c4:.2f} s CPU)")
+        print(f"  in memory: finish (templating){t6 - t5:9.2f} s  ({c6 - c5:.2f} s CPU)")
+        print(f"worst case: 2,000 deep unlike paths, finish {c8 - c7:.2f} s CPU ({len(worst.endpoints)} endpoints)")
         print(f"endpoints                       {len(inv.endpoints):>9,}  (skipped {inv.skipped})")
         print(f"peak RSS                        {rss:9.0f} MiB")
         assert len(again.endpoints) == len(inv.endpoints)

@@ -191,7 +191,11 @@ def decide(sources: list[Node], depth: int, parent: str | None, parent_is_param:
                 candidates.append(name)
             else:
                 d.lit_notes[name] = note
-        if candidates:
+        if candidates and not typed and len(candidates) < SiblingRule.VALUE_MIN:
+            note = _few_note(len(candidates))  # the common case in deep trees: no vote to hold
+            for name in candidates:
+                d.lit_notes[name] = note
+        elif candidates:
             vote = Vote(candidates, typed, by_name, depth, parent, parent_is_param, parent_values, budget)
             vote.run()
             d.lit_notes.update(vote.notes)
@@ -203,7 +207,7 @@ def decide(sources: list[Node], depth: int, parent: str | None, parent_is_param:
         if depth >= 1 and name not in d.lit_notes:
             d.lit_notes[name] = Note("not-enough-evidence", "no sibling values to compare it with")
     if typed or folded:
-        names = [n for n in (vote.folded if vote else []) if n in folded]
+        names = vote.folded if vote else []
         param_sources = typed + [c for n in names for c in by_name[n]]
         sub = vote.reusable(names) if vote else None
         if sub is None:
@@ -221,6 +225,17 @@ def _union_size(sets: Any, cap: int) -> int:
         if len(seen) >= cap:
             return cap
     return len(seen)
+
+
+@functools.lru_cache(maxsize=16)
+def _few_note(n: int) -> Note:
+    """Too few siblings to vote (the Note is shared: read-only)."""
+    need = SiblingRule.VALUE_MIN
+    return Note(
+        "not-enough-evidence",
+        f"{n} sibling value{'s' if n != 1 else ''} to compare; {need} needed",
+        {"siblings": n, "needed": need},
+    )
 
 
 @functools.lru_cache(maxsize=4096)
@@ -468,11 +483,12 @@ class Vote:
                 {"siblings": n, "needed": rule.TYPED_PEERS_MIN},
             )
             return
-        if not self.typed and n < rule.VALUE_MIN:
+        words = rule.words_needed(None if self.parent_is_param else self.parent)
+        if not self.typed and n < words and all(rule.word_like(m) for m in self.candidates):
             self._all(
                 "not-enough-evidence",
-                f"{n} sibling value{'s' if n != 1 else ''} to compare; {rule.VALUE_MIN} needed",
-                {"siblings": n, "needed": rule.VALUE_MIN},
+                f"{n} plain-word siblings; {words} needed here (words are often resources)",
+                {"siblings": n, "needed": words},
             )
             return
         if self.parent_is_param and self.parent_values < 2:
@@ -505,6 +521,7 @@ class Vote:
         accepted: list[Verdict] = []
         seen = Cluster()
         first: Verdict | None = None
+        beside_typed: list[str] = []  # siblings answering like the typed values, too few alone
         for c in clusters:
             v = self._judge(c, sigs)
             first = first or v
@@ -512,11 +529,15 @@ class Vote:
                 seen.absorb(c)
                 if v.folded and not v.problems:
                     accepted.append(v)
+                else:
+                    beside_typed = v.folded
                 continue
             if v.problems or ((accepted or self.typed) and seen.contradicts(c)):
                 continue
             accepted.append(v)
             seen.absorb(c)
+        if accepted and beside_typed:  # another group made the parameter: they belong to it
+            accepted.append(Verdict(beside_typed, False, len(beside_typed), 0, 0, [], []))
         folded = [m for v in accepted for m in v.folded]
         assert first is not None
         if not self.typed and accepted and len(folded) < math.ceil(len(self.candidates) * SiblingRule.MATCH_SHARE):
@@ -580,8 +601,6 @@ class Vote:
             need = rule.VALUE_MIN
         shared = [_key_text(k) for k in c.shared if not self.parent_is_param or k[0]][:MAX_SHARED]
         problems = []
-        if self.typed and not has_typed and len(literals) < need:
-            problems.append(f"{len(literals)} sibling values share one shape; {need} needed")
         if has_typed and len(literals) < rule.TYPED_PEERS_MIN:
             problems.append(f"{len(literals)} sibling(s) answer like the typed values; {rule.TYPED_PEERS_MIN} needed")
         if values < need:
