@@ -118,7 +118,7 @@ def is_static(path: str, response_mime: str, status: int | None = None) -> bool:
 
 
 _KINDS_MEMO: dict[tuple[str | None, str], frozenset[str]] = {}
-KINDS_MEMO_MAX = 1 << 16
+KINDS_MEMO_MAX = 1 << 14  # entries: a few MB at most
 KINDS_MEMO_LEN = 256  # longer strings are scanned every time
 
 
@@ -127,11 +127,11 @@ def memo_kinds(name: str | None, value: Any) -> Set[str]:
     only). Names, headers and many values repeat across entries: each distinct short one is
     scanned once (bounded memo)."""
     if not isinstance(value, str) or len(value) > KINDS_MEMO_LEN:
-        return value_kinds(name, value) if name is not None else {s.kind for s in find_spans(str(value))}
+        return value_kinds(name, value)
     key = (name, value)
     found = _KINDS_MEMO.get(key)
     if found is None:
-        found = frozenset(value_kinds(name, value) if name is not None else (s.kind for s in find_spans(value)))
+        found = frozenset(value_kinds(name, value))
         if len(_KINDS_MEMO) >= KINDS_MEMO_MAX:
             _KINDS_MEMO.clear()
         _KINDS_MEMO[key] = found
