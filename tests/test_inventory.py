@@ -295,6 +295,9 @@ async def test_unknown_session_and_bad_flags_are_json_errors(necto: RunningNecto
     async with http.get(f"{necto.api_url}/api/sessions/{active.id}/inventory?includeStatic=maybe") as r:
         assert r.status == 400
         assert await r.json() == {"error": "includeStatic must be true or false"}
+    async with http.get(f"{necto.api_url}/api/sessions/{active.id}/openapi.yaml?includeUnsuccessful=maybe") as r:
+        assert r.status == 400
+        assert await r.json() == {"error": "includeUnsuccessful must be true or false"}
     async with http.get(f"{necto.api_url}/api/sessions/{active.id}/openapi.json?host=nowhere.test") as r:
         assert r.status == 400
         assert await r.json() == {"error": "No traffic for host nowhere.test"}
@@ -325,7 +328,12 @@ async def test_cli_table_json_openapi_and_diff(
     code, out, err = await run_cmd(*cli, shop_session["id"], "--json", "--openapi", str(spec))
     assert code == 0, err
     assert orjson.loads(out)["endpointCount"] == 7
-    validate(yaml.safe_load(spec.read_text()))
+    written = yaml.safe_load(spec.read_text())
+    validate(written)
+    assert "/legacy/export" not in written["paths"]  # only ever answered 404
+    code, out, err = await run_cmd(*cli, shop_session["id"], "--openapi", "-", "--include-unsuccessful")
+    assert code == 0, err
+    assert sorted(orjson.loads(out)["paths"]) == sorted([*written["paths"], "/legacy/export"])
 
     code, out, err = await run_cmd(*cli, "shop traffic", "--diff", "shop traffic v2", "--json")
     assert code == 0, err

@@ -43,9 +43,10 @@ async def session_inventory(request: web.Request) -> web.Response:
     return json_response(inventory_json(await _inventory(request)))
 
 
-def _document(request: web.Request, inv: Inventory) -> dict:
+async def _document(request: web.Request) -> dict:
+    include_unsuccessful = _flag(request, "includeUnsuccessful")  # before the work
+    inv = await _inventory(request)
     host = request.query.get("host")
-    include_unsuccessful = _flag(request, "includeUnsuccessful")
     if host is not None and host not in inv.hosts():
         raise bad_request(f"No traffic for host {host}")
     return openapi_document(inv, host=host, include_unsuccessful=include_unsuccessful)
@@ -53,11 +54,9 @@ def _document(request: web.Request, inv: Inventory) -> dict:
 
 @routes.get("/api/sessions/{id}/openapi.json")
 async def session_openapi_json(request: web.Request) -> web.Response:
-    inv = await _inventory(request)
-    return json_response(_document(request, inv))
+    return json_response(await _document(request))
 
 
 @routes.get("/api/sessions/{id}/openapi.yaml")
 async def session_openapi_yaml(request: web.Request) -> web.Response:
-    inv = await _inventory(request)
-    return web.Response(text=openapi_yaml(_document(request, inv)), content_type="application/yaml")
+    return web.Response(text=openapi_yaml(await _document(request)), content_type="application/yaml")
