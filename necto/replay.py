@@ -333,7 +333,7 @@ def host_matches(host: str, pattern: str) -> bool:
 
 def is_static(e: Entry) -> bool:
     """Images, fonts, styles, scripts and media: what a browser HAR is mostly made of."""
-    return vocab_is_static(urlsplit(e.url).path, e.content_type)
+    return vocab_is_static(urlsplit(e.url).path, e.content_type, e.status)
 
 
 def _int(v: Any, name: str, lo: int, hi: int) -> int:

@@ -77,20 +77,27 @@ STATIC_MIMES = frozenset(
      "application/json+sourcemap"}
 )  # fmt: skip
 # Types that say nothing about what the body is: the path's extension decides then.
-NO_SIGNAL_MIMES = frozenset({"", "application/octet-stream", "binary/octet-stream", "application/unknown"})
+GENERIC_MIMES = frozenset(
+    {"", "application/octet-stream", "binary/octet-stream", "application/unknown", "text/plain"}
+)
 
 
-def is_static(path: str, content_type: str) -> bool:
+def is_static(path: str, content_type: str, status: int | None = None) -> bool:
     """Images, fonts, stylesheets, scripts, source maps and media: browser noise, not API.
 
-    The response's content type decides (`/repos/vercel/next.js` answering JSON is an API
-    call); the extension only when the type says nothing."""
+    The response's content type decides: an image or a stylesheet is static wherever it lives,
+    and a successful JSON (or HTML, XML, ...) answer is not, even at `/repos/vercel/next.js`.
+    The file extension decides only without a better signal: no or a generic content type, or
+    an error response (whose body describes the error, not the resource)."""
     mime = base_mime(content_type)
-    if mime not in NO_SIGNAL_MIMES:
-        return mime in STATIC_MIMES or mime.startswith(STATIC_MIME_PREFIXES)
+    if mime in STATIC_MIMES or mime.startswith(STATIC_MIME_PREFIXES):
+        return True
     last = path.split("?", 1)[0].rsplit("/", 1)[-1]
     ext = last.rsplit(".", 1)[-1].lower() if "." in last else ""
-    return ext in STATIC_EXTENSIONS
+    if ext not in STATIC_EXTENSIONS:
+        return False
+    answered = status is not None and 200 <= status < 300
+    return not (answered and mime not in GENERIC_MIMES)
 
 
 # ---------------------------------------------------------------------------- times

@@ -227,10 +227,12 @@ async def test_openapi_validates_and_merges_every_sample(
     validate(doc)
     assert doc["openapi"] == "3.1.0"
     assert doc["servers"] == [{"url": f"http://{shop_session['host']}"}]
+    # /legacy/export only ever answered 404: in the inventory (observedSuccess false), not here.
     assert sorted(doc["paths"]) == [
-        "/legacy/export", "/orders", "/orders/{orderId}", "/reports/{reportDate}",
+        "/orders", "/orders/{orderId}", "/reports/{reportDate}",
         "/users/me", "/users/search", "/users/{userId}",
     ]  # fmt: skip
+    assert "1 endpoint that never answered 2xx is left out" in doc["info"]["description"]
     get_user = doc["paths"]["/users/{userId}"]["get"]
     assert sorted(get_user["responses"]) == ["200", "404"]
     assert get_user["parameters"][0] == {
@@ -258,8 +260,16 @@ async def test_openapi_validates_and_merges_every_sample(
     assert schemes["apiKey_query_api_key"] == {"type": "apiKey", "in": "query", "name": "api_key"}
     assert get_user["security"] == [{"bearerJwt": []}]
     assert doc["paths"]["/reports/{reportDate}"]["get"]["security"] == [{"apiKey_query_api_key": []}]
-    assert "security" not in doc["paths"]["/legacy/export"]["get"]
     assert API_KEY not in orjson.dumps(doc).decode()
+
+    async with http.get(f"{necto.api_url}/api/sessions/{shop_session['id']}/openapi.json?includeUnsuccessful=true") as r:
+        assert r.status == 200
+        everything = await r.json()
+    validate(everything)
+    assert sorted(everything["paths"]) == sorted([*doc["paths"], "/legacy/export"])
+    legacy = everything["paths"]["/legacy/export"]["get"]
+    assert "security" not in legacy
+    assert legacy["x-necto"]["observedSuccess"] is False and sorted(legacy["responses"]) == ["404"]
 
     async with http.get(f"{necto.api_url}/api/sessions/{shop_session['id']}/openapi.yaml") as r:
         assert r.status == 200
@@ -279,6 +289,9 @@ async def test_unknown_session_and_bad_flags_are_json_errors(necto: RunningNecto
     async with http.get(f"{necto.api_url}/api/sessions/{active.id}/inventory?includeStatic=maybe") as r:
         assert r.status == 400
         assert await r.json() == {"error": "includeStatic must be true or false"}
+    async with http.get(f"{necto.api_url}/api/sessions/{active.id}/openapi.yaml?includeUnsuccessful=maybe") as r:
+        assert r.status == 400
+        assert await r.json() == {"error": "includeUnsuccessful must be true or false"}
     async with http.get(f"{necto.api_url}/api/sessions/{active.id}/openapi.json?host=nowhere.test") as r:
         assert r.status == 400
         assert await r.json() == {"error": "No traffic for host nowhere.test"}
@@ -309,7 +322,12 @@ async def test_cli_table_json_openapi_and_diff(
     code, out, err = await run_cmd(*cli, shop_session["id"], "--json", "--openapi", str(spec))
     assert code == 0, err
     assert orjson.loads(out)["endpointCount"] == 7
-    validate(yaml.safe_load(spec.read_text()))
+    written = yaml.safe_load(spec.read_text())
+    validate(written)
+    assert "/legacy/export" not in written["paths"]  # only ever answered 404
+    code, out, err = await run_cmd(*cli, shop_session["id"], "--openapi", "-", "--include-unsuccessful")
+    assert code == 0, err
+    assert sorted(orjson.loads(out)["paths"]) == sorted([*written["paths"], "/legacy/export"])
 
     code, out, err = await run_cmd(*cli, "shop traffic", "--diff", "shop traffic v2", "--json")
     assert code == 0, err
@@ -407,7 +425,9 @@ def test_openapi_for_many_hosts_and_odd_traffic_validates() -> None:
     b.add(entry("CONNECT", "https://two.test/"))
     b.add(entry("GET", "data:text/plain,hello"))
     inv = b.finish()
-    doc = openapi_document(inv)
+    # The DELETE never got a response: left out unless asked for.
+    assert "delete" not in openapi_document(inv)["paths"]["/items/{itemId}"]
+    doc = openapi_document(inv, include_unsuccessful=True)
     validate(doc)
     item = doc["paths"]["/items/{itemId}"]
     assert [s["url"] for s in item["servers"]] == ["https://one.test", "https://two.test"]

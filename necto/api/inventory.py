@@ -46,11 +46,14 @@ async def session_inventory(request: web.Request) -> web.Response:
 
 
 async def _document(request: web.Request) -> dict[str, Any]:
+    include_unsuccessful = flag(request.query.get("includeUnsuccessful"), "includeUnsuccessful")  # before the work
     inv = await _inventory(request)
     host = request.query.get("host")
     if host is not None and host not in inv.hosts():
         raise bad_request(f"No traffic for host {host}")
-    return await asyncio.to_thread(openapi_document, inv, None, host)
+    return await asyncio.to_thread(
+        lambda: openapi_document(inv, host=host, include_unsuccessful=include_unsuccessful)
+    )
 
 
 @routes.get("/api/sessions/{id}/openapi.json")

@@ -1,4 +1,5 @@
-"""`necto inventory SESSION|FILE.har [--json] [--diff B] [--openapi FILE] [--include-static]`."""
+"""`necto inventory SESSION|FILE.har [--json] [--diff B] [--openapi FILE] [--include-static]
+[--include-unsuccessful]`."""
 
 from __future__ import annotations
 
@@ -41,6 +42,11 @@ def register(sub: Any, add_data_dir_arg: DataDirArg) -> dict[str, Handler]:
     p.add_argument("--diff", metavar="B", help="compare with another session or HAR file: what is new, removed, changed in B")
     p.add_argument("--openapi", metavar="FILE", help="also write OpenAPI 3.1 (YAML if FILE ends in .yaml/.yml, else JSON; - for stdout)")
     p.add_argument("--include-static", action="store_true", help="keep images, fonts, CSS, JS and source maps")
+    p.add_argument(
+        "--include-unsuccessful",
+        action="store_true",
+        help="also put endpoints that never answered 2xx (observedSuccess: false) in the OpenAPI",
+    )
     return {"inventory": cmd_inventory}
 
 
@@ -95,7 +101,7 @@ async def cmd_inventory(args: argparse.Namespace) -> int:
         return EXIT_FAIL
     data = inventory_json(inv)
     if args.openapi:
-        doc = openapi_document(inv)
+        doc = openapi_document(inv, include_unsuccessful=args.include_unsuccessful)
         text = openapi_yaml(doc) if args.openapi.lower().endswith((".yaml", ".yml")) else orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode()
         try:
             _write(text, args.openapi)

@@ -29,6 +29,7 @@ def _facets(ep: dict[str, Any]) -> dict[str, set[str]]:
         "sensitive": {f"{s['kind']} at {s['where']}" for s in ep["sensitive"]},
         "requestFields": set(ep.get("fields", {}).get("request", [])),
         "responseFields": set(ep.get("fields", {}).get("response", [])),
+        "observedSuccess": {str(ep.get("observedSuccess", True)).lower()},
     }
 
 

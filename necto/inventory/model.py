@@ -1,9 +1,10 @@
-"""The inventory: entries in, endpoints out, one pass, memory per endpoint rather than per entry.
+"""The inventory: entries in, endpoints out, one pass, memory per path rather than per entry.
 
-`InventoryBuilder.add(entry)` templates typed path segments at once and folds the entry into its
-endpoint's counters; `finish()` applies sibling evidence (merging counters, never re-reading
-entries) and names the parameters. Anything that iterates `Entry` objects feeds it: a stored
-session or an imported HAR file alike.
+`InventoryBuilder.add(entry)` files the entry under its path in a tree (`pathtree.Node`; typed
+segments become parameters at once) and folds it into that path's counters; `finish()` lets
+`pathtree.decide` settle which literal segments are values (sibling evidence, bottom-up),
+merges the counters of each resulting endpoint once, and names the parameters. Anything that
+iterates `Entry` objects feeds it: a stored session or an imported HAR file alike.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import bisect
 import datetime
 import math
 import random
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Set
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -20,6 +21,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import orjson
 
 from necto.inventory.auth import API_KEY_HEADER_RE, API_KEY_QUERY_RE, AuthInfo, detect_auth
+from necto.inventory.pathtree import Budget, Decision, Node, Note, Shape, decide
 from necto.inventory.schema import SchemaNode
 from necto.inventory.sensitive import (
     find_spans,
@@ -30,15 +32,9 @@ from necto.inventory.sensitive import (
     value_kinds,
     walk_json,
 )
-from necto.inventory.templating import (
-    KIND_REASONS,
-    SiblingRule,
-    param_name,
-    segment_kind,
-    split_path,
-    value_kind,
-)
+from necto.inventory.templating import param_name, segment_kind, split_path, value_kind
 from necto.model import Entry, Header
+from necto.vocab import DEFAULT_PORTS, is_static
 
 MAX_EXAMPLES = 3
 MAX_EXAMPLE_BYTES = 2048
@@ -48,16 +44,6 @@ MAX_SENSITIVE = 100
 MAX_PARAMS = 100
 LATENCY_EXACT = 1000
 
-STATIC_EXTENSIONS = frozenset(
-    "png jpg jpeg gif webp svg ico bmp avif tif tiff apng woff woff2 ttf otf eot css js mjs cjs map "
-    "mp4 webm mp3 ogg wav flac m4a wasm".split()
-)
-STATIC_MIME_PREFIXES = ("image/", "font/", "video/", "audio/", "application/font", "application/x-font")
-STATIC_MIMES = frozenset(
-    {"text/css", "application/javascript", "text/javascript", "application/x-javascript",
-     "application/ecmascript", "application/vnd.ms-fontobject", "application/wasm",
-     "application/json+sourcemap"}
-)  # fmt: skip
 # Request headers every client sends: not parameters of the API.
 ORDINARY_HEADERS = frozenset(
     """host user-agent accept accept-encoding accept-language accept-charset connection
@@ -67,15 +53,9 @@ ORDINARY_HEADERS = frozenset(
     x-forwarded-for x-forwarded-proto x-forwarded-host forwarded purpose x-requested-with
     sec-gpc range expect transfer-encoding""".split()
 )
+SHAPE_PATHS = 100  # JSON field paths compared per response shape
+_UNSET = object()
 SKIP_SCAN_HEADERS = frozenset({"host", ":authority", "origin", "referer", "date", "server", "etag"})
-
-
-def iso(ts: float) -> str:
-    return (
-        datetime.datetime.fromtimestamp(ts, datetime.UTC)
-        .isoformat(timespec="milliseconds")
-        .replace("+00:00", "Z")
-    )
 
 
 def mime_of(headers: list[Header]) -> str:
@@ -95,17 +75,29 @@ def host_key(url: str) -> tuple[str, str]:
         port = parts.port
     except ValueError:
         port = None
-    default = {"http": 80, "ws": 80, "https": 443, "wss": 443}.get(parts.scheme)
+    default = DEFAULT_PORTS.get(parts.scheme)
     return parts.scheme, f"{host}:{port}" if port and port != default else host
 
 
-def is_static(path: str, response_mime: str) -> bool:
-    """Images, fonts, stylesheets, scripts, source maps and media: browser noise, not API."""
-    last = path.split("?", 1)[0].rsplit("/", 1)[-1]
-    ext = last.rsplit(".", 1)[-1].lower() if "." in last else ""
-    if ext in STATIC_EXTENSIONS:
-        return True
-    return response_mime in STATIC_MIMES or response_mime.startswith(STATIC_MIME_PREFIXES)
+_KINDS_MEMO: dict[tuple[str | None, str], frozenset[str]] = {}
+KINDS_MEMO_MAX = 1 << 14  # entries: a few MB at most
+KINDS_MEMO_LEN = 256  # longer strings are scanned every time
+
+
+def memo_kinds(name: str | None, value: Any) -> Set[str]:
+    """Sensitive kinds in a header, path segment, query or JSON value (`name` None: by content
+    only). Names, headers and many values repeat across entries: each distinct short one is
+    scanned once (bounded memo)."""
+    if not isinstance(value, str) or len(value) > KINDS_MEMO_LEN:
+        return value_kinds(name, value)
+    key = (name, value)
+    found = _KINDS_MEMO.get(key)
+    if found is None:
+        found = frozenset(value_kinds(name, value))
+        if len(_KINDS_MEMO) >= KINDS_MEMO_MAX:
+            _KINDS_MEMO.clear()
+        _KINDS_MEMO[key] = found
+    return found
 
 
 def masked_example(name: str, value: str) -> str:
@@ -138,6 +130,9 @@ def parse_body(body: bytes | None, mime: str) -> tuple[str, Any]:
             if textual:
                 return "text", body[:MAX_TEXT_SCAN].decode("utf-8", "replace")
     return "binary", None
+
+
+RAW_EXAMPLE_MAX = 4 * MAX_EXAMPLE_BYTES  # bodies kept (unredacted, in memory) as example candidates
 
 
 def small_example(value: Any) -> Any | None:
@@ -205,11 +200,15 @@ class Latency:
             bisect.insort(self.values, ms)
 
     def merge(self, other: Latency) -> None:
-        combined = sorted(self.values + other.values)
+        self.absorb([other])
+
+    def absorb(self, others: list[Latency]) -> None:
+        """Merge many at once: one sort, one thinning (merging one by one re-sorts each time)."""
+        combined = sorted([v for lat in (self, *others) for v in lat.values])
         if len(combined) > LATENCY_EXACT:
             step = len(combined) / LATENCY_EXACT
             combined = [combined[int(i * step)] for i in range(LATENCY_EXACT)]
-        self.values, self.seen = combined, self.seen + other.seen
+        self.values, self.seen = combined, self.seen + sum(lat.seen for lat in others)
 
     def percentile(self, p: float) -> float | None:
         if not self.values:
@@ -248,6 +247,8 @@ class EndpointStats:
         self.response_examples: dict[tuple[int, str], Any] = {}
         self.request_kinds: dict[str, str] = {}  # mime -> json|form|text|binary
         self.response_kinds: dict[tuple[int, str], str] = {}
+        self._shape: Shape | None | object = _UNSET  # computed once, after every entry is in
+        self._examples_final = False
 
     # ------------------------------------------------------------ one entry
     def add(self, e: Entry, query: list[tuple[str, str]], path_segments: list[str]) -> None:
@@ -283,9 +284,11 @@ class EndpointStats:
                 stats.scopes.update(info.scopes)
             stats.audience.update(info.audience[:10])
 
-    def _found(self, kinds: set[str], where: str) -> None:
+    def _found(self, kinds: Set[str], where: str) -> None:
+        if not kinds:
+            return
         if len(kinds) > 1:
-            kinds.discard("secret")  # the specific kind says more
+            kinds = kinds - {"secret"}  # the specific kind says more
         for kind in kinds:
             key = (kind, where)
             if key in self.sensitive or len(self.sensitive) < MAX_SENSITIVE:
@@ -293,9 +296,9 @@ class EndpointStats:
 
     def _sensitive_request(self, e: Entry, query: list[tuple[str, str]], segments: list[str]) -> None:
         for seg in segments:
-            self._found({s.kind for s in find_spans(unquote(seg))}, "request.path")
+            self._found(memo_kinds(None, unquote(seg)), "request.path")
         for name, value in query:
-            self._found(value_kinds(name, value), f"request.query {name}")
+            self._found(memo_kinds(name, value), f"request.query {name}")
         self._sensitive_headers(e.request_headers, "request")
         if e.status is not None:
             self._sensitive_headers(e.response_headers, "response")
@@ -306,9 +309,9 @@ class EndpointStats:
             if low in SKIP_SCAN_HEADERS or low.startswith(":"):
                 continue
             if low in ("cookie", "set-cookie"):
-                kinds = {s.kind for s in find_spans(value)}
+                kinds = memo_kinds(None, value)
             else:
-                kinds = value_kinds(name, value)
+                kinds = memo_kinds(name, value)
             self._found(kinds, f"{side}.header {name}")
 
     def _bodies(self, e: Entry, status: int) -> None:
@@ -318,7 +321,7 @@ class EndpointStats:
             mime = req_mime or ("application/json" if kind == "json" else "application/octet-stream")
             self.request_types[mime] = self.request_types.get(mime, 0) + 1
             self.request_kinds.setdefault(mime, kind)
-            self._observe_body("request", kind, value, mime, None)
+            self._observe_body("request", kind, value, mime, None, len(e.request_body or b""))
         if e.status is None:
             return
         resp_mime = mime_of(e.response_headers)
@@ -327,35 +330,45 @@ class EndpointStats:
             mime = resp_mime or ("application/json" if kind == "json" else "application/octet-stream")
             self.response_types[mime] = self.response_types.get(mime, 0) + 1
             self.response_kinds.setdefault((status, mime), kind)
-            self._observe_body("response", kind, value, mime, status)
+            self._observe_body("response", kind, value, mime, status, len(e.response_body or b""))
 
-    def _observe_body(self, side: str, kind: str, value: Any, mime: str, status: int | None) -> None:
+    def _observe_body(self, side: str, kind: str, value: Any, mime: str, status: int | None, size: int) -> None:
         schemas: dict[Any, SchemaNode] = self.request_schemas if status is None else self.response_schemas
         examples: dict[Any, Any] = self.request_examples if status is None else self.response_examples
         key: Any = mime if status is None else (status, mime)
         if kind == "json":
             schemas.setdefault(key, SchemaNode()).observe(value)
-            if key not in examples:
-                examples[key] = small_example(value)
+            if key not in examples:  # redacted once, for the endpoints that come out
+                examples[key] = value if size <= RAW_EXAMPLE_MAX else None
             for where, leaf_key, leaf in walk_json(value):
-                self._found(value_kinds(leaf_key, leaf), f"{side}.body {where}")
+                self._found(memo_kinds(leaf_key, leaf), f"{side}.body {where}")
         elif kind == "form":
             as_obj = dict(value)
             schemas.setdefault(key, SchemaNode()).observe(as_obj)
             if key not in examples:
-                examples[key] = small_example(as_obj)
+                examples[key] = as_obj if size <= RAW_EXAMPLE_MAX else None
             for name, v in value:
-                self._found(value_kinds(name, v), f"{side}.form {name}")
+                self._found(memo_kinds(name, v), f"{side}.form {name}")
         elif kind == "text":
             self._found({s.kind for s in find_spans(value)}, f"{side}.body (text)")
 
     # ------------------------------------------------------------ merging
-    def merge(self, o: EndpointStats) -> None:
+    @classmethod
+    def combine(cls, parts: list[EndpointStats]) -> EndpointStats:
+        """New counters for one endpoint made of many paths (sibling values folded together)."""
+        out = cls()
+        for o in parts:
+            out.merge(o, latency=False)
+        out.latency.absorb([o.latency for o in parts])
+        return out
+
+    def merge(self, o: EndpointStats, latency: bool = True) -> None:
         self.count += o.count
         for s, n in o.statuses.items():
             self.statuses[s] = self.statuses.get(s, 0) + n
         self.first, self.last = min(self.first, o.first), max(self.last, o.last)
-        self.latency.merge(o.latency)
+        if latency:
+            self.latency.merge(o.latency)
         _merge_params(self.query, o.query)
         _merge_params(self.headers, o.headers)
         _add_counts(self.request_types, o.request_types)
@@ -384,13 +397,43 @@ class EndpointStats:
             for key, value in table_theirs.items():
                 table_mine.setdefault(key, value)
 
-    def shape(self) -> str:
-        """What a 2xx response looks like: its top-level JSON keys, or that it is not JSON."""
-        for (status, _mime), node in sorted(self.response_schemas.items()):
+    def finalize_examples(self) -> None:
+        """Redact the first body seen per content type into a small example (once)."""
+        if self._examples_final:
+            return
+        self._examples_final = True
+        tables: tuple[dict[Any, Any], ...] = (self.request_examples, self.response_examples)
+        for table in tables:
+            for key, value in table.items():
+                table[key] = small_example(value) if value is not None else None
+
+    def succeeded(self) -> bool:
+        """Whether it ever answered 2xx: endpoints that never did (typos, probes) are flagged."""
+        for status in self.statuses:
             if 200 <= status < 300:
-                return "json:" + ",".join(sorted(node.props)) if node.props else "json:" + ",".join(node.types)
-        kinds = sorted({m.split("/")[0] for m in self.response_types})
-        return "other:" + ",".join(kinds)
+                return True
+        return False
+
+    def shape(self) -> Shape | None:
+        """What its 2xx responses look like, for the templating vote; None if it never had one."""
+        if self._shape is not _UNSET:
+            return self._shape  # type: ignore[return-value]
+        result: Shape | None = None
+        if self.succeeded():
+            paths: set[str] = set()
+            tokens: set[str] = set()
+            for (status, mime), kind in self.response_kinds.items():
+                if not 200 <= status < 300:
+                    continue
+                node = self.response_schemas.get((status, mime))
+                if kind in ("json", "form") and node is not None:
+                    tokens.update(f"json:{t}" for t in node.types)
+                    paths.update(node.field_paths(limit=SHAPE_PATHS))
+                else:
+                    tokens.add(mime)
+            result = Shape(frozenset(paths), frozenset(tokens or {"empty"}))
+        self._shape = result
+        return result
 
 
 def _merge_params(mine: dict[str, ParamStats], other: dict[str, ParamStats]) -> None:
@@ -407,86 +450,6 @@ def _add_counts(mine: dict[Any, int], other: dict[Any, int]) -> None:
         mine[k] = mine.get(k, 0) + n
 
 
-# ---------------------------------------------------------------- the path tree
-class Node:
-    """One path position under a host: literal children, at most one parameter child."""
-
-    __slots__ = ("literal", "param", "kinds", "examples", "siblings", "endpoints")
-
-    def __init__(self) -> None:
-        self.literal: dict[str, Node] = {}
-        self.param: Node | None = None
-        self.kinds: dict[str, int] = {}  # for a parameter node: value types seen
-        self.examples: list[str] = []
-        self.siblings = 0  # literal values merged into this parameter by sibling evidence
-        self.endpoints: dict[str, EndpointStats] = {}
-
-    def note_value(self, kind: str, value: str, n: int = 1) -> None:
-        self.kinds[kind] = self.kinds.get(kind, 0) + n
-        if len(self.examples) < MAX_EXAMPLES and value not in self.examples:
-            self.examples.append(value)
-
-    def merge(self, other: Node) -> None:
-        for method, stats in other.endpoints.items():
-            self.endpoints.setdefault(method, EndpointStats()).merge(stats)
-        for seg, child in other.literal.items():
-            self.literal.setdefault(seg, Node()).merge(child)
-        if other.param is not None:
-            if self.param is None:
-                self.param = Node()
-            self.param.merge(other.param)
-        for k, n in other.kinds.items():
-            self.kinds[k] = self.kinds.get(k, 0) + n
-        for ex in other.examples:
-            if len(self.examples) < MAX_EXAMPLES and ex not in self.examples:
-                self.examples.append(ex)
-        self.siblings += other.siblings
-
-    def signature(self) -> frozenset[tuple[str, str, str]]:
-        """(relative path, method, response shape) for the whole subtree."""
-        out: set[tuple[str, str, str]] = set()
-        stack: list[tuple[Node, str]] = [(self, "")]
-        while stack:
-            node, rel = stack.pop()
-            for method, stats in node.endpoints.items():
-                out.add((rel, method, stats.shape()))
-            for seg, child in node.literal.items():
-                stack.append((child, rel + "/" + seg))
-            if node.param is not None:
-                stack.append((node.param, rel + "/{}"))
-        return frozenset(out)
-
-
-def merge_siblings(node: Node, depth: int) -> None:
-    """Turn literal children into the parameter child when siblings show they are values."""
-    if depth >= 1 and len(node.literal) >= SiblingRule.VALUE_MIN:
-        eligible = [s for s in node.literal if SiblingRule.eligible(s)]
-        groups = (
-            ([s for s in eligible if not SiblingRule.word_like(s)], SiblingRule.VALUE_MIN),
-            ([s for s in eligible if SiblingRule.word_like(s)], SiblingRule.WORD_MIN),
-        )
-        for group, minimum in groups:
-            if len(group) < minimum:
-                continue
-            by_sig: dict[frozenset[Any], list[str]] = {}
-            for seg in group:
-                by_sig.setdefault(node.literal[seg].signature(), []).append(seg)
-            best = max(by_sig.values(), key=len)
-            if len(best) < minimum or len(best) / len(group) < SiblingRule.SHAPE_SHARE:
-                continue
-            if node.param is None:
-                node.param = Node()
-            for seg in best:
-                child = node.literal.pop(seg)
-                node.param.merge(child)
-                node.param.note_value("string", unquote(seg))
-                node.param.siblings += 1
-    for child in node.literal.values():
-        merge_siblings(child, depth + 1)
-    if node.param is not None:
-        merge_siblings(node.param, depth + 1)
-
-
 # ---------------------------------------------------------------- results
 @dataclass(slots=True)
 class PathParam:
@@ -496,6 +459,19 @@ class PathParam:
     kinds: dict[str, int]
     examples: list[str]
     reason: str
+    rule: str = "typed"
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class LiteralNote:
+    """Why a literal segment (after the first) stayed literal."""
+
+    position: int
+    literal: str
+    rule: str
+    reason: str
+    evidence: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -506,6 +482,11 @@ class Endpoint:
     template: str
     path_params: list[PathParam]
     stats: EndpointStats
+    literals: list[LiteralNote] = field(default_factory=list)
+
+    @property
+    def observed_success(self) -> bool:
+        return self.stats.succeeded()
 
 
 @dataclass(slots=True)
@@ -521,22 +502,20 @@ class Inventory:
         return list(dict.fromkeys(e.host for e in self.endpoints))
 
 
-def _reason(node: Node, kind: str) -> str:
-    typed = {k: n for k, n in node.kinds.items() if not (k == "string" and node.siblings)}
-    parts = []
-    if typed:
-        parts.append(" or ".join(KIND_REASONS.get(k, k) for k in typed) + " values")
-    if node.siblings:
-        parts.append(f"{node.siblings} sibling values share one shape")
-    examples = ", ".join(node.examples)
-    return "; ".join(parts) + (f" (e.g. {examples})" if examples else "")
-
-
 METHOD_ORDER = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"]
 
 
 def _method_rank(m: str) -> int:
     return METHOD_ORDER.index(m) if m in METHOD_ORDER else len(METHOD_ORDER)
+
+
+def _merged_endpoints(nodes: list[Node]) -> dict[str, EndpointStats]:
+    """Each method's counters over every tree node one endpoint stands for, merged once."""
+    parts: dict[str, list[EndpointStats]] = {}
+    for node in nodes:
+        for method, stats in node.endpoints.items():
+            parts.setdefault(method, []).append(stats)
+    return {method: group[0] if len(group) == 1 else EndpointStats.combine(group) for method, group in parts.items()}
 
 
 class InventoryBuilder:
@@ -561,22 +540,13 @@ class InventoryBuilder:
             self._skip("nonHttp")
             return
         raw_path = urlsplit(e.url).path or "/"
-        if not self.include_static and is_static(raw_path, mime_of(e.response_headers)):
+        if not self.include_static and is_static(raw_path, mime_of(e.response_headers), e.status):
             self._skip("static")
             return
         self.used += 1
         self.schemes.setdefault(host, set()).add(scheme)
-        node = self.roots.setdefault(host, Node())
         segments = split_path(raw_path)
-        for i, seg in enumerate(segments):
-            kind = segment_kind(seg) if i > 0 else None
-            if kind is None:
-                node = node.literal.setdefault(seg, Node())
-            else:
-                if node.param is None:
-                    node.param = Node()
-                node = node.param
-                node.note_value(kind, unquote(seg))
+        node = self.roots.setdefault(host, Node()).file(segments, segment_kind)
         query = parse_qsl(urlsplit(e.url).query, keep_blank_values=True)
         method = (e.method or "GET").upper()
         node.endpoints.setdefault(method, EndpointStats()).add(e, query, segments)
@@ -588,22 +558,29 @@ class InventoryBuilder:
     def finish(self) -> Inventory:
         endpoints: list[Endpoint] = []
         for host, root in self.roots.items():
-            merge_siblings(root, 0)
             schemes = sorted(self.schemes[host])
-            stack: list[tuple[Node, list[str], list[PathParam], str | None]] = [(root, [], [], None)]
+            top = decide([root], 0, None, False, Budget.for_tree(root))
+            Walk = tuple[Decision, list[str], list[PathParam], list[LiteralNote], str | None]
+            stack: list[Walk] = [(top, [], [], [], None)]
             while stack:
-                node, segs, params, parent = stack.pop()
+                d, segs, params, notes, parent = stack.pop()
                 template = "/" + "/".join(segs)
-                for method, stats in node.endpoints.items():
-                    endpoints.append(Endpoint(host, schemes, method, template, params, stats))
-                for seg, child in node.literal.items():
-                    stack.append((child, [*segs, seg], params, seg))
-                if node.param is not None:
-                    p = node.param
+                for method, stats in _merged_endpoints(d.sources).items():
+                    stats.finalize_examples()
+                    endpoints.append(Endpoint(host, schemes, method, template, params, stats, notes))
+                for seg, sub in d.lit.items():
+                    note = d.lit_notes.get(seg)
+                    if note is not None:
+                        lit = LiteralNote(len(segs), seg, note.rule, note.reason, note.evidence)
+                        stack.append((sub, [*segs, seg], params, [*notes, lit], seg))
+                    else:
+                        stack.append((sub, [*segs, seg], params, notes, seg))
+                if d.param is not None:
+                    p, why = d.param, d.param_note or Note("typed", "")
                     kind = unify_kinds(p.kinds) if p.kinds else "string"
-                    name = _unique(param_name(parent, kind), {q.name for q in params})
-                    pp = PathParam(name, len(segs), kind, dict(p.kinds), list(p.examples), _reason(p, kind))
-                    stack.append((p, [*segs, "{" + name + "}"], [*params, pp], None))
+                    name = _unique(param_name(parent, kind, p.kinds), {q.name for q in params})
+                    pp = PathParam(name, len(segs), kind, dict(p.kinds), list(p.examples), why.reason, why.rule, why.evidence)
+                    stack.append((p, [*segs, "{" + name + "}"], [*params, pp], notes, None))
         endpoints.sort(key=lambda e: (e.host, e.template, _method_rank(e.method), e.method))
         return Inventory(
             source=self.source,

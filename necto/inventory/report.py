@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from necto.inventory.model import AuthStats, Endpoint, EndpointStats, Inventory, ParamStats, iso
+from necto.inventory.model import AuthStats, Endpoint, EndpointStats, Inventory, ParamStats
 from necto.vocab import format_table
+from necto.vocab import iso_time as iso
 
 
 def _params(table: dict[str, ParamStats], total: int) -> list[dict[str, Any]]:
@@ -45,11 +46,31 @@ def _fields(s: EndpointStats) -> dict[str, list[str]]:
     return {"request": req, "response": resp}
 
 
+def templating_json(ep: Endpoint) -> list[dict[str, Any]]:
+    """Every segment after the first, in order: which rule made it a literal or a parameter, and
+    with which evidence. (The first segment is always literal.)"""
+    out: list[tuple[int, dict[str, Any]]] = []
+    for p in ep.path_params:
+        item: dict[str, Any] = {"segment": p.position, "param": p.name, "rule": p.rule, "types": p.kinds}
+        if p.evidence:
+            item["evidence"] = p.evidence
+        item["reason"] = p.reason
+        out.append((p.position, item))
+    for lit in ep.literals:
+        item = {"segment": lit.position, "literal": lit.literal, "rule": lit.rule}
+        if lit.evidence:
+            item["evidence"] = lit.evidence
+        item["reason"] = lit.reason
+        out.append((lit.position, item))
+    return [item for _, item in sorted(out, key=lambda t: t[0])]
+
+
 def endpoint_json(ep: Endpoint) -> dict[str, Any]:
     s = ep.stats
     return {
         "method": ep.method,
         "pathTemplate": ep.template,
+        "observedSuccess": ep.observed_success,
         "count": s.count,
         "statusCodes": {str(k): v for k, v in sorted(s.statuses.items())},
         "firstSeen": iso(s.first),
@@ -70,10 +91,7 @@ def endpoint_json(ep: Endpoint) -> dict[str, Any]:
             {"kind": kind, "where": where, "count": n}
             for (kind, where), n in sorted(s.sensitive.items(), key=lambda kv: (kv[0][1], kv[0][0]))
         ],
-        "templating": [
-            {"segment": p.position, "param": p.name, "types": p.kinds, "reason": p.reason}
-            for p in ep.path_params
-        ],
+        "templating": templating_json(ep),
         "fields": _fields(s),
     }
 
@@ -90,6 +108,7 @@ def inventory_json(inv: Inventory) -> dict[str, Any]:
         "generatedAt": iso(inv.generated_at),
         "entries": {"total": inv.entries_total, "used": inv.entries_used, "skipped": inv.skipped},
         "endpointCount": len(inv.endpoints),
+        "unsuccessfulCount": sum(1 for ep in inv.endpoints if not ep.observed_success),
         "hosts": list(hosts.values()),
     }
 
@@ -112,7 +131,7 @@ def inventory_table(data: dict[str, Any]) -> str:
     lines: list[str] = []
     for h in data["hosts"]:
         lines.append(f"{h['host']}  ({', '.join(h['schemes'])})  {h['endpointCount']} endpoints")
-        header = ["METHOD", "PATH", "COUNT", "STATUS", "P50", "P95", "AUTH", "SENSITIVE"]
+        header = ["METHOD", "PATH", "COUNT", "STATUS", "P50", "P95", "AUTH", "SENSITIVE", "NOTE"]
         rows = []
         for ep in h["endpoints"]:
             lat = ep["latency"]
@@ -125,6 +144,7 @@ def inventory_table(data: dict[str, Any]) -> str:
                 f"{lat['p95']:.0f}ms" if lat["p95"] is not None else "-",
                 ",".join(_auth_label(a) for a in ep["auth"]),
                 ",".join(sorted({s["kind"] for s in ep["sensitive"]})) or "-",
+                "" if ep.get("observedSuccess", True) else "no 2xx seen",
             ])  # fmt: skip
         lines += format_table(rows, header, indent="  ")
         lines.append("")

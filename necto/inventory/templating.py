@@ -1,7 +1,8 @@
-"""Path templating: which segments are values (`/users/42` -> `/users/{userId}`) and why.
+"""Path templating rules: which segments are values (`/users/42` -> `/users/{userId}`) and why.
 
-Typed segments (integers, UUIDs, dates, ...) are recognised from a single sample. Untyped strings
-become parameters only with sibling evidence (see `SiblingRule`). The first segment, version
+Typed segments (integers, UUIDs, dates, hex, ...) are recognised from a single sample. Untyped
+strings (names, slugs, refs, labels) become parameters only with sibling evidence, weighed in
+`necto.inventory.pathtree` with the thresholds of `SiblingRule`. The first segment, version
 segments and common words are never templated, so `/users/me` stays beside `/users/{userId}`.
 """
 
@@ -72,9 +73,11 @@ def never_templated(seg: str) -> bool:
 
 def segment_kind(raw: str) -> str | None:
     """The type of a path segment that is a value on its own evidence, or None."""
-    seg = unquote(raw)
+    seg = unquote(raw) if "%" in raw else raw
     if never_templated(seg):
         return None
+    if len(seg) < 24 and WORDLIKE_RE.match(seg):
+        return None  # plain words (`users`, `rust-lang`) are never typed: the common case, fast
     if INTEGER_RE.match(seg):
         return "integer"
     if UUID_RE.match(seg):
@@ -127,23 +130,39 @@ def split_path(path: str) -> list[str]:
 class SiblingRule:
     """When literal siblings under one parent are values of one parameter.
 
-    Value-like strings (digits, dots, mixed case: `report.pdf`, `Alice42`) need
-    `VALUE_MIN` siblings with one shape; plain lowercase words need `WORD_MIN`, because
-    `/api/users`, `/api/orders` are resources, not values. "One shape" means the same methods
-    and sub-paths below and the same response kind (top-level JSON keys or non-JSON).
+    Siblings vote with their responses: two values of one parameter answer the same methods at
+    the same sub-paths with 2xx responses of one shape (see `pathtree.Shape`); error responses
+    carry no shape and neither help nor hurt. A sibling group becomes a parameter when enough of
+    it agrees (`VALUE_MIN` values; plain lowercase words need `words_needed`, because `/api/users`,
+    `/api/orders` are resources, not values), when at least `MATCH_SHARE` of the folded siblings
+    (and at least two) have a matching 2xx response, and when it is most of the candidates.
+    Literals beside typed values (`develop`, `master` beside commit SHAs) join them when at least
+    `TYPED_PEERS_MIN` of them answer like the typed values do. Under a parameter (`/repos/{owner}/
+    linux`), a name seen under several values of that parameter is a sub-resource (`pulls`), and
+    values must share sub-paths, not only a response at their own path.
     """
 
     VALUE_MIN = 3
-    WORD_MIN = 10
-    SHAPE_SHARE = 0.8
-
-    @staticmethod
-    def eligible(seg: str) -> bool:
-        return not never_templated(unquote(seg))
+    WORD_MIN = 5  # plain words under a singular literal (`/user/alice`)
+    WORD_MIN_COLLECTION = 3  # plain words under a plural literal (`/labels/bug`, `/teams/core`)
+    WORD_MIN_NAMESPACE = 10  # plain words under a version or common word (`/v1/customers`)
+    TYPED_PEERS_MIN = 2
+    MATCH_SHARE = 0.5
+    SHAPE_OVERLAP = 0.5  # share of JSON field paths two response shapes must have in common
 
     @staticmethod
     def word_like(seg: str) -> bool:
         return WORDLIKE_RE.match(unquote(seg)) is not None
+
+    @classmethod
+    def words_needed(cls, parent: str | None) -> int:
+        """Plain-word siblings needed under a literal parent (None: the parent is a parameter)."""
+        if parent is None:
+            return cls.VALUE_MIN
+        seg = unquote(parent)
+        if never_templated(seg):
+            return cls.WORD_MIN_NAMESPACE
+        return cls.WORD_MIN_COLLECTION if singular(seg) != seg else cls.WORD_MIN
 
 
 # ---------------------------------------------------------------- parameter names
@@ -176,8 +195,16 @@ KIND_SUFFIX = {"date": "Date", "date-time": "Time", "email": "Email"}
 KIND_ALONE = {"date": "date", "date-time": "time", "email": "email"}
 
 
-def param_name(parent: str | None, kind: str) -> str:
-    """`users` + integer -> `userId`; `reports` + date -> `reportDate`; no parent -> `id`."""
+REF_KINDS = frozenset({"hex", "objectid"})
+
+
+def param_name(parent: str | None, kind: str, kinds: dict[str, int] | None = None) -> str:
+    """`users` + integer -> `userId`; `reports` + date -> `reportDate`; no parent -> `id`.
+
+    Hex ids beside plain names (`a1b2c3d4...` and `develop` under `commits`) are git refs: `ref`.
+    """
+    if kinds and "string" in kinds and REF_KINDS & set(kinds):
+        return "ref"
     base = camel(singular(unquote(parent))) if parent else ""
     if not base:
         return KIND_ALONE.get(kind, "id")

@@ -46,7 +46,7 @@ class Store(Entries, Sessions, Staging, OutsideChanges):
             raise
         try:
             await reader.execute("PRAGMA busy_timeout=10000")
-            await reader.create_function(IS_STATIC_SQL, 2, sql_is_static, deterministic=True)
+            await reader.create_function(IS_STATIC_SQL, 3, sql_is_static, deterministic=True)
             store = cls(path, writer, reader)
             store._init_writer()
             await store._recover()

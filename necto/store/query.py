@@ -21,8 +21,8 @@ MAX_STATUS = 999
 IS_STATIC_SQL = "necto_is_static"  # SQL function registered on every reader connection
 
 
-def sql_is_static(url: str | None, content_type: str | None) -> int:
-    return int(is_static(urlsplit(url or "").path, content_type or ""))
+def sql_is_static(url: str | None, content_type: str | None, status: int | None) -> int:
+    return int(is_static(urlsplit(url or "").path, content_type or "", status))
 
 
 def _like_escape(text: str) -> str:
@@ -93,7 +93,7 @@ class TrafficQuery:
                     args.append(p)
             where.append("(" + " OR ".join(terms) + ")")
         if self.skip_static:
-            where.append(f"NOT {IS_STATIC_SQL}(e.url, e.content_type)")
+            where.append(f"NOT {IS_STATIC_SQL}(e.url, e.content_type, e.status)")
         if self.replayable:
             where.append(
                 "e.websocket IS NULL AND upper(e.method) != 'CONNECT' "
