@@ -153,6 +153,10 @@ class ConnectionTracker:
         if rec is not None and rec.failed_at is None:
             self._fail(rec, "connect", err)
 
+    def is_tunnel(self, server: connection.Connection) -> bool:
+        """Is this the connection to an upstream proxy that carries another one?"""
+        return server.id in self._tunnel_of
+
     def _logical(self, server: connection.Connection) -> str:
         inner = self._tunnel_of.get(server.id)
         return inner.id if inner is not None else server.id

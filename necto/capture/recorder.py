@@ -22,6 +22,7 @@ from typing import Any
 
 from mitmproxy import connection, http, tcp
 from mitmproxy import tls as mtls
+from mitmproxy.proxy import server_hooks
 from mitmproxy.proxy.layers.tls import parse_client_hello
 
 from necto.capture import errorpage
@@ -30,6 +31,7 @@ from necto.capture.timing import compute, refused_timings
 from necto.capture.upstream import FAILED
 from necto.model import Entry, Header, WsMessage
 from necto.store import Pending
+from necto.vocab import TLS_FAILED_ERROR
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +44,6 @@ TUNNEL = "necto.tunnel"
 # replay's session under an id chosen in advance. It carries a per-process secret (outsiders
 # cannot steer recording) and is removed before the request goes upstream.
 REPLAY_HEADER = "x-necto-replay"
-TLS_FAILED_PREFIX = "Client TLS handshake failed"  # every tls-failed entry's error starts so
 TLS_LOG_WINDOW = 60.0  # seconds: identical client TLS failures are logged once per window
 
 
@@ -211,7 +212,7 @@ class _TlsFailureLog:
             log.warning(
                 "%s for %s: %s. Trust Necto's CA in that client (necto ca), or add the host to SSL "
                 "passthrough (/api/ssl-passthrough). Repeats are counted, not printed.",
-                TLS_FAILED_PREFIX, host, reason,
+                TLS_FAILED_ERROR, host, reason,
             )  # fmt: skip
             return
         state[1] += 1
@@ -221,7 +222,7 @@ class _TlsFailureLog:
 
     def _report(self, key: tuple[str, str], state: list[float]) -> None:
         if state[1]:
-            log.warning("%s for %s: %s (%d more times)", TLS_FAILED_PREFIX, key[0], key[1], int(state[1]))
+            log.warning("%s for %s: %s (%d more times)", TLS_FAILED_ERROR, key[0], key[1], int(state[1]))
 
     def flush(self) -> None:
         for key, state in self._seen.items():
@@ -258,6 +259,7 @@ class Recorder:
         self.max_body_size = max_body_size
         self.replay_secret = secrets.token_hex(16)
         self.tls_failures = _TlsFailureLog()
+        self._asked: set[str] = set()  # clients that sent a request or a CONNECT
         logging.getLogger("mitmproxy.proxy.server").addFilter(_log_filter)
 
     def replay_header(self, session_id: str, entry_id: str) -> tuple[str, str]:
@@ -265,6 +267,7 @@ class Recorder:
         return REPLAY_HEADER, f"{self.replay_secret}:{session_id}:{entry_id}"
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
+        self._asked.add(flow.client_conn.id)
         value = flow.request.headers.get(REPLAY_HEADER)
         if value is None:
             return
@@ -298,6 +301,40 @@ class Recorder:
 
     def websocket_end(self, flow: http.HTTPFlow) -> None:
         self._record(flow)
+
+    def http_connect(self, flow: http.HTTPFlow) -> None:
+        self._asked.add(flow.client_conn.id)
+
+    def client_disconnected(self, client: connection.Client) -> None:
+        self._asked.discard(client.id)
+
+    def server_connect_error(self, data: server_hooks.ServerConnectionHookData) -> None:
+        """Reverse, SOCKS5 and transparent listeners connect as soon as a client connects;
+        when that fails mitmproxy just closes the client (no flow): record the attempt."""
+        client, server = data.client, data.server
+        mode = client.proxy_mode
+        if mode is None or mode.type_name in ("regular", "upstream") or client.id in self._asked:
+            return
+        if server.address is None or self._tracker.is_tunnel(server):
+            return
+        now = time.time()
+        opened = self._tracker.claim_server(server)
+        session_id = self._target()
+        if session_id is None:
+            return
+        host, port = str(server.address[0]), int(server.address[1])
+        start = client.timestamp_start or now
+        if opened is not None:
+            started, timings = compute(start, start, None, None, opened.times, now)
+        else:
+            started, timings = start, refused_timings(start, now)
+        entry = Entry(
+            session_id=session_id, started=started, method="CONNECT", url=authority_url(host, port),
+            timings=timings, error=(opened.error if opened else None) or server.error or "connection failed",
+        )  # fmt: skip
+        _client(entry, client)
+        _apply_opened(entry, opened)
+        self._sink(entry)
 
     def http_connect_error(self, flow: http.HTTPFlow) -> None:
         """A CONNECT answered with an error: the tunnel could not be opened."""
@@ -341,7 +378,7 @@ class Recorder:
             method="CONNECT",
             url=authority_url(host, port),
             timings=timings,
-            error=f"{TLS_FAILED_PREFIX}: {reason}",
+            error=f"{TLS_FAILED_ERROR}: {reason}",
         )
         _client(entry, client)
         _apply_opened(entry, opened)

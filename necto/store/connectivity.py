@@ -13,6 +13,7 @@ import orjson
 
 from necto.model import new_id, now_ms
 from necto.store.base import StoreBase
+from necto.vocab import TLS_FAILED_ERROR
 
 _DNS = "id, domain, target_ip, enabled, description, created_at, updated_at"
 _PASS = "id, domain, enabled, reason, created_at"
@@ -126,3 +127,13 @@ class ConnectivitySettings(StoreBase):
             "ON CONFLICT(id) DO UPDATE SET config = excluded.config, updated_at = excluded.updated_at",
             (orjson.dumps(config), now_ms()),
         )
+
+    # ---------------------------------------------------------------- counts
+    async def count_tls_failures(self, session_id: str) -> int:
+        """Client TLS handshakes that failed in a session ("my app shows nothing")."""
+        async with self._r.execute(
+            "SELECT COUNT(*) FROM entries WHERE session_id = ? AND method = 'CONNECT' AND substr(error, 1, ?) = ?",
+            (session_id, len(TLS_FAILED_ERROR), TLS_FAILED_ERROR),
+        ) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
