@@ -13,17 +13,24 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+import orjson
 import pytest
 import pytest_asyncio
 
 from helpers import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
     NectoProc,
+    RunningNecto,
     TestPki,
     TinyProxy,
     TinySocks5,
     Upstream,
     curl,
     free_port,
+    har_validator_errors,
+    missing_tool,
     necto_instance,
     run_cmd,
     stop,
@@ -189,6 +196,29 @@ async def test_client_refusing_our_ca_leaves_tls_failed_records_logged_once(
     lines = [line for line in output.splitlines() if "TLS handshake failed" in line and "Server TLS" not in line]
     assert len(lines) == 2, output  # the first failure, then the count at shutdown
     assert "necto ca" in lines[0] and lines[1].endswith("(2 more times)")
+
+
+async def test_failed_attempts_export_as_valid_har(strict: NectoProc, upstream: Upstream, tmp_path: Path) -> None:
+    sid = await strict.new_session("failures export")
+    await curl(strict, f"https://127.0.0.1:{free_port()}/")  # type: ignore[arg-type]
+    await curl(strict, "http://nowhere.necto-test.invalid/")  # type: ignore[arg-type]
+    await run_cmd("curl", "-sS", "-x", strict.proxy_url, f"{upstream.https_url}/hello")  # refuses Necto's CA
+    entries = await wait_for_entries(strict.store, sid, 3)
+    assert sorted(e.method for e in entries) == ["CONNECT", "CONNECT", "GET"]
+    async with aiohttp.ClientSession() as c:
+        async with c.get(f"{strict.api_url}/api/har/export/{sid}") as r:
+            assert r.status == 200
+            har = await r.read()
+    path = tmp_path / "failures.har"
+    path.write_bytes(har)
+    assert await har_validator_errors(path) is None
+    exported = orjson.loads(har)["log"]["entries"]
+    assert [x["response"]["status"] for x in exported] == [0, 0, 0]
+    assert any(x.get("_kind") == "tls-failed" for x in exported)
+    for x in exported:
+        t = x["timings"]
+        assert x["time"] == pytest.approx(sum(v for k, v in t.items() if k != "ssl" and v >= 0), abs=0.01)
+        assert (t["send"], t["wait"], t["receive"]) == (0, 0, 0)
 
 
 # ------------------------------------------------------------------ SSL passthrough
@@ -399,3 +429,41 @@ async def test_socks5_and_https_upstream_proxies(own: NectoProc, upstream: Upstr
         await own.api("DELETE", "/api/upstream-proxy")
         await socks.stop()
         await secure.stop()
+
+
+# ------------------------------------------------------------------ pointing browsers at Necto
+async def test_chromium_line_of_the_readme_captures_local_sites(necto: RunningNecto, upstream: Upstream) -> None:
+    """Chromium sends loopback around any proxy unless told `--proxy-bypass-list="<-loopback>"`."""
+    try:
+        from playwright.async_api import async_playwright
+    except ImportError:
+        missing_tool("Playwright")
+    if not CHROMIUM.exists():
+        missing_tool("Chromium")
+    captured: dict[str, list[Entry]] = {}
+    async with async_playwright() as pw:
+        for name, extra in (("without", []), ("with", ['--proxy-bypass-list=<-loopback>'])):
+            session = await necto.store.create_session(f"chromium {name} <-loopback>", activate=True)
+            browser = await pw.chromium.launch(
+                executable_path=str(CHROMIUM), headless=True,
+                args=[*CHROMIUM_ARGS, f"--proxy-server={necto.proxy_url}", *extra],
+            )  # fmt: skip
+            try:
+                page = await browser.new_page()
+                await page.goto(f"{upstream.http_url}/api/data?chromium={name}")
+                assert "data loaded" in await page.content()
+            finally:
+                await browser.close()
+            await necto.store.flush()
+            # (Chromium's own background requests to Google go through the proxy either way.)
+            captured[name] = [e async for e in necto.store.iter_entries(session.id) if e.host == "127.0.0.1"]
+    assert captured["without"] == []  # the README's old line captured nothing from local sites
+    assert f"{upstream.http_url}/api/data?chromium=with" in [e.url for e in captured["with"]]
+
+
+async def test_install_steps_name_the_browser_settings(necto: RunningNecto) -> None:
+    async with aiohttp.ClientSession() as c:
+        async with c.get(f"{necto.api_url}/api/certificates/ca/install") as r:
+            steps = (await r.json())["platforms"]
+    assert any('--proxy-bypass-list="<-loopback>"' in line for line in steps["chromium"])
+    assert any("network.proxy.allow_hijacking_localhost" in line for line in steps["firefox"])

@@ -41,6 +41,12 @@ REFUSED_OWN_PROXY = "Necto refuses to proxy requests to its own proxy port (that
 DEFAULT_CONNECT_TIMEOUT = 30.0
 
 
+def _expire(task: asyncio.Task[Any], server: connection.Server, message: str) -> None:
+    """Cancel a connect that is still under way (mitmproxy reports the message as its error)."""
+    if server.timestamp_tcp_setup is None and not task.done():
+        task.cancel(message)
+
+
 @dataclass
 class Protected:
     """Ports the proxy must never forward to on any address of this machine."""
@@ -184,10 +190,10 @@ class ConnectionTracker:
             server.error = f"DNS lookup for {host} failed: {reason}"
             self._fail(rec, "dns", server.error)
             return
-        reason = self.refusal(rec.ip, port)
-        if reason is not None:
-            server.error = reason
-            self._fail(rec, "refused", reason)
+        refused = self.refusal(rec.ip, port)
+        if refused is not None:
+            server.error = refused
+            self._fail(rec, "refused", refused)
             return
         if rec.ip != host:
             if server.sni is None and server.tls:
@@ -196,9 +202,10 @@ class ConnectionTracker:
             server.address = (rec.ip, port)
         task = asyncio.current_task()
         if task is not None and self.connect_timeout > 0:
+            # mitmproxy connects right after this hook, in this task, with no timeout of its own.
             message = f"Connecting to {host}:{port} timed out after {self.connect_timeout:g} s"
             self._timers[server.id] = asyncio.get_running_loop().call_later(
-                self.connect_timeout, task.cancel, message
+                self.connect_timeout, _expire, task, server, message
             )
 
     def _disarm(self, server: connection.Server) -> None:

@@ -18,7 +18,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from mitmproxy import connection, http, tcp
 from mitmproxy import tls as mtls
@@ -76,8 +76,9 @@ def authority_url(host: str, port: int) -> str:
 
 def _har_fields(entry: Entry, **fields: Any) -> None:
     """Captured connectivity facts, kept as HAR `_` fields so that exports carry them."""
-    har = entry.extra.setdefault("har", {}).setdefault("entry", {})
-    har.update({k: v for k, v in fields.items() if v is not None})
+    given = {k: v for k, v in fields.items() if v is not None}
+    if given:
+        entry.extra.setdefault("har", {}).setdefault("entry", {}).update(given)
 
 
 def _apply_opened(entry: Entry, opened: Opened | None) -> None:
@@ -355,7 +356,7 @@ class Recorder:
 
     # ------------------------------------------------------------------ TLS the client refused
     def tls_failed_client(self, data: mtls.TlsData) -> None:
-        client, ctx = data.conn, data.context
+        client, ctx = cast(connection.Client, data.conn), data.context
         now = time.time()
         server = ctx.server
         host = client.sni or (str(server.address[0]) if server.address else "?")

@@ -205,6 +205,9 @@ class Socks5Upstream(tunnel.TunnelLayer):
     """A SOCKS5 client (RFC 1928; username/password per RFC 1929) opening a tunnel to
     `conn.address` through the proxy. Names are sent unresolved, so the proxy resolves them."""
 
+    conn: connection.Server
+    tunnel_connection: connection.Server
+
     def __init__(
         self, ctx: context.Context, tunnel_conn: connection.Server, tracker: ConnectionTracker,
         credentials: tuple[str, str] | None,
