@@ -10,10 +10,12 @@ import asyncio
 import logging
 import secrets
 import signal
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from mitmproxy import ctx as mitmproxy_ctx
 from mitmproxy import exceptions, options
 from mitmproxy.addons import core, next_layer, proxyserver, tlsconfig
 from mitmproxy.master import Master
@@ -32,6 +34,7 @@ from necto.replay import ReplayManager
 from necto.store import Store
 
 log = logging.getLogger(__name__)
+_RUNNING: weakref.WeakSet[Master] = weakref.WeakSet()  # masters of started, not yet stopped Nectos
 
 
 class StartupError(Exception):
@@ -163,7 +166,12 @@ class Necto:
         if cfg.client_certs is not None and not cfg.client_certs.exists():
             raise StartupError(f"--client-certs: {cfg.client_certs} does not exist")
         opts = options.Options()
+        if getattr(mitmproxy_ctx, "master", None) in _RUNNING:
+            # mitmproxy keeps its master in process-wide globals: new connections of every
+            # listener in this process are handed to the newest master.
+            log.warning("another Necto runs in this process: mitmproxy serves one proxy per process")
         self.master = Master(opts, event_loop=asyncio.get_running_loop())
+        _RUNNING.add(self.master)
         tracker = ConnectionTracker(protected=lambda: self._protected, connect_timeout=cfg.connect_timeout)
         router = UpstreamRouter(tracker)
         self.connectivity = ConnectivityState(self.store, tracker, router, opts, cli_upstream)
@@ -240,6 +248,7 @@ class Necto:
             await self._proxyserver.servers.update([])
             self._proxyserver = None
         if self.master is not None:
+            _RUNNING.discard(self.master)
             upstream.detach(self.master.options)
             await self.master.done()
             self.master = None

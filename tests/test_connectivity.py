@@ -223,7 +223,7 @@ async def test_failed_attempts_export_as_valid_har(strict: NectoProc, upstream: 
 
 # ------------------------------------------------------------------ SSL passthrough
 async def test_passthrough_host_keeps_its_own_certificate_and_is_one_tunnel_entry(
-    own: NectoProc, upstream: Upstream, pki: TestPki
+    own: NectoProc, upstream: Upstream, pki: TestPki, tmp_path: Path
 ) -> None:
     status, added = await own.api("POST", "/api/ssl-passthrough", {"domain": "localhost", "reason": "pinned app"})
     assert status == 201 and added["domain"] == "localhost" and added["enabled"] is True
@@ -245,6 +245,12 @@ async def test_passthrough_host_keeps_its_own_certificate_and_is_one_tunnel_entr
         assert e.status == 200 and e.response_body is None and e.request_body is None
         assert e.server_ip == "127.0.0.1" and e.timings.dns >= 0 and e.timings.connect >= 0
         assert e.duration == pytest.approx(phases_sum(e))
+        async with aiohttp.ClientSession() as c:
+            async with c.get(f"{own.api_url}/api/har/export/{sid}") as r:
+                (tmp_path / "tunnel.har").write_bytes(await r.read())
+        assert await har_validator_errors(tmp_path / "tunnel.har") is None
+        [exported] = orjson.loads((tmp_path / "tunnel.har").read_bytes())["log"]["entries"]
+        assert exported["_kind"] == "tunnel" and exported["_tunnel"]["bytesReceived"] == e.response_body_size
 
         for domain, expected in (("localhost", True), ("LOCALHOST.", True), ("other.host", False)):
             status, checked = await own.api("POST", "/api/ssl-passthrough/check", {"domain": domain})
@@ -316,6 +322,7 @@ async def test_dns_wildcards_and_errors(own: NectoProc) -> None:
     assert await own.api("POST", "/api/dns", {"targetIp": "127.0.0.1"}) == (400, {"error": "Domain is required"})
     assert await own.api("POST", "/api/dns", {"domain": "x.test"}) == (400, {"error": "Target IP is required"})
     assert (await own.api("POST", "/api/dns", {"domain": "x.test", "targetIp": "not-an-ip"}))[0] == 400
+    assert (await own.api("POST", "/api/dns", {"domain": "10.0.0.1", "targetIp": "127.0.0.1"}))[0] == 400
     assert await own.api("POST", "/api/dns/resolve", {}) == (400, {"error": "Hostname is required"})
     for method, path in (("PUT", "/api/dns/nope"), ("PATCH", "/api/dns/nope/toggle"), ("DELETE", "/api/dns/nope")):
         assert await own.api(method, path, {}) == (404, {"error": "DNS mapping not found"})

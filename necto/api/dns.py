@@ -26,8 +26,8 @@ def _domain(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise bad_request("Domain is required")
     domain = check_domain(value)
-    if domain is None:
-        raise bad_request("Domain must be a host name, an IP address or a wildcard like *.example.com")
+    if domain is None or parse_ip(domain) is not None:
+        raise bad_request("Domain must be a host name or a wildcard like *.example.com")
     return domain
 
 

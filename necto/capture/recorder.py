@@ -421,7 +421,8 @@ class Recorder:
 
     def _record_tunnel(self, flow: tcp.TCPFlow) -> None:
         stats = flow.metadata.pop(TUNNEL, None)
-        opened = flow.metadata.pop(OPENED, None)
+        # Opened before the tunnel started (CONNECT), or by it (through an upstream proxy).
+        opened = flow.metadata.pop(OPENED, None) or self._tracker.claim_server(flow.server_conn)
         session_id = self._target()
         if stats is None or session_id is None:
             return

@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import ipaddress
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any, cast
 from urllib.parse import unquote, urlsplit
@@ -368,29 +369,47 @@ class UpstreamRouter:
         return layers
 
     # ------------------------------------------------------------------ hooks
-    async def requestheaders(self, flow: http.HTTPFlow) -> None:
+    # Sync hooks that return a coroutine only when there is something to decide: mitmproxy
+    # awaits what a hook returns, and most requests need nothing from the router.
+    def _protected_port(self, port: int) -> bool:
+        return self.tracker.refusal("127.0.0.1", port) is not None
+
+    def requestheaders(self, flow: http.HTTPFlow) -> Coroutine[Any, Any, None] | None:
         mode, server = flow.client_conn.proxy_mode, flow.server_conn
         if isinstance(mode, mode_specs.UpstreamMode):
             # Every request goes to the fixed upstream proxy: refuse our own ports here.
-            reason = await self.own(flow.request.host, flow.request.port)
-            if reason is not None:
-                refuse(flow, reason)
-            return
+            return self._guard(flow) if self._protected_port(flow.request.port) else None
         if not isinstance(mode, mode_specs.RegularMode) or server.address is not None or server.connected:
-            return
-        server.via = await self.route(flow.request.host, flow.request.port)
+            return None
+        if self.config is None or not self.config.enabled:
+            if server.via is not None:
+                server.via = None
+            return None
+        return self._route_request(flow)
 
-    async def http_connect(self, flow: http.HTTPFlow) -> None:
-        mode, host, port = flow.client_conn.proxy_mode, flow.request.host, flow.request.port
+    async def _guard(self, flow: http.HTTPFlow) -> None:
+        reason = await self.own(flow.request.host, flow.request.port)
+        if reason is not None:
+            refuse(flow, reason)
+
+    async def _route_request(self, flow: http.HTTPFlow) -> None:
+        flow.server_conn.via = await self.route(flow.request.host, flow.request.port)
+
+    def http_connect(self, flow: http.HTTPFlow) -> Coroutine[Any, Any, None] | None:
+        mode, server = flow.client_conn.proxy_mode, flow.server_conn
         if isinstance(mode, mode_specs.UpstreamMode):
-            reason = await self.own(host, port)
-            if reason is not None:
-                refuse(flow, reason)
-            return
-        server = flow.server_conn
+            return self._guard(flow) if self._protected_port(flow.request.port) else None
         if not isinstance(mode, mode_specs.RegularMode) or flow.response is not None or server.connected:
-            return
-        spec = await self.route(host, port)
+            return None
+        if self.config is None or not self.config.enabled:
+            if server.via is not None:
+                server.via = None
+            return None
+        return self._route_connect(flow)
+
+    async def _route_connect(self, flow: http.HTTPFlow) -> None:
+        server = flow.server_conn
+        spec = await self.route(flow.request.host, flow.request.port)
         server.via = spec
         if spec is not None:
             flow.response = _connect_response(flow.request)
