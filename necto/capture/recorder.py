@@ -45,6 +45,7 @@ TUNNEL = "necto.tunnel"
 # cannot steer recording) and is removed before the request goes upstream.
 REPLAY_HEADER = "x-necto-replay"
 TLS_LOG_WINDOW = 60.0  # seconds: identical client TLS failures are logged once per window
+TLS_LOG_KEYS = 10_000  # distinct (host, reason) pairs remembered for that
 
 
 def _headers(h: http.Headers) -> list[Header]:
@@ -209,6 +210,9 @@ class _TlsFailureLog:
         key = (host, reason)
         state = self._seen.get(key)
         if state is None:
+            if len(self._seen) >= TLS_LOG_KEYS:
+                self.flush()
+                self._seen.clear()
             self._seen[key] = [now, 0]
             log.warning(
                 "%s for %s: %s. Trust Necto's CA in that client (necto ca), or add the host to SSL "
