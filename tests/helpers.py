@@ -353,7 +353,7 @@ async def run_cmd(*argv: str, stdin: bytes | None = None, timeout: float = 60) -
     return proc.returncode, out, err
 
 
-async def curl(necto: RunningNecto, *args: str) -> tuple[int, bytes, bytes]:
+async def curl(necto: RunningNecto | NectoProc, *args: str) -> tuple[int, bytes, bytes]:
     """curl through the proxy, trusting Necto's CA, as the README tells users to."""
     return await run_cmd("curl", "-sS", "-x", necto.proxy_url, "--cacert", str(necto.ca_pem), *args)
 

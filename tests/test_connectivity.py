@@ -47,7 +47,10 @@ async def raw_request(proxy_url: str, request: bytes, timeout: float = 15) -> by
         writer.write(request)
         await writer.drain()
         head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)
-        length = next((int(v) for k, _, v in (h.partition(b":") for h in head.split(b"\r\n")) if k.lower() == b"content-length"), 0)
+        length = next(
+            (int(v) for k, _, v in (h.partition(b":") for h in head.split(b"\r\n")) if k.lower() == b"content-length"),
+            0,
+        )
         body = await asyncio.wait_for(reader.readexactly(length), timeout) if length else b""
         return head + body
     finally:
@@ -83,7 +86,9 @@ async def own(tmp_path_factory: pytest.TempPathFactory, pki: TestPki) -> AsyncIt
 async def test_connect_to_a_closed_port_leaves_an_entry_and_a_helpful_502(strict: NectoProc) -> None:
     sid = await strict.new_session("closed port")
     port = free_port()  # nothing listens there
-    answer = await raw_request(strict.proxy_url, f"CONNECT 127.0.0.1:{port} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+    answer = await raw_request(
+        strict.proxy_url, f"CONNECT 127.0.0.1:{port} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
+    )
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 502"), answer
     assert b"x-necto-error: refused" in head.lower()
@@ -103,7 +108,9 @@ async def test_connect_to_an_unresolvable_name_leaves_an_entry(strict: NectoProc
     assert code != 0
     [e] = await wait_for_entries(strict.store, sid, 1)
     assert e.method == "CONNECT" and e.host == "nothing.necto-test.invalid"
-    assert e.status is None and e.error == "DNS lookup for nothing.necto-test.invalid failed: " + e.error.split(": ", 1)[1]
+    assert (
+        e.status is None and e.error == "DNS lookup for nothing.necto-test.invalid failed: " + e.error.split(": ", 1)[1]
+    )
     assert e.timings.dns >= 0 and e.timings.connect == -1 and e.timings.ssl == -1
     assert (e.timings.send, e.timings.wait) == (0, 0)
 
@@ -204,8 +211,8 @@ async def test_client_refusing_our_ca_leaves_tls_failed_records_logged_once(
 
 async def test_failed_attempts_export_as_valid_har(strict: NectoProc, upstream: Upstream, tmp_path: Path) -> None:
     sid = await strict.new_session("failures export")
-    await curl(strict, f"https://127.0.0.1:{free_port()}/")  # type: ignore[arg-type]
-    await curl(strict, "http://nowhere.necto-test.invalid/")  # type: ignore[arg-type]
+    await curl(strict, f"https://127.0.0.1:{free_port()}/")
+    await curl(strict, "http://nowhere.necto-test.invalid/")
     await run_cmd("curl", "-sS", "-x", strict.proxy_url, f"{upstream.https_url}/hello")  # refuses Necto's CA
     entries = await wait_for_entries(strict.store, sid, 3)
     assert sorted(e.method for e in entries) == ["CONNECT", "CONNECT", "GET"]
@@ -282,12 +289,17 @@ async def test_passthrough_wildcards_and_errors(own: NectoProc) -> None:
     assert await own.api("POST", "/api/ssl-passthrough", {}) == (400, {"error": "Domain is required"})
     assert await own.api("POST", "/api/ssl-passthrough/check", {"domain": ""}) == (400, {"error": "Domain is required"})
     assert (await own.api("POST", "/api/ssl-passthrough", {"domain": "bad domain!"}))[0] == 400
-    assert await own.api("PATCH", "/api/ssl-passthrough/nope/toggle") == (404, {"error": "SSL passthrough domain not found"})
+    assert await own.api("PATCH", "/api/ssl-passthrough/nope/toggle") == (
+        404,
+        {"error": "SSL passthrough domain not found"},
+    )
 
 
 # ------------------------------------------------------------------ DNS mapping
 async def test_dns_mapping_sends_a_name_to_the_local_server(own: NectoProc, upstream: Upstream) -> None:
-    status, mapping = await own.api("POST", "/api/dns", {"domain": "api.test.invalid", "targetIp": "127.0.0.1", "description": "dev"})
+    status, mapping = await own.api(
+        "POST", "/api/dns", {"domain": "api.test.invalid", "targetIp": "127.0.0.1", "description": "dev"}
+    )
     assert status == 201 and mapping["targetIp"] == "127.0.0.1" and mapping["enabled"] is True
     try:
         sid = await own.new_session("dns mapping")
@@ -370,7 +382,9 @@ async def test_upstream_proxy_carries_the_traffic_with_credentials_never_echoed(
         assert tls_entry.tls is not None and tls_entry.tls["sni"] == "localhost"
 
         # Bypassed hosts go direct; disabled means direct for everything, at once.
-        await own.api("PUT", "/api/upstream-proxy", {**config, "auth": {"username": "corp"}, "bypassRules": ["127.0.0.1"]})
+        await own.api(
+            "PUT", "/api/upstream-proxy", {**config, "auth": {"username": "corp"}, "bypassRules": ["127.0.0.1"]}
+        )
         assert (await own.store.get_upstream_proxy() or {})["auth"]["password"] == "s3cret"  # same user: kept
         await curl(own, f"{upstream.http_url}/hello?direct=1")
         assert len(proxy.seen) == 2
@@ -382,7 +396,11 @@ async def test_upstream_proxy_carries_the_traffic_with_credentials_never_echoed(
         assert status == 200 and body["config"]["enabled"] is True
 
         # Wrong credentials: the proxy's 407 is the recorded cause.
-        await own.api("PUT", "/api/upstream-proxy", {**config, "auth": {"username": "corp", "password": "wrong"}, "bypassRules": []})
+        await own.api(
+            "PUT",
+            "/api/upstream-proxy",
+            {**config, "auth": {"username": "corp", "password": "wrong"}, "bypassRules": []},
+        )
         sid = await own.new_session("proxy says 407")
         code, page, _ = await curl(own, f"{upstream.http_url}/hello?denied=1")
         assert b"upstream proxy" in page.lower() and b"credentials" in page
@@ -406,7 +424,9 @@ async def test_upstream_proxy_validation(own: NectoProc) -> None:
         status, body = await own.api("PUT", "/api/upstream-proxy", bad)
         assert status == 400 and body["error"], bad
     api_port = int(own.api_url.rsplit(":", 1)[1])
-    status, body = await own.api("PUT", "/api/upstream-proxy", {"enabled": True, "host": "[::ffff:127.0.0.1]", "port": api_port})
+    status, body = await own.api(
+        "PUT", "/api/upstream-proxy", {"enabled": True, "host": "[::ffff:127.0.0.1]", "port": api_port}
+    )
     assert status == 400 and "own" in body["error"]
     assert (await own.api("GET", "/api/upstream-proxy"))[1] == {"config": None}
 
@@ -428,6 +448,23 @@ async def test_socks5_and_https_upstream_proxies(own: NectoProc, upstream: Upstr
         for e in await wait_for_entries(own.store, sid, 2):
             assert e.status == 200 and e.server_port == socks.port
             assert har_fields(e)["_upstreamProxy"]["type"] == "socks5"
+        # A wrong password, and a proxy that is not there: recorded with the proxy's words.
+        await own.api("PUT", "/api/upstream-proxy", {
+            "enabled": True, "type": "socks5", "host": "127.0.0.1", "port": socks.port,
+            "auth": {"username": "u", "password": "wrong"}, "bypassRules": [],
+        })  # fmt: skip
+        sid = await own.new_session("socks5 and https proxy failures")
+        code, page, _ = await curl(own, f"{upstream.http_url}/hello")
+        assert b"upstream proxy" in page.lower()
+        await own.api("PUT", "/api/upstream-proxy", {"enabled": True, "type": "http", "host": "127.0.0.1",
+                                                     "port": free_port(), "bypassRules": []})  # fmt: skip
+        code, page, _ = await curl(own, f"{upstream.https_url}/hello")
+        assert b"generated by Necto" in page
+        wrong_password, unreachable = await wait_for_entries(own.store, sid, 2)
+        assert wrong_password.error and "rejected the username or password" in wrong_password.error
+        assert unreachable.error and "connect call failed" in unreachable.error.lower()
+        for e in (wrong_password, unreachable):
+            assert e.status is None and e.timings.connect >= 0 and e.duration == pytest.approx(phases_sum(e))
 
         status, _ = await own.api("PUT", "/api/upstream-proxy", {
             "enabled": True, "type": "https", "host": "localhost", "port": secure.port, "bypassRules": [],
@@ -453,7 +490,7 @@ async def test_chromium_line_of_the_readme_captures_local_sites(necto: RunningNe
         missing_tool("Chromium")
     captured: dict[str, list[Entry]] = {}
     async with async_playwright() as pw:
-        for name, extra in (("without", []), ("with", ['--proxy-bypass-list=<-loopback>'])):
+        for name, extra in (("without", []), ("with", ["--proxy-bypass-list=<-loopback>"])):
             session = await necto.store.create_session(f"chromium {name} <-loopback>", activate=True)
             browser = await pw.chromium.launch(
                 executable_path=str(CHROMIUM), headless=True,

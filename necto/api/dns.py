@@ -112,6 +112,3 @@ async def delete_mapping(request: web.Request) -> web.Response:
         raise not_found(MAPPING_NOT_FOUND)
     await state(request).load()
     return json_response({"success": True})
-
-
-

@@ -125,4 +125,3 @@ def install() -> None:
     for module in (_base, _http1, _http2, _http3):
         module.format_error = render  # type: ignore[attr-defined]
     _installed = True
-

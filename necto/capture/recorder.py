@@ -163,8 +163,7 @@ def flow_to_entry(
     if flow.websocket is not None:
         ws = flow.websocket
         entry.websocket = [
-            WsMessage("send" if m.from_client else "receive", m.timestamp, int(m.type), m.content)
-            for m in ws.messages
+            WsMessage("send" if m.from_client else "receive", m.timestamp, int(m.type), m.content) for m in ws.messages
         ]
         if ws.close_code is not None:
             entry.extra["websocketClose"] = {
@@ -458,7 +457,9 @@ class Recorder:
         if server.peername:
             entry.server_ip, entry.server_port = str(server.peername[0]), int(server.peername[1])
         _apply_opened(entry, opened)
-        passthrough = self._passthrough(host) or (server.address is not None and self._passthrough(str(server.address[0])))
+        passthrough = self._passthrough(host) or (
+            server.address is not None and self._passthrough(str(server.address[0]))
+        )
         _har_fields(
             entry, _kind="tunnel",
             _tunnel={"bytesSent": stats["sent"], "bytesReceived": stats["received"], "passthrough": passthrough,

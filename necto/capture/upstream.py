@@ -186,7 +186,9 @@ def config_from_url(url: str) -> UpstreamConfig:
 class LinkedHttpUpstream(_upstream_proxy.HttpUpstreamProxy):
     """mitmproxy's HTTP CONNECT tunnel, reporting a refused tunnel to the tracker."""
 
-    def __init__(self, ctx: context.Context, tunnel_conn: connection.Server, send_connect: bool, tracker: ConnectionTracker) -> None:
+    def __init__(
+        self, ctx: context.Context, tunnel_conn: connection.Server, send_connect: bool, tracker: ConnectionTracker
+    ) -> None:
         super().__init__(ctx, tunnel_conn, send_connect)
         self.tracker = tracker
 
@@ -258,7 +260,10 @@ class Socks5Upstream(tunnel.TunnelLayer):
                     self.step = "connect"
                 else:
                     wants = " (it asks for a username and password)" if method == 0x02 else ""
-                    return False, f"SOCKS5 proxy {self._proxy} accepts none of the offered authentication methods{wants}"
+                    return (
+                        False,
+                        f"SOCKS5 proxy {self._proxy} accepts none of the offered authentication methods{wants}",
+                    )
             elif self.step == "auth":
                 if len(self.buf) < 2:
                     return False, None
