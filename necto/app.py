@@ -10,24 +10,31 @@ import asyncio
 import logging
 import secrets
 import signal
-from dataclasses import dataclass
+import weakref
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
-from mitmproxy import options
+from mitmproxy import ctx as mitmproxy_ctx
+from mitmproxy import exceptions, options
 from mitmproxy.addons import core, next_layer, proxyserver, tlsconfig
 from mitmproxy.master import Master
+from mitmproxy.proxy import mode_specs
 
 from necto.api import make_app
 from necto.api.context import ApiContext
-from necto.capture.connections import ConnectionTracker
+from necto.capture import errorpage, upstream
+from necto.capture.connections import ConnectionTracker, Protected
 from necto.capture.recorder import Recorder
+from necto.capture.settings import ConnectivityState
+from necto.capture.upstream import ConfigError, UpstreamConfig, UpstreamRouter, config_from_url
 from necto.certs import CaFiles, ensure_ca
 from necto.config import Config
 from necto.replay import ReplayManager
 from necto.store import Store
 
 log = logging.getLogger(__name__)
+_RUNNING: weakref.WeakSet[Master] = weakref.WeakSet()  # masters of started, not yet stopped Nectos
 
 
 class StartupError(Exception):
@@ -35,9 +42,34 @@ class StartupError(Exception):
 
 
 @dataclass
+class Listener:
+    mode: str  # mitmproxy's mode spec, e.g. "regular", "socks5", "reverse:http://localhost:3000"
+    description: str
+    host: str
+    port: int
+
+
+@dataclass
 class Addresses:
-    proxy: tuple[str, int]
+    proxy: tuple[str, int]  # the first mode's listener
     api: tuple[str, int]
+    listeners: list[Listener] = field(default_factory=list)  # every mode's
+
+
+def mode_specs_for(modes: list[str], host: str, port: int) -> list[str]:
+    """mitmproxy mode specs: the first mode listens on --proxy-host/--proxy-port unless it
+    says where (`@port`, `@host:port`); the others on their own port (given, or mitmproxy's
+    default for the mode). StartupError for a spec mitmproxy cannot parse."""
+    specs = []
+    for i, spec in enumerate(modes or ["regular"]):
+        try:
+            parsed = mode_specs.ProxyMode.parse(spec)
+        except ValueError as e:
+            raise StartupError(f"invalid --mode {spec!r}: {e}") from None
+        if i == 0 and parsed.custom_listen_port is None:
+            spec = f"{spec}@{host}:{port}"
+        specs.append(spec)
+    return specs
 
 
 class _ListenErrors(logging.Handler):
@@ -60,7 +92,9 @@ class Necto:
         self._runner: web.AppRunner | None = None
         self._proxyserver: proxyserver.Proxyserver | None = None
         self.recorder: Recorder | None = None
+        self.connectivity: ConnectivityState | None = None
         self.addresses: Addresses | None = None
+        self._protected = Protected()
         self._task_factory: Any = False  # the loop's own, restored on stop
         self.replays = ReplayManager()  # session replays run through this Necto's proxy
 
@@ -79,11 +113,13 @@ class Necto:
         self.store = await Store.open(cfg.db_path)
         try:
             api_addr = await self._start_api()
-            proxy_addr = await self._start_proxy(api_addr)
+            self._protected.api.add(api_addr[1])
+            listeners = await self._start_proxy()
         except BaseException:
             await self.stop()
             raise
-        self.addresses = Addresses(proxy=proxy_addr, api=api_addr)
+        first = listeners[0]
+        self.addresses = Addresses(proxy=(first.host, first.port), api=api_addr, listeners=listeners)
         return self.addresses
 
     async def _start_api(self) -> tuple[str, int]:
@@ -95,6 +131,7 @@ class Necto:
             proxy_address=lambda: self.addresses.proxy if self.addresses else ("", 0),
             api_port=lambda: self.addresses.api[1] if self.addresses else self.config.api_port,
             recorder=lambda: self.recorder,
+            connectivity=lambda: self.connectivity,
             replays=self.replays,
         )
         self._runner = web.AppRunner(make_app(context), access_log=None, handle_signals=False)
@@ -112,23 +149,46 @@ class Necto:
         host, port = server.sockets[0].getsockname()[:2]  # type: ignore[attr-defined]
         return str(host), int(port)
 
-    async def _start_proxy(self, api_addr: tuple[str, int]) -> tuple[str, int]:
+    def _upstream_from_cli(self) -> UpstreamConfig | None:
+        url = self.config.upstream_proxy
+        if not url:
+            return None
+        try:
+            return config_from_url(url)
+        except ConfigError as e:
+            raise StartupError(f"--upstream-proxy: {e}") from None
+
+    async def _start_proxy(self) -> list[Listener]:
         assert self.store is not None and self.ca is not None
         cfg = self.config
+        specs = mode_specs_for(cfg.modes, cfg.proxy_host, cfg.proxy_port)
+        cli_upstream = self._upstream_from_cli()
+        if cfg.client_certs is not None and not cfg.client_certs.exists():
+            raise StartupError(f"--client-certs: {cfg.client_certs} does not exist")
         opts = options.Options()
+        if getattr(mitmproxy_ctx, "master", None) in _RUNNING:
+            # mitmproxy keeps its master in process-wide globals: new connections of every
+            # listener in this process are handed to the newest master.
+            log.warning("another Necto runs in this process: mitmproxy serves one proxy per process")
         self.master = Master(opts, event_loop=asyncio.get_running_loop())
-        tracker = ConnectionTracker(protected=lambda: [(cfg.api_host, api_addr[1])])
+        _RUNNING.add(self.master)
+        tracker = ConnectionTracker(protected=lambda: self._protected, connect_timeout=cfg.connect_timeout)
+        router = UpstreamRouter(tracker)
+        self.connectivity = ConnectivityState(self.store, tracker, router, opts, cli_upstream)
         self.recorder = recorder = Recorder(
             sink=self.store.record,
             target=lambda: self.store.capture_session_id if self.store else None,
             tracker=tracker,
             max_body_size=cfg.max_body_size,
+            passthrough=self.connectivity.is_passthrough,
         )
         self._proxyserver = proxyserver.Proxyserver()
-        # Only what Necto uses: every addon runs on every flow event.
+        # Only what Necto uses: every addon runs on every flow event. The router comes before
+        # NextLayer: it places the upstream proxy's tunnel under CONNECTs it routes.
         self.master.addons.add(
             core.Core(),
             self._proxyserver,
+            router,
             next_layer.NextLayer(),
             tlsconfig.TlsConfig(),
             tracker,
@@ -137,12 +197,22 @@ class Necto:
         updates: dict[str, object] = {
             "confdir": str(cfg.certs_dir),
             "listen_host": cfg.proxy_host,
-            "listen_port": cfg.proxy_port,
+            "mode": specs,
             "ssl_insecure": cfg.ssl_insecure,
+            # Passed-through hosts still get a (byte-counting) flow, so each tunnel is recorded.
+            "show_ignored_hosts": True,
         }
         if cfg.upstream_ca is not None:
             updates["ssl_verify_upstream_trusted_ca"] = str(cfg.upstream_ca)
-        opts.update(**updates)
+        if cfg.client_certs is not None:
+            updates["client_certs"] = str(cfg.client_certs)
+        try:
+            opts.update(**updates)
+        except exceptions.OptionsError as e:
+            raise StartupError(str(e)) from None
+        errorpage.install()
+        upstream.attach(router, opts)
+        await self.connectivity.load()
 
         catcher = _ListenErrors()
         logging.getLogger("mitmproxy").addHandler(catcher)
@@ -150,16 +220,23 @@ class Necto:
             ok = await self._proxyserver.setup_servers()
         finally:
             logging.getLogger("mitmproxy").removeHandler(catcher)
-        addrs = self._proxyserver.listen_addrs()
-        if not ok or not addrs:
+        listeners = [
+            Listener(server.mode.full_spec.rsplit("@", 1)[0] if server.mode.custom_listen_port is not None else server.mode.full_spec,
+                     server.mode.description, str(addr[0]), int(addr[1]))
+            for server in self._proxyserver.servers
+            for addr in server.listen_addrs[:1]
+        ]  # fmt: skip
+        if not ok or not listeners:
             detail = "; ".join(catcher.messages) or "unknown error"
             raise StartupError(
                 f"cannot listen for the proxy on {cfg.proxy_host}:{cfg.proxy_port}: {detail}. "
-                "Choose another port with --proxy-port."
+                "Choose another port with --proxy-port (or another @port for --mode)."
             )
+        self._protected.proxy.update(
+            int(addr[1]) for server in self._proxyserver.servers for addr in server.listen_addrs
+        )
         await self.master.running()
-        host, port = addrs[0][:2]
-        return str(host), int(port)
+        return listeners
 
     # ------------------------------------------------------------------ stop
     async def stop(self) -> None:
@@ -171,8 +248,11 @@ class Necto:
             await self._proxyserver.servers.update([])
             self._proxyserver = None
         if self.master is not None:
+            _RUNNING.discard(self.master)
+            upstream.detach(self.master.options)
             await self.master.done()
             self.master = None
+        self.connectivity = None
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

@@ -151,6 +151,15 @@ def install_steps(files: CaFiles, proxy: str) -> dict[str, object]:
             "firefox": [
                 "Settings > Privacy & Security > Certificates > View Certificates > Authorities > "
                 f"Import {pem}, tick 'Trust this CA to identify websites'.",
+                "To capture localhost and 127.0.0.1 too: about:config > "
+                "network.proxy.allow_hijacking_localhost = true (otherwise Firefox sends them around the proxy).",
+            ],
+            "chromium": [
+                f'chromium --proxy-server=http://{proxy} --proxy-bypass-list="<-loopback>"',
+                "Without --proxy-bypass-list=\"<-loopback>\" Chromium (and Chrome, Edge) sends localhost "
+                "and 127.0.0.1 around the proxy, so local sites are not captured.",
+                "Chromium on Linux trusts CAs from its NSS store: "
+                f"certutil -d sql:$HOME/.pki/nssdb -A -t C,, -n 'Necto CA' -i {pem}",
             ],
             "android": [
                 "Download /api/certificates/download on the device, then Settings > Security > "

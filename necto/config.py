@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from necto.addresses import is_loopback
 
 DEFAULT_PROXY_PORT = 8888
 DEFAULT_API_PORT = 8889
@@ -17,13 +18,8 @@ def default_data_dir() -> Path:
 
 
 def is_loopback_host(host: str) -> bool:
-    host = host.strip("[]").lower()
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    """`localhost` or any spelling of a loopback address (see necto.addresses)."""
+    return is_loopback(host)
 
 
 @dataclass
@@ -39,6 +35,10 @@ class Config:
     allowed_hosts: list[str] = field(default_factory=list)  # extra Host names the API answers
     upstream_ca: Path | None = None  # extra CA to trust for upstream servers
     ssl_insecure: bool = False  # do not verify upstream certificates
+    modes: list[str] = field(default_factory=lambda: ["regular"])  # mitmproxy mode specs; the first on proxy_port
+    upstream_proxy: str | None = None  # --upstream-proxy URL: for this run, over the stored setting
+    client_certs: Path | None = None  # client certificate file, or a directory of <host>.pem
+    connect_timeout: float = 30.0  # seconds to resolve and connect to an upstream
 
     @property
     def db_path(self) -> Path:

@@ -132,6 +132,14 @@ class Entry:
         return header_value(self.response_headers, "content-type") or ""
 
     @property
+    def kind(self) -> str:
+        """http, websocket, tunnel (passed through untouched) or tls-failed (the client broke off)."""
+        captured = ((self.extra.get("har") or {}).get("entry") or {}).get("_kind")
+        if captured in ("tunnel", "tls-failed"):
+            return str(captured)
+        return "websocket" if self.websocket is not None else "http"
+
+    @property
     def duration(self) -> float:
         return self.timings.total
 

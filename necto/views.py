@@ -54,6 +54,23 @@ def entry_summary(e: Entry) -> dict[str, Any]:
         "isComplete": e.status is not None and e.error is None,
         "isTruncated": e.request_truncated or e.response_truncated,
         "source": e.source,
+        "kind": entry_kind(e),
+    }
+
+
+def entry_kind(e: Entry) -> str:
+    return e.kind
+
+
+def connectivity(e: Entry) -> dict[str, Any]:
+    """What the proxy noted about how an entry reached (or failed to reach) its server."""
+    fields = (e.extra.get("har") or {}).get("entry") or {}
+    return {
+        "upstreamProxy": fields.get("_upstreamProxy"),
+        "dnsMapping": fields.get("_dnsMapping"),
+        "tunnel": fields.get("_tunnel"),
+        "tlsFailure": fields.get("_tlsFailure"),
+        "proxyMode": e.extra.get("proxyMode"),
     }
 
 
@@ -79,6 +96,7 @@ def entry_detail(e: Entry) -> dict[str, Any]:
             "clientPort": e.client_port,
             "connectionId": e.connection_id,
             "tls": e.tls,
+            "connectivity": connectivity(e),
             "webSocketMessages": [
                 {**frame_json(m.type, m.time, m.opcode, m.data), "encoding": None if m.opcode == 1 else "base64"}
                 for m in e.websocket

@@ -18,6 +18,8 @@ from typing import Any
 # ---------------------------------------------------------------------------- errors users see
 SESSION_NOT_FOUND = "Session not found"
 ENTRY_NOT_FOUND = "Traffic entry not found"
+# Every "tls-failed" entry's error starts so (a client broke off the TLS handshake with Necto).
+TLS_FAILED_ERROR = "Client TLS handshake failed"
 
 # Exit codes of every `necto` command.
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2

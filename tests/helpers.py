@@ -353,7 +353,7 @@ async def run_cmd(*argv: str, stdin: bytes | None = None, timeout: float = 60) -
     return proc.returncode, out, err
 
 
-async def curl(necto: RunningNecto, *args: str) -> tuple[int, bytes, bytes]:
+async def curl(necto: RunningNecto | NectoProc, *args: str) -> tuple[int, bytes, bytes]:
     """curl through the proxy, trusting Necto's CA, as the README tells users to."""
     return await run_cmd("curl", "-sS", "-x", necto.proxy_url, "--cacert", str(necto.ca_pem), *args)
 
@@ -449,10 +449,11 @@ class Proc:
 
 
 @asynccontextmanager
-async def necto_process(data_dir: Path, pki: TestPki, *extra: str) -> AsyncIterator[Proc]:
+async def necto_process(data_dir: Path, pki: TestPki, *extra: str, trust_upstream: bool = True) -> AsyncIterator[Proc]:
+    """`necto run` in its own process (trusting the test upstream's CA unless told not to)."""
+    trust = ["--upstream-ca", str(pki.ca_pem)] if trust_upstream else []
     proc = await asyncio.create_subprocess_exec(
-        *NECTO, "run", "--data-dir", str(data_dir), "--proxy-port", "0", "--api-port", "0",
-        "--upstream-ca", str(pki.ca_pem), *extra,
+        *NECTO, "run", "--data-dir", str(data_dir), "--proxy-port", "0", "--api-port", "0", *trust, *extra,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )
     assert proc.stdout is not None
@@ -471,8 +472,181 @@ async def necto_process(data_dir: Path, pki: TestPki, *extra: str) -> AsyncItera
             await proc.wait()
 
 
+@dataclass
+class NectoProc:
+    """A Necto in its own process, with a store on its data directory for the test to read.
+
+    mitmproxy keeps its running master in process-wide globals, so one process runs one proxy:
+    a test that needs a Necto configured differently from the shared `necto` fixture starts
+    it this way."""
+
+    proc: Proc
+    store: Store
+    data_dir: Path
+
+    @property
+    def proxy_url(self) -> str:
+        return self.proc.proxy_url.replace("://0.0.0.0:", "://127.0.0.1:")
+
+    @property
+    def api_url(self) -> str:
+        return self.proc.api_url
+
+    @property
+    def banner(self) -> str:
+        return self.proc.banner
+
+    @property
+    def ca_pem(self) -> Path:
+        return self.data_dir / "certs" / "necto-ca-cert.pem"
+
+    async def api(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        """Call the API; (status, JSON answer)."""
+        async with aiohttp.ClientSession() as c:
+            async with c.request(method, f"{self.api_url}{path}", json=body) as r:
+                return r.status, await r.json()
+
+    async def new_session(self, name: str) -> str:
+        """A new active session (through the API, so the proxy records into it at once)."""
+        status, session = await self.api("POST", "/api/sessions", {"name": name, "activate": True})
+        assert status == 201, session
+        return str(session["id"])
+
+
+@asynccontextmanager
+async def necto_instance(data_dir: Path, pki: TestPki, *extra: str, trust_upstream: bool = True) -> AsyncIterator[NectoProc]:
+    async with necto_process(data_dir, pki, *extra, trust_upstream=trust_upstream) as p:
+        store = await Store.open(data_dir / "necto.db")
+        try:
+            yield NectoProc(p, store, data_dir)
+        finally:
+            await store.close()
+
+
 async def stop(p: Proc) -> tuple[int, str]:
     p.proc.send_signal(signal.SIGINT)
     out, err = await asyncio.wait_for(p.proc.communicate(), 30)
     assert p.proc.returncode is not None
     return p.proc.returncode, (out + err).decode()
+
+
+# ------------------------------------------------------------------ proxies for Necto to go through
+class TinyProxy:
+    """An HTTP CONNECT proxy (optionally with Basic auth, optionally behind TLS) that notes
+    every request line it gets and pipes tunnels through."""
+
+    def __init__(self, user: str | None = None, password: str | None = None) -> None:
+        self.seen: list[tuple[str, str, str | None]] = []  # method, target, Proxy-Authorization
+        self.expected = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode() if user else None
+        self.server: asyncio.Server | None = None
+        self.port = 0
+        self.clients: set[asyncio.StreamWriter] = set()
+
+    async def start(self, tls: ssl.SSLContext | None = None) -> TinyProxy:
+        self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0, ssl=tls)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def stop(self) -> None:
+        assert self.server is not None
+        self.server.close()
+        for w in list(self.clients):
+            w.close()
+        await self.server.wait_closed()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.clients.add(writer)
+        try:
+            head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+            line, *lines = head.split("\r\n")
+            method, target, _ = line.split(" ", 2)
+            headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in lines if h)}
+            self.seen.append((method, target, headers.get("proxy-authorization")))
+            if self.expected and headers.get("proxy-authorization") != self.expected:
+                writer.write(b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n")
+                return
+            if method != "CONNECT":
+                writer.write(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
+                return
+            host, _, port = target.rpartition(":")
+            up_r, up_w = await asyncio.open_connection(host.strip("[]"), int(port))
+            writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            await _pipe(reader, writer, up_r, up_w)
+        except (OSError, asyncio.IncompleteReadError, ValueError):
+            pass
+        finally:
+            self.clients.discard(writer)
+            writer.close()
+
+
+class TinySocks5:
+    """A SOCKS5 server with username/password authentication (RFC 1928/1929)."""
+
+    def __init__(self, user: str, password: str) -> None:
+        self.user, self.password = user.encode(), password.encode()
+        self.seen: list[str] = []
+        self.server: asyncio.Server | None = None
+        self.port = 0
+        self.clients: set[asyncio.StreamWriter] = set()
+
+    async def start(self) -> TinySocks5:
+        self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def stop(self) -> None:
+        assert self.server is not None
+        self.server.close()
+        for w in list(self.clients):
+            w.close()
+        await self.server.wait_closed()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.clients.add(writer)
+        try:
+            _, n = await reader.readexactly(2)
+            methods = await reader.readexactly(n)
+            if 2 not in methods:
+                writer.write(b"\x05\xff")
+                return
+            writer.write(b"\x05\x02")
+            _, ulen = await reader.readexactly(2)
+            user = await reader.readexactly(ulen)
+            password = await reader.readexactly((await reader.readexactly(1))[0])
+            if (user, password) != (self.user, self.password):
+                writer.write(b"\x01\x01")
+                return
+            writer.write(b"\x01\x00")
+            _, cmd, _, atyp = await reader.readexactly(4)
+            if atyp == 3:
+                host = (await reader.readexactly((await reader.readexactly(1))[0])).decode()
+            else:
+                host = socket.inet_ntop(socket.AF_INET if atyp == 1 else socket.AF_INET6, await reader.readexactly(4 if atyp == 1 else 16))
+            port = int.from_bytes(await reader.readexactly(2), "big")
+            self.seen.append(f"{host}:{port}")
+            try:
+                up_r, up_w = await asyncio.open_connection(host, port)
+            except OSError:
+                writer.write(b"\x05\x05\x00\x01" + bytes(6))
+                return
+            writer.write(b"\x05\x00\x00\x01" + bytes(6))
+            await _pipe(reader, writer, up_r, up_w)
+        except (OSError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            self.clients.discard(writer)
+            writer.close()
+
+
+async def _pipe(r1: asyncio.StreamReader, w1: asyncio.StreamWriter, r2: asyncio.StreamReader, w2: asyncio.StreamWriter) -> None:
+    async def copy(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        try:
+            while data := await r.read(65536):
+                w.write(data)
+                await w.drain()
+        except OSError:
+            pass
+        finally:
+            w.close()
+
+    await asyncio.gather(copy(r1, w2), copy(r2, w1))

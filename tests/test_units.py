@@ -51,13 +51,31 @@ TIMING_CASES: list[Any] = [
         (0.0, 0.001, 0.031, 0.032, conn(0.001, 0.001, 0.011, 0.021), None), 0.0,
         dict(blocked=0, dns=0, connect=20, ssl=10, send=1, wait=10, receive=1), id="lazy-tls-no-dns",
     ),
-    pytest.param(  # connect refused after 500 ms: the attempt is `connect`, nothing after it
+    # A connection that could not be opened: the phases that happened up to the failure, -1
+    # for those that never started, nothing sent or awaited; `time` is what was spent.
+    pytest.param(  # connect refused after 500 ms: reading the request is blocked, the attempt connect
         (0.0, 0.001, None, None, conn(0.001, 0.003, None, None, failed=0.503), 0.503), 0.0,
-        dict(blocked=0, dns=2, connect=500, ssl=NA, send=1, wait=0, receive=0), id="failed-connect",
+        dict(blocked=1, dns=2, connect=500, ssl=NA, send=0, wait=0, receive=0), id="failed-connect",
     ),
     pytest.param(  # the connect failure time known only to the flow
         (0.0, 0.001, None, None, conn(0.001, 0.003, None, None), 0.203), 0.0,
-        dict(blocked=0, dns=2, connect=200, ssl=NA, send=1, wait=0, receive=0), id="failed-connect-flow-time",
+        dict(blocked=1, dns=2, connect=200, ssl=NA, send=0, wait=0, receive=0), id="failed-connect-flow-time",
+    ),
+    pytest.param(  # DNS failed after 30 ms: no connect at all
+        (0.0, 0.001, None, None, replace(conn(0.002, 0.032, None, None, failed=0.032), stage="dns"), 0.033), 0.0,
+        dict(blocked=3, dns=30, connect=NA, ssl=NA, send=0, wait=0, receive=0), id="failed-dns",
+    ),
+    pytest.param(  # refused by Necto's guard after resolving: no connect
+        (0.0, 0.001, None, None, replace(conn(0.001, 0.004, None, None, failed=0.004), stage="refused"), 0.004), 0.0,
+        dict(blocked=1, dns=3, connect=NA, ssl=NA, send=0, wait=0, receive=0), id="failed-refused-by-guard",
+    ),
+    pytest.param(  # upstream certificate rejected: ssl up to the failure, inside connect
+        (0.0, 0.001, None, None, replace(conn(0.001, 0.003, 0.013, None, failed=0.043), stage="tls"), 0.043), 0.0,
+        dict(blocked=1, dns=2, connect=40, ssl=30, send=0, wait=0, receive=0), id="failed-tls",
+    ),
+    pytest.param(  # HTTPS: failed at CONNECT (TLS), the request came later and got the error
+        (0.100, 0.101, None, None, replace(conn(0.0, 0.005, 0.015, None, failed=0.035), stage="tls"), 0.102), 0.0,
+        dict(blocked=67, dns=5, connect=30, ssl=20, send=0, wait=0, receive=0), id="failed-tls-eager",
     ),
     pytest.param(  # reused connection, the server never answered
         (0.0, 0.001, None, None, None, 0.201), 0.0,

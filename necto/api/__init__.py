@@ -7,7 +7,7 @@ import time
 from aiohttp import web
 
 from necto import __version__
-from necto.api import certificates, events, har, page, sessions, traffic
+from necto.api import certificates, dns, events, har, page, sessions, ssl_passthrough, traffic, upstream_proxy
 from necto.api import compare as compare_api
 from necto.api import inventory as inventory_api
 from necto.api import replay as replay_api
@@ -49,6 +49,9 @@ ROUTE_TABLES: list[web.RouteTableDef] = [
     replay_api.routes,
     compare_api.routes,
     inventory_api.routes,
+    dns.routes,
+    ssl_passthrough.routes,
+    upstream_proxy.routes,
     events.routes,
     page.routes,
 ]

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from necto.capture.recorder import Recorder
+from necto.capture.settings import ConnectivityState
 from necto.certs import CaFiles
 from necto.config import Config
 from necto.replay import ReplayManager
@@ -23,6 +24,7 @@ class ApiContext:
     proxy_address: Callable[[], tuple[str, int]]
     api_port: Callable[[], int]
     recorder: Callable[[], Recorder | None] = lambda: None  # for replays through the proxy
+    connectivity: Callable[[], ConnectivityState | None] = lambda: None  # DNS, passthrough, upstream
     replays: ReplayManager = field(default_factory=ReplayManager)
     started_at: float = field(default_factory=time.time)
 

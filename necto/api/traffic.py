@@ -72,7 +72,9 @@ async def traffic_stats(request: web.Request) -> web.Response:
     session_id = request.match_info["sessionId"]
     if await store.get_session(session_id) is None:
         raise session_not_found()
-    return json_response(await store.stats(session_id))
+    stats = await store.stats(session_id)
+    stats["tlsFailures"] = await store.count_tls_failures(session_id)
+    return json_response(stats)
 
 
 @routes.delete("/api/traffic/session/{sessionId}")

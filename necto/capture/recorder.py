@@ -1,5 +1,11 @@
 """mitmproxy addon that turns finished flows into Entries and queues them for the store.
 
+Every attempt leaves an entry: HTTP exchanges (also failed ones), WebSockets at their end,
+CONNECTs whose upstream could not be reached (DNS, refused, timed out, refused by the upstream
+proxy), tunnels that were passed through untouched (SSL passthrough, raw TCP) with their byte
+counts, and TLS handshakes the client broke off (it does not trust Necto's CA, or pins
+certificates) as "tls-failed" entries, logged once per host and reason with a count.
+
 The hooks do only what must happen at once (read the capture target, claim connection
 timestamps, mark the flow) and queue a closure; the closure (headers, decoding bodies) runs in
 the store's writer batch, off the event loop.
@@ -8,26 +14,38 @@ the store's writer batch, off the event loop.
 from __future__ import annotations
 
 import logging
+import re
 import secrets
+import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
-from mitmproxy import http
+from mitmproxy import connection, http, tcp
+from mitmproxy import tls as mtls
+from mitmproxy.proxy import server_hooks
+from mitmproxy.proxy.layers.tls import parse_client_hello
 
-from necto.capture.connections import ConnectionTracker
-from necto.capture.timing import ConnectionTimes, compute
+from necto.capture import errorpage
+from necto.capture.connections import ConnectionTracker, Opened
+from necto.capture.timing import compute, refused_timings
+from necto.capture.upstream import FAILED
 from necto.model import Entry, Header, WsMessage
 from necto.store import Pending
+from necto.vocab import TLS_FAILED_ERROR
 
 log = logging.getLogger(__name__)
 
 RECORDED = "necto.recorded"
 SESSION_OVERRIDE = "necto.session"
 ENTRY_ID = "necto.entry_id"
+OPENED = "necto.opened"
+TUNNEL = "necto.tunnel"
 # Necto's own replays send this header through the proxy so the exchange is recorded into the
 # replay's session under an id chosen in advance. It carries a per-process secret (outsiders
 # cannot steer recording) and is removed before the request goes upstream.
 REPLAY_HEADER = "x-necto-replay"
+TLS_LOG_WINDOW = 60.0  # seconds: identical client TLS failures are logged once per window
+TLS_LOG_KEYS = 10_000  # distinct (host, reason) pairs remembered for that
 
 
 def _headers(h: http.Headers) -> list[Header]:
@@ -51,24 +69,65 @@ def _tls(conn: Any) -> dict[str, Any] | None:
     }
 
 
+def authority_url(host: str, port: int) -> str:
+    """The URL a CONNECT entry shows for `host:port` (IPv6 bracketed)."""
+    shown = f"[{host}]" if ":" in host else host
+    return f"{'http' if port == 80 else 'https'}://{shown}:{port}"
+
+
+def _har_fields(entry: Entry, **fields: Any) -> None:
+    """Captured connectivity facts, kept as HAR `_` fields so that exports carry them."""
+    given = {k: v for k, v in fields.items() if v is not None}
+    if given:
+        entry.extra.setdefault("har", {}).setdefault("entry", {}).update(given)
+
+
+def _apply_opened(entry: Entry, opened: Opened | None) -> None:
+    if opened is None:
+        return
+    if entry.server_ip is None and opened.server_ip:
+        entry.server_ip, entry.server_port = opened.server_ip, opened.server_port
+    mapping = {"domain": opened.mapping.domain, "targetIp": opened.mapping.target_ip} if opened.mapping else None
+    _har_fields(entry, _dnsMapping=mapping, _upstreamProxy=opened.via)
+
+
+def _client(entry: Entry, client: connection.Client) -> None:
+    if client.peername:
+        entry.client_ip, entry.client_port = str(client.peername[0]), int(client.peername[1])
+    mode = client.proxy_mode
+    if mode is not None and mode.type_name != "regular":
+        entry.extra["proxyMode"] = mode.full_spec
+
+
 def flow_to_entry(
     flow: http.HTTPFlow,
     session_id: str,
-    conn: ConnectionTimes | None,
+    opened: Opened | None,
     max_body: int,
     entry_id: str | None = None,
 ) -> Entry:
     """Build the Entry for a finished flow. Safe to run in a worker thread: the flow is done."""
     req, resp, server = flow.request, flow.response, flow.server_conn
+    refused = flow.metadata.get(FAILED)
+    if refused is not None:  # Necto answered with its own error page: no response from upstream
+        resp = None
     failed_at = flow.error.timestamp if flow.error else None
-    started, timings = compute(
-        req.timestamp_start,
-        req.timestamp_end,
-        resp.timestamp_start if resp else None,
-        resp.timestamp_end if resp else None,
-        conn,
-        failed_at,
-    )
+    if refused is not None:
+        answered = flow.response.timestamp_end if flow.response and flow.response.timestamp_end else None
+        started = req.timestamp_start
+        timings = refused_timings(started, answered or req.timestamp_end or started)
+    else:
+        started, timings = compute(
+            req.timestamp_start,
+            req.timestamp_end,
+            resp.timestamp_start if resp else None,
+            resp.timestamp_end if resp else None,
+            opened.times if opened else None,
+            failed_at,
+        )
+    error = refused or (flow.error.msg if flow.error else None)
+    if error is not None and opened is not None and opened.times.failed and opened.error:
+        error = opened.error  # the connection's own words, without mitmproxy's prefixes
     req_body, req_trunc = _capped(req.get_content(strict=False), max_body)
     entry = Entry(
         session_id=session_id,
@@ -81,17 +140,17 @@ def flow_to_entry(
         request_body_size=len(req.raw_content or b""),
         request_truncated=req_trunc,
         timings=timings,
-        client_ip=flow.client_conn.peername[0] if flow.client_conn.peername else None,
-        client_port=flow.client_conn.peername[1] if flow.client_conn.peername else None,
         connection_id=server.id if server.timestamp_start is not None else None,
         tls=_tls(server),
-        error=flow.error.msg if flow.error else None,
+        error=error,
         source="replay" if entry_id else "capture",
     )
+    _client(entry, flow.client_conn)
     if entry_id:
         entry.id = entry_id
     if server.peername:
         entry.server_ip, entry.server_port = str(server.peername[0]), int(server.peername[1])
+    _apply_opened(entry, opened)
     if resp is not None:
         body = resp.get_content(strict=False)
         entry.status = resp.status_code
@@ -104,8 +163,7 @@ def flow_to_entry(
     if flow.websocket is not None:
         ws = flow.websocket
         entry.websocket = [
-            WsMessage("send" if m.from_client else "receive", m.timestamp, int(m.type), m.content)
-            for m in ws.messages
+            WsMessage("send" if m.from_client else "receive", m.timestamp, int(m.type), m.content) for m in ws.messages
         ]
         if ws.close_code is not None:
             entry.extra["websocketClose"] = {
@@ -116,8 +174,79 @@ def flow_to_entry(
     return entry
 
 
+def connect_failure_entry(flow: http.HTTPFlow, session_id: str, opened: Opened | None, error: str, at: float) -> Entry:
+    """A CONNECT whose tunnel could not be opened: no response, the phases that happened."""
+    req = flow.request
+    if opened is not None:
+        started, timings = compute(req.timestamp_start, req.timestamp_end, None, None, opened.times, at)
+    else:
+        started, timings = req.timestamp_start, refused_timings(req.timestamp_start, at)
+    entry = Entry(
+        session_id=session_id,
+        started=started,
+        method="CONNECT",
+        url=authority_url(req.host, req.port),
+        http_version=req.http_version,
+        request_headers=_headers(req.headers),
+        request_body_size=0,
+        timings=timings,
+        error=error,
+    )
+    _client(entry, flow.client_conn)
+    _apply_opened(entry, opened)
+    return entry
+
+
+class _TlsFailureLog:
+    """Client TLS failures, logged once per (host, reason) and window, then as a count."""
+
+    def __init__(self) -> None:
+        self._seen: dict[tuple[str, str], list[float]] = {}  # key -> [window start, count]
+        self.total = 0
+
+    def add(self, host: str, reason: str, now: float) -> None:
+        self.total += 1
+        key = (host, reason)
+        state = self._seen.get(key)
+        if state is None:
+            if len(self._seen) >= TLS_LOG_KEYS:
+                self.flush()
+                self._seen.clear()
+            self._seen[key] = [now, 0]
+            log.warning(
+                "%s for %s: %s. Trust Necto's CA in that client (necto ca), or add the host to SSL "
+                "passthrough (/api/ssl-passthrough). Repeats are counted, not printed.",
+                TLS_FAILED_ERROR, host, reason,
+            )  # fmt: skip
+            return
+        state[1] += 1
+        if now - state[0] >= TLS_LOG_WINDOW:
+            self._report(key, state)
+            state[0], state[1] = now, 0
+
+    def _report(self, key: tuple[str, str], state: list[float]) -> None:
+        if state[1]:
+            log.warning("%s for %s: %s (%d more times)", TLS_FAILED_ERROR, key[0], key[1], int(state[1]))
+
+    def flush(self) -> None:
+        for key, state in self._seen.items():
+            self._report(key, state)
+            state[1] = 0
+
+
+class _DropMitmproxyTlsLines(logging.Filter):
+    """mitmproxy logs every client TLS failure; the recorder logs them grouped instead."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Client TLS handshake failed.")
+
+
+_ALERT = re.compile(r"alert ([a-z /]+?)(?:\)|'|$)")
+_log_filter = _DropMitmproxyTlsLines()
+
+
 class Recorder:
-    """Records every finished HTTP exchange (and WebSocket, at its end) into the active session."""
+    """Records every attempt (see the module doc) into the active session."""
 
     def __init__(
         self,
@@ -125,18 +254,24 @@ class Recorder:
         target: Callable[[], str | None],
         tracker: ConnectionTracker,
         max_body_size: int = -1,
+        passthrough: Callable[[str], bool] | None = None,
     ) -> None:
         self._sink = sink
         self._target = target  # active, recording session id, or None when paused
         self._tracker = tracker
+        self._passthrough = passthrough or (lambda host: False)
         self.max_body_size = max_body_size
         self.replay_secret = secrets.token_hex(16)
+        self.tls_failures = _TlsFailureLog()
+        self._asked: set[str] = set()  # clients that sent a request or a CONNECT
+        logging.getLogger("mitmproxy.proxy.server").addFilter(_log_filter)
 
     def replay_header(self, session_id: str, entry_id: str) -> tuple[str, str]:
         """The header a replay sends through the proxy to be recorded as `entry_id`."""
         return REPLAY_HEADER, f"{self.replay_secret}:{session_id}:{entry_id}"
 
     def requestheaders(self, flow: http.HTTPFlow) -> None:
+        self._asked.add(flow.client_conn.id)
         value = flow.request.headers.get(REPLAY_HEADER)
         if value is None:
             return
@@ -147,17 +282,18 @@ class Recorder:
             flow.metadata[SESSION_OVERRIDE] = session_id
             flow.metadata[ENTRY_ID] = entry_id
 
+    # ------------------------------------------------------------------ HTTP
     def _record(self, flow: http.HTTPFlow) -> None:
         if flow.metadata.get(RECORDED):
             return
         flow.metadata[RECORDED] = True
         # Claim first: a paused session must still consume the connection's opening cost.
-        conn = self._tracker.claim(flow)
+        opened = self._tracker.claim(flow)
         session_id = flow.metadata.get(SESSION_OVERRIDE) or self._target()
         if session_id is None:
             return
         cap, entry_id = self.max_body_size, flow.metadata.get(ENTRY_ID)
-        self._sink(lambda: flow_to_entry(flow, session_id, conn, cap, entry_id))
+        self._sink(lambda: flow_to_entry(flow, session_id, opened, cap, entry_id))
 
     def response(self, flow: http.HTTPFlow) -> None:
         if flow.websocket is None:  # a WebSocket is recorded once it ends, with its messages
@@ -169,3 +305,167 @@ class Recorder:
 
     def websocket_end(self, flow: http.HTTPFlow) -> None:
         self._record(flow)
+
+    def http_connect(self, flow: http.HTTPFlow) -> None:
+        self._asked.add(flow.client_conn.id)
+
+    def client_disconnected(self, client: connection.Client) -> None:
+        self._asked.discard(client.id)
+
+    def server_connect_error(self, data: server_hooks.ServerConnectionHookData) -> None:
+        """Reverse, SOCKS5 and transparent listeners connect as soon as a client connects;
+        when that fails mitmproxy just closes the client (no flow): record the attempt."""
+        client, server = data.client, data.server
+        mode = client.proxy_mode
+        if mode is None or mode.type_name in ("regular", "upstream") or client.id in self._asked:
+            return
+        if server.address is None or self._tracker.is_tunnel(server):
+            return
+        now = time.time()
+        opened = self._tracker.claim_server(server)
+        session_id = self._target()
+        if session_id is None:
+            return
+        host, port = str(server.address[0]), int(server.address[1])
+        start = client.timestamp_start or now
+        if opened is not None:
+            started, timings = compute(start, start, None, None, opened.times, now)
+        else:
+            started, timings = start, refused_timings(start, now)
+        entry = Entry(
+            session_id=session_id, started=started, method="CONNECT", url=authority_url(host, port),
+            timings=timings, error=(opened.error if opened else None) or server.error or "connection failed",
+        )  # fmt: skip
+        _client(entry, client)
+        _apply_opened(entry, opened)
+        self._sink(entry)
+
+    def http_connect_error(self, flow: http.HTTPFlow) -> None:
+        """A CONNECT answered with an error: the tunnel could not be opened."""
+        if flow.metadata.get(RECORDED):
+            return
+        flow.metadata[RECORDED] = True
+        now = time.time()
+        opened = self._tracker.claim_server(flow.server_conn)
+        error = flow.metadata.get(FAILED) or (opened.error if opened else None) or flow.server_conn.error
+        if error is None and flow.response is not None:
+            error = f"CONNECT answered {flow.response.status_code} {flow.response.reason}"
+        error = error or "the tunnel could not be opened"
+        if flow.metadata.get(FAILED) is None and flow.response is not None and flow.response.status_code == 502:
+            flow.response = errorpage.error_response(502, error)
+        session_id = self._target()
+        if session_id is not None:
+            self._sink(lambda: connect_failure_entry(flow, session_id, opened, error, now))
+
+    # ------------------------------------------------------------------ TLS the client refused
+    def tls_failed_client(self, data: mtls.TlsData) -> None:
+        client, ctx = cast(connection.Client, data.conn), data.context
+        now = time.time()
+        server = ctx.server
+        host = client.sni or (str(server.address[0]) if server.address else "?")
+        port = int(server.address[1]) if server.address else 443
+        reason = client.error or "handshake failed"
+        alert = _ALERT.search(reason)
+        self.tls_failures.add(host, reason, now)
+        opened = self._tracker.claim_server(server) if server.address else None
+        session_id = self._target()
+        if session_id is None:
+            return
+        if opened is not None:  # opened at CONNECT: its cost, then the wait until the failure
+            started, timings = compute(now, now, None, None, opened.times, now)
+        else:
+            started = client.timestamp_start or now
+            timings = refused_timings(started, now)
+        entry = Entry(
+            session_id=session_id,
+            started=started,
+            method="CONNECT",
+            url=authority_url(host, port),
+            timings=timings,
+            error=f"{TLS_FAILED_ERROR}: {reason}",
+        )
+        _client(entry, client)
+        _apply_opened(entry, opened)
+        _har_fields(
+            entry, _kind="tls-failed",
+            _tlsFailure={"sni": client.sni, "alert": alert.group(1) if alert else None, "reason": reason},
+        )  # fmt: skip
+        self._sink(entry)
+
+    # ------------------------------------------------------------------ tunnels (passthrough, raw TCP)
+    def tcp_start(self, flow: tcp.TCPFlow) -> None:
+        flow.metadata[OPENED] = self._tracker.claim_server(flow.server_conn)
+        flow.metadata[TUNNEL] = {"start": time.time(), "sent": 0, "received": 0, "first": None, "sni": None}
+
+    def tcp_message(self, flow: tcp.TCPFlow) -> None:
+        stats = flow.metadata.get(TUNNEL)
+        if stats is None or not flow.messages:
+            return
+        message = flow.messages[-1]
+        if message.from_client:
+            if stats["sent"] == 0:
+                try:
+                    hello = parse_client_hello(message.content)
+                    stats["sni"] = hello.sni if hello else None
+                except ValueError:
+                    pass
+            stats["sent"] += len(message.content)
+        else:
+            if stats["first"] is None:
+                stats["first"] = message.timestamp
+            stats["received"] += len(message.content)
+        flow.messages.clear()  # counted; a tunnel's bytes are not kept
+
+    def tcp_end(self, flow: tcp.TCPFlow) -> None:
+        self._record_tunnel(flow)
+
+    def tcp_error(self, flow: tcp.TCPFlow) -> None:
+        self._record_tunnel(flow)
+
+    def _record_tunnel(self, flow: tcp.TCPFlow) -> None:
+        stats = flow.metadata.pop(TUNNEL, None)
+        # Opened before the tunnel started (CONNECT), or by it (through an upstream proxy).
+        opened = flow.metadata.pop(OPENED, None) or self._tracker.claim_server(flow.server_conn)
+        session_id = self._target()
+        if stats is None or session_id is None:
+            return
+        end = time.time()
+        server = flow.server_conn
+        host = stats["sni"] or (str(server.address[0]) if server.address else "?")
+        port = int(server.address[1]) if server.address else 0
+        started, timings = compute(
+            stats["start"], stats["start"], stats["first"], end if stats["first"] else None,
+            opened.times if opened else None, end,
+        )  # fmt: skip
+        entry = Entry(
+            session_id=session_id,
+            started=started,
+            method="CONNECT",
+            url=authority_url(host, port),
+            request_body_size=stats["sent"],
+            status=200 if flow.error is None or stats["received"] else None,
+            status_text="Connection established",
+            response_body_size=stats["received"],
+            response_wire_size=stats["received"],
+            timings=timings,
+            connection_id=server.id,
+            error=flow.error.msg if flow.error else None,
+        )
+        if entry.status is None:
+            entry.status_text = ""
+        _client(entry, flow.client_conn)
+        if server.peername:
+            entry.server_ip, entry.server_port = str(server.peername[0]), int(server.peername[1])
+        _apply_opened(entry, opened)
+        passthrough = self._passthrough(host) or (
+            server.address is not None and self._passthrough(str(server.address[0]))
+        )
+        _har_fields(
+            entry, _kind="tunnel",
+            _tunnel={"bytesSent": stats["sent"], "bytesReceived": stats["received"], "passthrough": passthrough,
+                     "sni": stats["sni"]},
+        )  # fmt: skip
+        self._sink(entry)
+
+    def done(self) -> None:
+        self.tls_failures.flush()

@@ -26,6 +26,10 @@ def register(sub: Any, add_data_dir_arg: DataDirArg) -> dict[str, Handler]:
     run.add_argument("--allow-host", action="append", default=[], metavar="NAME", help="extra Host name the API answers to (repeatable)")
     run.add_argument("--upstream-ca", type=Path, default=None, help="PEM file of extra CAs to trust for upstream servers")
     run.add_argument("--ssl-insecure", action="store_true", help="do not verify upstream server certificates")
+    run.add_argument("--mode", action="append", default=None, metavar="MODE", help="a proxy mode as mitmproxy names it (repeatable): regular (default), socks5, reverse:http://localhost:3000, upstream:http://proxy:3128, transparent, wireguard; append @PORT to choose a mode's port (the first uses --proxy-port)")
+    run.add_argument("--upstream-proxy", default=None, metavar="URL", help="send traffic through this proxy for this run: http://[user:pass@]host:port, https://..., socks5://... (the API's /api/upstream-proxy setting is stored instead)")
+    run.add_argument("--client-certs", type=Path, default=None, metavar="DIR|FILE", help="client certificate (PEM with key) for upstream mTLS, or a directory of <host>.pem files")
+    run.add_argument("--connect-timeout", type=float, default=30.0, metavar="SECONDS", help="give up resolving and connecting to an upstream after this long (default 30)")
     run.add_argument("-v", "--verbose", action="store_true", help="log mitmproxy's connection events")
     return {"run": cmd_run}
 
@@ -44,6 +48,9 @@ async def cmd_run(args: argparse.Namespace) -> int:
     cfg.max_body_size, cfg.max_upload_size = args.max_body_size, args.max_upload_size
     cfg.token, cfg.allowed_hosts = args.token, args.allow_host
     cfg.upstream_ca, cfg.ssl_insecure = args.upstream_ca, args.ssl_insecure
+    cfg.modes = args.mode or ["regular"]
+    cfg.upstream_proxy, cfg.client_certs = args.upstream_proxy, args.client_certs
+    cfg.connect_timeout = args.connect_timeout
     necto = Necto(cfg)
     try:
         addrs = await necto.start()
@@ -58,17 +65,21 @@ async def cmd_run(args: argparse.Namespace) -> int:
     lines = [
         f"Necto {__version__}",
         f"  Proxy      http://{phost}:{pport}",
+        *(f"  {mode_line(li.mode, li.description)} {li.host}:{li.port}" for li in addrs.listeners[1:]),
         f"  API + page http://{ahost}:{aport}/",
         f"  Data       {cfg.data_dir}",
         f"  CA         {necto.ca.cert_pem}",
         f"             SHA-256 {info['fingerprint']}",
         f"  Session    {session.name if session else '-'} ({'recording' if necto.store.capture_session_id else 'paused'})",
+        *upstream_lines(necto),
         "",
         "Try it:",
         f"  curl -x http://{phost}:{pport} --cacert {necto.ca.cert_pem} https://example.com/",
         f"  curl http://{ahost}:{aport}/api/traffic",
         f"Browser: set the HTTP and HTTPS proxy to {phost}:{pport} and trust the CA above",
         f"  (steps per OS: necto ca, or http://{ahost}:{aport}/api/certificates/ca/install).",
+        f'  Chromium: chromium --proxy-server=http://{phost}:{pport} --proxy-bypass-list="<-loopback>"',
+        "  (without <-loopback> Chromium sends localhost and 127.0.0.1 around the proxy).",
     ]
     if cfg.token:
         lines.append(f"API token (Authorization: Bearer ... or ?token=...): {cfg.token}")
@@ -77,3 +88,21 @@ async def cmd_run(args: argparse.Namespace) -> int:
     await necto.serve_until_signalled()
     print("Necto stopped; everything captured is saved.", flush=True)
     return EXIT_OK
+
+
+def mode_line(mode: str, description: str) -> str:
+    """A banner label for a further listener, e.g. "SOCKS5" or "Reverse"."""
+    name = mode.split(":", 1)[0]
+    label = {"socks5": "SOCKS5", "reverse": "Reverse", "upstream": "Upstream", "transparent": "Transparent",
+             "wireguard": "WireGuard", "regular": "Proxy"}.get(name, name)  # fmt: skip
+    detail = mode.split(":", 1)[1] if ":" in mode else ""
+    return f"{label:<10} {detail}".rstrip() + " on"
+
+
+def upstream_lines(necto: Any) -> list[str]:
+    state = necto.connectivity
+    config = state.upstream if state is not None else None
+    if config is None or not config.enabled:
+        return []
+    where = "this run (--upstream-proxy)" if config.source == "cli" else "stored; change it with /api/upstream-proxy"
+    return [f"  Upstream   {config.url} ({where}; bypassed: {', '.join(config.bypass_rules) or 'nothing'})"]

@@ -539,6 +539,9 @@ class InventoryBuilder:
         if scheme not in ("http", "https", "ws", "wss") or not host:
             self._skip("nonHttp")
             return
+        if e.method.upper() == "CONNECT" or e.kind in ("tunnel", "tls-failed"):
+            self._skip("tunnel")  # a connection, not an API call
+            return
         raw_path = urlsplit(e.url).path or "/"
         if not self.include_static and is_static(raw_path, mime_of(e.response_headers), e.status):
             self._skip("static")

@@ -60,7 +60,35 @@ CREATE INDEX entries_by_session ON entries(session_id, started, seq);
 CREATE INDEX entries_sizes ON entries(session_id, response_body_size, request_body_size);
 """
 
-MIGRATIONS: list[str] = [SCHEMA_V1]
+# Connectivity settings (DNS mappings, SSL passthrough, the upstream proxy): small tables the
+# running proxy reads whole and applies at once when they change.
+CONNECTIVITY_V2 = """
+CREATE TABLE dns_mappings (
+    id TEXT PRIMARY KEY,
+    domain TEXT NOT NULL,
+    target_ip TEXT NOT NULL,
+    enabled INTEGER NOT NULL DEFAULT 1,
+    description TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE TABLE ssl_passthrough (
+    id TEXT PRIMARY KEY,
+    domain TEXT NOT NULL,
+    enabled INTEGER NOT NULL DEFAULT 1,
+    reason TEXT,
+    created_at INTEGER NOT NULL
+);
+-- One row at most: the upstream proxy configuration as JSON (with its password: the database
+-- file is private to its owner).
+CREATE TABLE upstream_proxy (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    config BLOB NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+"""
+
+MIGRATIONS: list[str] = [SCHEMA_V1, CONNECTIVITY_V2]
 
 
 class SchemaTooNew(Exception):
