@@ -22,9 +22,11 @@ from necto.api import make_app
 from necto.api.context import ApiContext
 from necto.capture.connections import ConnectionTracker
 from necto.capture.recorder import Recorder
+from necto.capture.rules import RulesAddon
 from necto.certs import CaFiles, ensure_ca
 from necto.config import Config
 from necto.replay import ReplayManager
+from necto.rules.book import RuleBook, find_profile
 from necto.store import Store
 
 log = logging.getLogger(__name__)
@@ -60,6 +62,7 @@ class Necto:
         self._runner: web.AppRunner | None = None
         self._proxyserver: proxyserver.Proxyserver | None = None
         self.recorder: Recorder | None = None
+        self.rules: RuleBook | None = None  # the rules and network profile the proxy applies
         self.addresses: Addresses | None = None
         self._task_factory: Any = False  # the loop's own, restored on stop
         self.replays = ReplayManager()  # session replays run through this Necto's proxy
@@ -78,6 +81,7 @@ class Necto:
         self.ca = ensure_ca(cfg.certs_dir)
         self.store = await Store.open(cfg.db_path)
         try:
+            await self._apply_network_option()
             api_addr = await self._start_api()
             proxy_addr = await self._start_proxy(api_addr)
         except BaseException:
@@ -96,6 +100,7 @@ class Necto:
             api_port=lambda: self.addresses.api[1] if self.addresses else self.config.api_port,
             recorder=lambda: self.recorder,
             replays=self.replays,
+            rules=lambda: self.rules,
         )
         self._runner = web.AppRunner(make_app(context), access_log=None, handle_signals=False)
         await self._runner.setup()
@@ -125,13 +130,17 @@ class Necto:
             max_body_size=cfg.max_body_size,
         )
         self._proxyserver = proxyserver.Proxyserver()
-        # Only what Necto uses: every addon runs on every flow event.
+        self.rules = RuleBook(self.store)
+        await self.rules.reload()
+        # Only what Necto uses: every addon runs on every flow event. Rules come before the
+        # recorder, which then sees each flow as the client got it.
         self.master.addons.add(
             core.Core(),
             self._proxyserver,
             next_layer.NextLayer(),
             tlsconfig.TlsConfig(),
             tracker,
+            RulesAddon(self.rules, self._proxyserver),
             recorder,
         )
         updates: dict[str, object] = {
@@ -160,6 +169,21 @@ class Necto:
         await self.master.running()
         host, port = addrs[0][:2]
         return str(host), int(port)
+
+    async def _apply_network_option(self) -> None:
+        """`necto run --network NAME|ID|off`: make that profile the active one (stored, so the
+        API, the page and `necto network` agree on what is active)."""
+        name = self.config.network
+        if name is None:
+            return
+        assert self.store is not None
+        if name.strip().lower() in ("off", "none", ""):
+            await self.store.set_active_profile(None)
+            return
+        found = await find_profile(self.store, name)
+        if found is None:
+            raise StartupError(f"no network profile named {name!r} (see: necto network list)")
+        await self.store.set_active_profile(found.id)
 
     # ------------------------------------------------------------------ stop
     async def stop(self) -> None:

@@ -54,6 +54,9 @@ def entry_summary(e: Entry) -> dict[str, Any]:
         "isComplete": e.status is not None and e.error is None,
         "isTruncated": e.request_truncated or e.response_truncated,
         "source": e.source,
+        # Rules (necto.rules): NectoProxy's flag, and which rules touched the exchange.
+        "isMocked": bool(e.extra.get("isMocked")),
+        "appliedRules": e.extra.get("appliedRules") or [],
     }
 
 
@@ -79,6 +82,12 @@ def entry_detail(e: Entry) -> dict[str, Any]:
             "clientPort": e.client_port,
             "connectionId": e.connection_id,
             "tls": e.tls,
+            # Set when rules changed the request (what went upstream, beside what the client
+            # sent), changed the response (what the origin answered), or a network profile or
+            # rule held or paced the exchange.
+            "upstreamRequest": e.extra.get("upstreamRequest"),
+            "upstreamResponse": e.extra.get("upstreamResponse"),
+            "conditions": e.extra.get("conditions"),
             "webSocketMessages": [
                 {**frame_json(m.type, m.time, m.opcode, m.data), "encoding": None if m.opcode == 1 else "base64"}
                 for m in e.websocket

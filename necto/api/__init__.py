@@ -10,7 +10,9 @@ from necto import __version__
 from necto.api import certificates, events, har, page, sessions, traffic
 from necto.api import compare as compare_api
 from necto.api import inventory as inventory_api
+from necto.api import network as network_api
 from necto.api import replay as replay_api
+from necto.api import rules as rules_api
 from necto.api.context import CTX, ApiContext, ctx
 from necto.api.errors import error_middleware, json_response
 from necto.api.security import make_security_middleware
@@ -49,6 +51,8 @@ ROUTE_TABLES: list[web.RouteTableDef] = [
     replay_api.routes,
     compare_api.routes,
     inventory_api.routes,
+    rules_api.routes,
+    network_api.routes,
     events.routes,
     page.routes,
 ]

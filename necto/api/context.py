@@ -12,6 +12,7 @@ from necto.capture.recorder import Recorder
 from necto.certs import CaFiles
 from necto.config import Config
 from necto.replay import ReplayManager
+from necto.rules.book import RuleBook
 from necto.store import Store
 
 
@@ -24,6 +25,7 @@ class ApiContext:
     api_port: Callable[[], int]
     recorder: Callable[[], Recorder | None] = lambda: None  # for replays through the proxy
     replays: ReplayManager = field(default_factory=ReplayManager)
+    rules: Callable[[], RuleBook | None] = lambda: None  # what the proxy applies (load errors)
     started_at: float = field(default_factory=time.time)
 
 

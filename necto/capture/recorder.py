@@ -28,6 +28,9 @@ ENTRY_ID = "necto.entry_id"
 # replay's session under an id chosen in advance. It carries a per-process secret (outsiders
 # cannot steer recording) and is removed before the request goes upstream.
 REPLAY_HEADER = "x-necto-replay"
+# Callables `(entry, flow, max_body)` other addons leave on a flow to complete its entry (the
+# rules addon: which rules applied, the request as the client sent it, conditioning timings).
+ANNOTATE = "necto.annotate"
 
 
 def _headers(h: http.Headers) -> list[Header]:
@@ -113,6 +116,8 @@ def flow_to_entry(
                 "reason": ws.close_reason,
                 "byClient": ws.closed_by_client,
             }
+    for note in flow.metadata.get(ANNOTATE, ()):
+        note(entry, flow, max_body)
     return entry
 
 

@@ -26,8 +26,22 @@ def register(sub: Any, add_data_dir_arg: DataDirArg) -> dict[str, Handler]:
     run.add_argument("--allow-host", action="append", default=[], metavar="NAME", help="extra Host name the API answers to (repeatable)")
     run.add_argument("--upstream-ca", type=Path, default=None, help="PEM file of extra CAs to trust for upstream servers")
     run.add_argument("--ssl-insecure", action="store_true", help="do not verify upstream server certificates")
+    run.add_argument("--network", metavar="PROFILE", default=None, help='network conditions for all traffic: a profile name or id ("Slow 3G", preset-4; see necto network list), or off')
     run.add_argument("-v", "--verbose", action="store_true", help="log mitmproxy's connection events")
     return {"run": cmd_run}
+
+
+def _conditions(necto: Any) -> list[str]:
+    """Banner lines for what changes traffic: hard to forget a throttle that is on."""
+    from necto.cli.network import describe
+
+    book = necto.rules
+    lines = []
+    if book is not None and book.profile is not None:
+        lines.append(f"  Network    {book.profile.name}: {describe(book.profile)} (necto network deactivate)")
+    if book is not None and book.rules:
+        lines.append(f"  Rules      {len(book.rules.rules)} enabled (necto rules list)")
+    return lines
 
 
 async def cmd_run(args: argparse.Namespace) -> int:
@@ -44,6 +58,7 @@ async def cmd_run(args: argparse.Namespace) -> int:
     cfg.max_body_size, cfg.max_upload_size = args.max_body_size, args.max_upload_size
     cfg.token, cfg.allowed_hosts = args.token, args.allow_host
     cfg.upstream_ca, cfg.ssl_insecure = args.upstream_ca, args.ssl_insecure
+    cfg.network = args.network
     necto = Necto(cfg)
     try:
         addrs = await necto.start()
@@ -63,6 +78,7 @@ async def cmd_run(args: argparse.Namespace) -> int:
         f"  CA         {necto.ca.cert_pem}",
         f"             SHA-256 {info['fingerprint']}",
         f"  Session    {session.name if session else '-'} ({'recording' if necto.store.capture_session_id else 'paused'})",
+        *_conditions(necto),
         "",
         "Try it:",
         f"  curl -x http://{phost}:{pport} --cacert {necto.ca.cert_pem} https://example.com/",

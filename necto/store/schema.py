@@ -60,7 +60,33 @@ CREATE INDEX entries_by_session ON entries(session_id, started, seq);
 CREATE INDEX entries_sizes ON entries(session_id, response_body_size, request_body_size);
 """
 
-MIGRATIONS: list[str] = [SCHEMA_V1]
+# Rules, custom network profiles and the small state beside them (issue 13). `rule_state` holds
+# `version` (bumped by every change to rules, profiles or the active profile, so a running Necto
+# notices another process's change) and `network.active` (the active profile's id).
+RULES_V2 = """
+CREATE TABLE rules (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    enabled INTEGER NOT NULL,
+    priority REAL NOT NULL,
+    match BLOB NOT NULL,
+    action TEXT NOT NULL,
+    config BLOB,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE TABLE network_profiles (
+    id TEXT PRIMARY KEY,
+    fields BLOB NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE rule_state (
+    key TEXT PRIMARY KEY,
+    value BLOB
+);
+"""
+
+MIGRATIONS: list[str] = [SCHEMA_V1, RULES_V2]
 
 
 class SchemaTooNew(Exception):
