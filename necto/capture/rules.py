@@ -266,31 +266,36 @@ class RulesAddon:
                 size = len(req.raw_content or b"") + sum(len(k) + len(v) + 4 for k, v in req.headers.fields)
                 plan.upload_ms = size / profile.upload * 1000.0
         reroute: list[CompiledRule] = []
+        applied: list[CompiledRule] = []  # in evaluation order, for the entry
         answer: http.Response | None = None
         for r in matched:
             action = r.action
             if action == "delay":
                 plan.latency_ms += r.delay_ms(self._rng)
-                plan.marks.append(r.mark())
+                applied.append(r)
             elif action == "throttle":
                 bps = float(r.config["bytesPerSecond"])
                 plan.rate = bps if plan.rate is None else min(plan.rate, bps)
                 plan.latency_ms += float(r.config.get("latency") or 0)
-                plan.marks.append(r.mark())
+                applied.append(r)
             elif action in ("modify-request", "map-remote"):
                 reroute.append(r)
+                applied.append(r)
             elif action == "modify-response":
                 plan.response_rules.append(r)
             else:
                 answer = await self._terminal(flow, r, plan)
                 if answer is not None:
-                    plan.marks.append(r.mark())
+                    applied.append(r)
                     break
-        if answer is None and reroute:
+        if answer is not None:
+            # Answered here: request edits and re-routing had nowhere to go.
+            applied = [r for r in applied if all(r is not x for x in reroute)]
+        elif reroute:
             plan.client_request = req.copy()
             for r in reroute:
                 self._reroute(req, r)
-                plan.marks.append(r.mark())
+        plan.marks.extend(r.mark() for r in applied)
         held = plan.latency_ms + plan.upload_ms
         if held > 0:
             await asyncio.sleep(held / 1000.0)
