@@ -527,6 +527,10 @@ def counting_app(state: Counting) -> web.Application:
     async def user(request: web.Request) -> web.Response:
         return web.json_response({"id": request.match_info["id"], "name": "user " + request.match_info["id"]})
 
+    async def slow(request: web.Request) -> web.Response:
+        await asyncio.sleep(int(request.query.get("ms", "500")) / 1000)
+        return web.Response(text="slow done")
+
     async def other(request: web.Request) -> web.Response:
         return web.Response(text=f"upstream {request.path}")
 
@@ -536,6 +540,7 @@ def counting_app(state: Counting) -> web.Application:
     app.router.add_get("/bytes", nbytes)
     app.router.add_get("/counter/{tail:.*}", counter)
     app.router.add_get("/users/{id}", user)
+    app.router.add_get("/slow", slow)
     app.router.add_route("*", "/{tail:.*}", other)
     return app
 

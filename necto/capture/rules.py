@@ -203,7 +203,8 @@ class RulesAddon:
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         plan: Plan | None = flow.metadata.get(PLAN)
-        if plan is None or plan.mocked or flow.response is None:
+        # mitmproxy also calls this for answers set in the request hook: those are ours.
+        if plan is None or plan.mocked or plan.error or flow.response is None:
             return
         if plan.profile is not None and plan.profile.dropped(self._rng):
             plan.drop_response = True

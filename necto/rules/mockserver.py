@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
+import orjson
 from aiohttp import web
 from multidict import CIMultiDict
 
@@ -34,9 +35,9 @@ def mock_app(
         rec = recording.pick(request.method, url, ignore_origin=True, host=request.host)
         entry = await fetch_entry(rec, get_entry) if rec is not None else None
         if entry is None:
-            return web.json_response(
-                {"error": f"No recorded response for {request.method} {request.path_qs}"}, status=404,
-                headers={MOCK_HEADER: "miss"},
+            return web.Response(
+                body=orjson.dumps({"error": f"No recorded response for {request.method} {request.path_qs}"}),
+                status=404, content_type="application/json", headers={MOCK_HEADER: "miss"},
             )  # fmt: skip
         status, reason, headers, body = response_parts(entry)
         out = CIMultiDict(headers)
