@@ -4,8 +4,8 @@ NectoProxy's shape: `{url, method, host, path, headers, bodyContains}`, every pr
 AND-ed. A pattern is a glob (`*` any run of characters, `?` one character, anchored,
 case-insensitive) or a regular expression written as a JavaScript literal `/body/flags`
 (searched, flags from `gimsuy`) or with a `regex:` prefix. A value only counts as a regex literal
-when its body has no unescaped `/` and uses regex syntax (a backslash or one of `^$.|?*+()[]{}`),
-so plain paths such as `/api/` or `/users/i` stay globs.
+when its body has no unescaped `/` and it has flags or uses regex syntax (a backslash or one of
+`^$.|?*+()[]{}`), so plain paths such as `/api/` or `/a/b/c` stay globs.
 
 Everything is validated and compiled once (`compile_match`), when a rule is saved or loaded;
 matching a request compiles nothing. Bad input raises `MatchError` naming the field.
@@ -120,7 +120,9 @@ def regex_literal(text: str) -> tuple[str, str] | None:
     if text.startswith("regex:"):
         return text[6:], ""
     m = _REGEX_LITERAL.match(text)
-    if m is None or not set(m.group(2)) <= REGEX_FLAGS.keys() or not _REGEX_SYNTAX.search(m.group(1)):
+    if m is None or not set(m.group(2)) <= REGEX_FLAGS.keys():
+        return None
+    if not m.group(2) and not _REGEX_SYNTAX.search(m.group(1)):
         return None
     return m.group(1), m.group(2)
 

@@ -46,7 +46,8 @@ MATCHES: list[tuple[str, dict[str, Any], SimpleRequest, bool]] = [
     ("path glob ignores the query", {"path": "/v1/users"}, GET_USERS, True),
     ("path glob with star", {"path": "/v1/*"}, GET_USERS, True),
     ("path literal that looks like a regex literal stays a glob", {"path": "/auth/"}, POST_LOGIN, False),
-    ("path /users/i is a glob, not a regex", {"path": "/users/i"}, SimpleRequest("GET", "http://h/v2/users/i"), False),
+    ("path /users/a is a glob (a is no flag)", {"path": "/users/a"}, SimpleRequest("GET", "http://h/v2/users/a"), False),
+    ("/users/i is a regex with a flag", {"path": "/USERS/i"}, SimpleRequest("GET", "http://h/v2/users/x"), True),
     ("path regex from the docs", {"path": r"/\/v[0-9]+\/users/"}, GET_USERS, True),
     ("header value glob", {"headers": {"content-type": "application/json*"}}, POST_LOGIN, True),
     ("header name case-insensitive", {"headers": {"X-ENV": "staging"}}, POST_LOGIN, True),
@@ -97,7 +98,8 @@ LITERALS = [
     ("/api\\/v\\d+/", ("api\\/v\\d+", "")),
     ("/x+/gi", ("x+", "gi")),
     ("/api/", None),  # no regex syntax: a path
-    ("/users/i", None),
+    ("/users/i", ("users", "i")),  # a flag makes it a regex
+    ("/users/a", None),  # a is not a flag
     ("/a/b/c/", None),  # an unescaped slash inside: a path
     ("/x+/q", None),  # q is not a flag
     ("regex:a.b", ("a.b", "")),

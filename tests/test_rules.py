@@ -420,3 +420,58 @@ async def test_rules_survive_restart_and_cli_changes_apply_to_the_next_request(
         await stop(p)
     code, out, _ = await necto_cli("rules", "list", "--json", "--data-dir", home)
     assert [(r["name"], r["enabled"]) for r in orjson.loads(out)["rules"]] == [("From CLI", True)]
+
+
+# ------------------------------------------------------------------ rules files
+async def test_rules_export_and_import_as_files_a_team_commits(
+    necto: RunningNecto, http: aiohttp.ClientSession, counting: Counting, tmp_path: Path
+) -> None:
+    home = str(tmp_path / "home")
+    fixtures = tmp_path / "repo" / "fixtures"
+    fixtures.mkdir(parents=True)
+    (fixtures / "users.json").write_text('{"users": ["from file"]}')
+    rules_file = tmp_path / "repo" / "necto-rules.yaml"
+    rules_file.write_text(
+        "version: 1\n"
+        "rules:\n"
+        "  - name: Users from a fixture\n"
+        "    match: {path: /api/users}\n"
+        "    action: map-local\n"
+        "    config: {localPath: fixtures/users.json}\n"  # relative to the file
+        "  - name: Slow everything\n"
+        "    enabled: false\n"
+        "    match: {}\n"
+        "    action: delay\n"
+        "    config: {delay: 100, variance: 20}\n"
+    )
+    code, out, err = await necto_cli("rules", "import", str(rules_file), "--data-dir", home)
+    assert code == 0 and b"2 created" in out, err.decode()
+    code, out, _ = await necto_cli("rules", "export", "--data-dir", home)
+    exported = orjson.loads(out)
+    assert [r["name"] for r in exported["rules"]] == ["Users from a fixture", "Slow everything"]
+    assert exported["rules"][0]["config"]["localPath"] == str(fixtures / "users.json")
+    assert "createdAt" not in exported["rules"][0]  # stable in version control
+
+    # A file with one bad rule changes nothing.
+    bad = tmp_path / "bad.json"
+    bad.write_bytes(orjson.dumps({"version": 1, "rules": [exported["rules"][0], {"name": "oops", "match": {}, "action": "map-remote"}]}))
+    code, _, err = await necto_cli("rules", "import", str(bad), "--replace", "--data-dir", home)
+    assert code == 1 and b"rules[1] (oops): config.targetUrl is required for map-remote" in err
+    alias = tmp_path / "alias.yaml"
+    alias.write_text("a: &x [1]\nrules: *x\n")
+    code, _, err = await necto_cli("rules", "import", str(alias), "--data-dir", home)
+    assert code == 1 and b"aliases" in err
+    code, out, _ = await necto_cli("rules", "list", "--json", "--data-dir", home)
+    assert len(orjson.loads(out)["rules"]) == 2
+
+    # Through the API: import replaces, export gives YAML back.
+    status, answer = await api(http, "POST", necto.api_url + "/api/rules/import", {"rules": exported["rules"][:1], "replace": True})
+    assert status == 200 and answer["created"] == 1 and len(answer["rules"]) == 1
+    r = await curl_fetch(necto, counting.http_url + "/api/users")
+    assert r.body == b'{"users": ["from file"]}' and counting.hits("/api/users") == 0
+    async with http.get(necto.api_url + "/api/rules/export?format=yaml") as resp:
+        assert resp.status == 200 and resp.headers["Content-Disposition"] == 'attachment; filename="necto-rules.yaml"'
+        text = await resp.text()
+    assert "name: Users from a fixture" in text
+    status, answer = await api(http, "POST", necto.api_url + "/api/rules/import", {"rules": [{"name": "x"}]})
+    assert status == 400 and answer["error"].startswith("rules[0] (x): ")
