@@ -215,6 +215,7 @@ class CompiledMatch:
     hosts: frozenset[str] | None = None  # the request host must be one of these (indexing)
     host_suffix: str | None = None  # ... or end with "." + this
     path_prefix: str | None = None  # literal leading path of the pattern (map-local mounts)
+    path_segment: str | None = None  # the request path's first segment must be this (indexing)
     tests: list[Callable[[Request], bool]] = field(default_factory=list)
 
     def matches(self, req: Request) -> bool:
@@ -235,6 +236,21 @@ def _literal_path_prefix(pattern: str) -> str | None:
         return None
     prefix = m.group(1)
     return prefix[: prefix.rfind("/") + 1] or None
+
+
+def _first_segment(pattern: str) -> str | None:
+    """`/api/v1/*` -> `api` (lower case: globs ignore case); None when a wildcard or a regex
+    could put anything there."""
+    if regex_literal(pattern) is not None or not pattern.startswith("/"):
+        return None
+    m = re.match(r"\A/([^/*?]+)(?:/|\Z)", pattern)
+    return m.group(1).lower() if m else None
+
+
+def request_segment(path: str) -> str:
+    """The first segment of a request path, as `CompiledMatch.path_segment` is written."""
+    end = path.find("/", 1)
+    return (path[1:end] if end != -1 else path[1:]).lower()
 
 
 def compile_match(value: Any, where: str = "match") -> CompiledMatch:
@@ -279,6 +295,7 @@ def compile_match(value: Any, where: str = "match") -> CompiledMatch:
         if ptest is not _always:
             tests.append((2, lambda r: ptest(r.path())))
         cm.path_prefix = _literal_path_prefix(path)
+        cm.path_segment = _first_segment(path)
 
     url = value.get("url")
     if url is not None:

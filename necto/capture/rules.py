@@ -45,21 +45,35 @@ PLAN = "necto.rules.plan"
 
 
 class FlowRequest:
-    """A mitmproxy request as `necto.match.Request` (computed lazily)."""
+    """A mitmproxy request as `necto.match.Request`, computed lazily and cheaply (every request
+    with rules in play is tested against several of them)."""
 
-    __slots__ = ("_r", "method", "host", "port")
+    __slots__ = ("_r", "method", "host", "port", "_url", "_path")
 
     def __init__(self, r: http.Request) -> None:
         self._r = r
         self.method = r.method.upper()
-        self.host = r.pretty_host.lower()
+        self.host = r.host.lower()
         self.port = r.port
+        self._url: str | None = None
+        self._path: str | None = None
 
     def url(self) -> str:
-        return self._r.pretty_url
+        """scheme://host[:port]/path?query, the default port left out (mitmproxy's `url`)."""
+        if self._url is None:
+            r = self._r
+            scheme, host, port = r.scheme, self.host, self.port
+            if ":" in host:
+                host = f"[{host}]"
+            if DEFAULT_PORTS.get(scheme) != port:
+                host = f"{host}:{port}"
+            self._url = f"{scheme}://{host}{r.path}"
+        return self._url
 
     def path(self) -> str:
-        return self._r.path.split("?", 1)[0]
+        if self._path is None:
+            self._path = self._r.path.split("?", 1)[0]
+        return self._path
 
     def header_values(self, lname: str) -> list[str]:
         return self._r.headers.get_all(lname)
@@ -387,6 +401,8 @@ class RulesAddon:
             return
         if plan.drop_response:
             plan.error = RESPONSE_DROPPED
+            plan.upstream_response = {"status": resp.status_code, "statusText": resp.reason,
+                                      "headers": [{"name": n, "value": v} for n, v in _header_list(resp.headers)]}  # fmt: skip
             dropped = _text_answer(503, RESPONSE_DROPPED)
             dropped.timestamp_start, dropped.timestamp_end = resp.timestamp_start, resp.timestamp_end
             flow.response = dropped

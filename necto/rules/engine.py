@@ -5,7 +5,8 @@ matching `modify-request`, `modify-response`, `delay`, `throttle` and `map-remot
 in that order; the first matching terminal rule (`mock`, `map-local`, `block`, or a
 `replay-from` that finds a recorded answer or answers its misses with 404) answers and ends the
 evaluation. Rules are indexed by the host they can match, so a request only meets the rules
-that could apply to its host: 100 rules for other hosts cost a dictionary lookup.
+that could apply to its host (or, for rules without a host, to its first path segment): 100
+rules for other hosts or paths cost a few dictionary lookups.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from necto.match import CompiledMatch, Request, compile_match, host_could_match
+from necto.match import CompiledMatch, Request, compile_match, host_could_match, request_segment
 from necto.rules.edits import Edits, compile_edits, header_strings
 from necto.rules.model import TERMINAL, Rule
 from necto.rules.recorded import Recording
@@ -83,6 +84,7 @@ class RuleSet:
         self.rules = sorted(rules, key=lambda r: r.index)
         self.by_host: dict[str, list[CompiledRule]] = {}
         self.by_suffix: dict[str, list[CompiledRule]] = {}
+        self.by_segment: dict[str, list[CompiledRule]] = {}  # no host, but a literal first path segment
         self.general: list[CompiledRule] = []
         for r in self.rules:
             m = r.match
@@ -93,6 +95,8 @@ class RuleSet:
                     self.by_suffix.setdefault(m.host_suffix, []).append(r)
             elif m.host_suffix is not None:
                 self.by_suffix.setdefault(m.host_suffix, []).append(r)
+            elif m.path_segment is not None:
+                self.by_segment.setdefault(m.path_segment, []).append(r)
             else:
                 self.general.append(r)
         self.redirecting = [r for r in self.rules if r.action in REDIRECTING]
@@ -100,8 +104,9 @@ class RuleSet:
     def __bool__(self) -> bool:
         return bool(self.rules)
 
-    def candidates(self, host: str) -> list[CompiledRule]:
-        """The rules that could match a request to `host`, in evaluation order."""
+    def candidates(self, host: str, segment: str | None = None) -> list[CompiledRule]:
+        """The rules that could match a request to `host` whose path starts with `segment`
+        (None: any path), in evaluation order."""
         lists = []
         exact = self.by_host.get(host)
         if exact:
@@ -113,6 +118,13 @@ class RuleSet:
                 if found:
                     lists.append(found)
                 dot = host.find(".", dot + 1)
+        if self.by_segment:
+            if segment is None:
+                lists.extend(self.by_segment.values())
+            else:
+                found = self.by_segment.get(segment)
+                if found:
+                    lists.append(found)
         if self.general:
             lists.append(self.general)
         if not lists:
@@ -125,7 +137,7 @@ class RuleSet:
         """Matching rules in order, up to and including the first `mock`/`map-local`/`block`
         (a `replay-from` may still miss, so evaluation can go on past it)."""
         out = []
-        for r in self.candidates(req.host):
+        for r in self.candidates(req.host, request_segment(req.path()) if self.by_segment else None):
             if r.match.matches(req):
                 out.append(r)
                 if r.terminal:
