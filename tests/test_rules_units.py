@@ -167,3 +167,42 @@ def test_profile_validation(body: dict[str, Any], message: str) -> None:
 def test_presets_are_nectoproxys_eleven() -> None:
     assert [p.id for p in PRESETS] == [f"preset-{i}" for i in range(11)]
     assert validate_profile({"name": "n"})["latency"] == 0
+
+
+MCP = [
+    ({"name": "m", "action": "mock", "match": {"path": "/x"}, "mock": {"status": 503, "body": "down"}},
+     {"action": "mock", "config": {"status": 503, "body": "down"}}),
+    ({"name": "b", "action": "block", "match": {"host": "ads.test"}}, {"action": "block", "config": None}),
+    ({"name": "r", "action": "modify-request", "match": {}, "setRequestHeaders": {"X-A": "1"}, "removeRequestHeaders": ["Cookie"]},
+     {"action": "modify-request", "config": {"setHeaders": {"X-A": "1"}, "removeHeaders": ["Cookie"]}}),
+    ({"name": "s", "action": "modify-response", "match": {"method": ["GET"]}, "setResponseStatus": 500, "replaceResponseBody": "x"},
+     {"action": "modify-response", "config": {"setStatus": 500, "replaceBody": "x"}}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("args,expected", MCP, ids=[a["action"] for a, _ in MCP])
+def test_mcp_create_rule_parameters_become_rules(args: dict[str, Any], expected: dict[str, Any]) -> None:
+    from necto.rules.mcp import rule_from_tool_args
+
+    fields = rule_from_tool_args(args)
+    assert {k: fields[k] for k in expected} == expected and fields["enabled"] is True
+
+
+MCP_ERRORS = [
+    ({"name": "m", "action": "mock", "match": {}}, "mock rules need a mock object"),
+    ({"name": "r", "action": "modify-request", "match": {}}, "modify-request rules need setRequestHeaders"),
+    ({"name": "r", "action": "modify-response", "match": {}}, "modify-response rules need setResponseStatus"),
+    ({"name": "d", "action": "delay", "match": {}}, "action must be one of mock, block, modify-request, modify-response"),
+    ({"name": "h", "action": "block", "match": {"headers": {"a": "b"}}}, "match.headers is not a match field here"),
+    ({"action": "block", "match": {}}, "Rule name is required"),
+]
+
+
+@pytest.mark.parametrize("args,message", MCP_ERRORS, ids=[m for _, m in MCP_ERRORS])
+def test_mcp_create_rule_errors(args: dict[str, Any], message: str) -> None:
+    from necto.rules.mcp import rule_from_tool_args
+    from necto.rules.model import RuleError
+
+    with pytest.raises(RuleError) as info:
+        rule_from_tool_args(args)
+    assert str(info.value).startswith(message)
