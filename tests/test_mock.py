@@ -43,8 +43,9 @@ async def export_session(necto: RunningNecto, http: aiohttp.ClientSession, sessi
     return path
 
 
-async def record_counting_traffic(necto: RunningNecto, counting: Counting, session: Session) -> None:
-    for path in ("/counter/a", "/counter/a", "/users/42", "/json?b=2&a=1"):
+async def record_counting_traffic(necto: RunningNecto, counting: Counting, session: Session, counter: str) -> None:
+    """Two calls of a counter the origin has never seen (`call 1`, `call 2`), a user, some JSON."""
+    for path in (counter, counter, "/users/42", "/json?b=2&a=1"):
         r = await curl_fetch(necto, counting.http_url + path)
         assert r.status == 200
     await wait_for_entries(necto.store, session.id, 4)
@@ -53,7 +54,7 @@ async def record_counting_traffic(necto: RunningNecto, counting: Counting, sessi
 async def test_replay_from_a_har_file(
     necto: RunningNecto, http: aiohttp.ClientSession, counting: Counting, fresh_session: Session, tmp_path: Path
 ) -> None:
-    await record_counting_traffic(necto, counting, fresh_session)
+    await record_counting_traffic(necto, counting, fresh_session, "/counter/replay-from")
     har = await export_session(necto, http, fresh_session.id, tmp_path / "recorded.har")
     counting.reset()
     status, rule = await api(http, "POST", necto.api_url + "/api/rules", {
@@ -61,7 +62,7 @@ async def test_replay_from_a_har_file(
         "config": {"harFile": str(har), "onMiss": "404"},
     })  # fmt: skip
     assert status == 201, rule
-    bodies = [(await curl_fetch(necto, counting.http_url + "/counter/a")).body for _ in range(3)]
+    bodies = [(await curl_fetch(necto, counting.http_url + "/counter/replay-from")).body for _ in range(3)]
     assert bodies == [b"call 1", b"call 2", b"call 2"]  # Nth call, Nth response; then the last repeats
     r = await curl_fetch(necto, counting.http_url + "/json?a=1&b=2")  # the query in another order
     assert orjson.loads(r.body) == {"message": "hello", "token": "secret-token", "items": [1, 2, 3]}
@@ -204,12 +205,12 @@ async def test_necto_mock_serves_a_har_as_a_backend(
             assert (await curl_fetch(necto, origin.http_url + path)).status == 200
     finally:
         await runner.cleanup()
-    await record_counting_traffic(necto, counting, fresh_session)
+    await record_counting_traffic(necto, counting, fresh_session, "/counter/necto-mock")
     har = await export_session(necto, http, fresh_session.id, tmp_path / "backend.har")
     async with necto_mock(str(har), "--data-dir", str(tmp_path / "home")) as base:
         code, out, _ = await run_cmd("curl", "-sS", "-i", base + "/nowhere?x=1")
         assert out.startswith(b"HTTP/1.1 404") and b'{"error":"No recorded response for GET /nowhere?x=1"}' in out
-        calls = [(await run_cmd("curl", "-sS", base + "/counter/a"))[1] for _ in range(3)]
+        calls = [(await run_cmd("curl", "-sS", base + "/counter/necto-mock"))[1] for _ in range(3)]
         assert calls == [b"call 1", b"call 2", b"call 2"]
         code, out, _ = await run_cmd("curl", "-sS", base + "/json?a=1&b=2")
         assert orjson.loads(out)["message"] == "hello"
