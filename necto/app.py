@@ -26,11 +26,13 @@ from necto.api.context import ApiContext
 from necto.capture import errorpage, upstream
 from necto.capture.connections import ConnectionTracker, Protected
 from necto.capture.recorder import Recorder
+from necto.capture.rules import RulesAddon
 from necto.capture.settings import ConnectivityState
 from necto.capture.upstream import ConfigError, UpstreamConfig, UpstreamRouter, config_from_url
 from necto.certs import CaFiles, ensure_ca
 from necto.config import Config
 from necto.replay import ReplayManager
+from necto.rules.book import RuleBook, find_profile
 from necto.store import Store
 
 log = logging.getLogger(__name__)
@@ -93,6 +95,7 @@ class Necto:
         self._proxyserver: proxyserver.Proxyserver | None = None
         self.recorder: Recorder | None = None
         self.connectivity: ConnectivityState | None = None
+        self.rules: RuleBook | None = None  # the rules and network profile the proxy applies
         self.addresses: Addresses | None = None
         self._protected = Protected()
         self._task_factory: Any = False  # the loop's own, restored on stop
@@ -112,6 +115,7 @@ class Necto:
         self.ca = ensure_ca(cfg.certs_dir)
         self.store = await Store.open(cfg.db_path)
         try:
+            await self._apply_network_option()
             api_addr = await self._start_api()
             self._protected.api.add(api_addr[1])
             listeners = await self._start_proxy()
@@ -133,6 +137,7 @@ class Necto:
             recorder=lambda: self.recorder,
             connectivity=lambda: self.connectivity,
             replays=self.replays,
+            rules=lambda: self.rules,
         )
         self._runner = web.AppRunner(make_app(context), access_log=None, handle_signals=False)
         await self._runner.setup()
@@ -183,8 +188,11 @@ class Necto:
             passthrough=self.connectivity.is_passthrough,
         )
         self._proxyserver = proxyserver.Proxyserver()
+        self.rules = RuleBook(self.store)
+        await self.rules.reload()
         # Only what Necto uses: every addon runs on every flow event. The router comes before
-        # NextLayer: it places the upstream proxy's tunnel under CONNECTs it routes.
+        # NextLayer: it places the upstream proxy's tunnel under CONNECTs it routes. Rules come
+        # before the recorder, which then sees each flow as the client got it.
         self.master.addons.add(
             core.Core(),
             self._proxyserver,
@@ -192,6 +200,7 @@ class Necto:
             next_layer.NextLayer(),
             tlsconfig.TlsConfig(),
             tracker,
+            RulesAddon(self.rules, self._proxyserver),
             recorder,
         )
         updates: dict[str, object] = {
@@ -237,6 +246,21 @@ class Necto:
         )
         await self.master.running()
         return listeners
+
+    async def _apply_network_option(self) -> None:
+        """`necto run --network NAME|ID|off`: make that profile the active one (stored, so the
+        API, the page and `necto network` agree on what is active)."""
+        name = self.config.network
+        if name is None:
+            return
+        assert self.store is not None
+        if name.strip().lower() in ("off", "none", ""):
+            await self.store.set_active_profile(None)
+            return
+        found = await find_profile(self.store, name)
+        if found is None:
+            raise StartupError(f"no network profile named {name!r} (see: necto network list)")
+        await self.store.set_active_profile(found.id)
 
     # ------------------------------------------------------------------ stop
     async def stop(self) -> None:

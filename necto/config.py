@@ -39,6 +39,7 @@ class Config:
     upstream_proxy: str | None = None  # --upstream-proxy URL: for this run, over the stored setting
     client_certs: Path | None = None  # client certificate file, or a directory of <host>.pem
     connect_timeout: float = 30.0  # seconds to resolve and connect to an upstream
+    network: str | None = None  # a network profile (name or id) to activate at start; "off" clears it
 
     @property
     def db_path(self) -> Path:

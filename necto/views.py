@@ -54,12 +54,11 @@ def entry_summary(e: Entry) -> dict[str, Any]:
         "isComplete": e.status is not None and e.error is None,
         "isTruncated": e.request_truncated or e.response_truncated,
         "source": e.source,
-        "kind": entry_kind(e),
+        "kind": e.kind,
+        # Rules (necto.rules): NectoProxy's flag, and which rules touched the exchange.
+        "isMocked": bool(e.extra.get("isMocked")),
+        "appliedRules": e.extra.get("appliedRules") or [],
     }
-
-
-def entry_kind(e: Entry) -> str:
-    return e.kind
 
 
 def connectivity(e: Entry) -> dict[str, Any]:
@@ -97,6 +96,12 @@ def entry_detail(e: Entry) -> dict[str, Any]:
             "connectionId": e.connection_id,
             "tls": e.tls,
             "connectivity": connectivity(e),
+            # Set when rules changed the request (what went upstream, beside what the client
+            # sent), changed the response (what the origin answered), or a network profile or
+            # rule held or paced the exchange.
+            "upstreamRequest": e.extra.get("upstreamRequest"),
+            "upstreamResponse": e.extra.get("upstreamResponse"),
+            "conditions": e.extra.get("conditions"),
             "webSocketMessages": [
                 {**frame_json(m.type, m.time, m.opcode, m.data), "encoding": None if m.opcode == 1 else "base64"}
                 for m in e.websocket

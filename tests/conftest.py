@@ -17,6 +17,7 @@ import pytest_asyncio
 from helpers import (
     CORPUS_MISSING,
     HAVE_CORPUS,
+    Counting,
     RunningNecto,
     TestPki,
     Upstream,
@@ -24,6 +25,7 @@ from helpers import (
     h2_app,
     make_pki,
     necto_config,
+    start_counting_upstream,
     start_necto,
     start_upstream,
     wait_for_port,
@@ -106,3 +108,27 @@ async def fresh_session(necto: RunningNecto, request: pytest.FixtureRequest) -> 
     return await necto.store.create_session(request.node.name[:80], activate=True)
 
 
+
+
+# ------------------------------------------------------------------ rules and network conditions
+@pytest_asyncio.fixture(scope="session")
+async def counting(pki: TestPki) -> AsyncIterator[Counting]:
+    """An origin that records every request it gets (was it reached? with what?)."""
+    runner, state = await start_counting_upstream(pki)
+    yield state
+    await runner.cleanup()
+
+
+@pytest_asyncio.fixture
+async def clean_rules(necto: RunningNecto, counting: Counting) -> AsyncIterator[None]:
+    """No rules and no network profile before and after the test (the Necto is shared)."""
+
+    async def clear() -> None:
+        for rule in await necto.store.list_rules():
+            await necto.store.delete_rule(rule.id)
+        await necto.store.set_active_profile(None)
+
+    await clear()
+    counting.reset()
+    yield
+    await clear()

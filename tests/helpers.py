@@ -20,7 +20,7 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -650,3 +650,111 @@ async def _pipe(r1: asyncio.StreamReader, w1: asyncio.StreamWriter, r2: asyncio.
             w.close()
 
     await asyncio.gather(copy(r1, w2), copy(r2, w1))
+# ------------------------------------------------------------------ an upstream that counts hits
+@dataclass
+class Counting:
+    """A local origin that records every request it receives (rules tests: was it reached?)."""
+
+    http_url: str = ""
+    https_url: str = ""
+    seen: list[dict[str, Any]] = field(default_factory=list)  # method, path, query, headers, body
+
+    def hits(self, path: str | None = None) -> int:
+        return sum(1 for r in self.seen if path is None or r["path"] == path)
+
+    def last(self, path: str) -> dict[str, Any]:
+        return [r for r in self.seen if r["path"] == path][-1]
+
+    def reset(self) -> None:
+        self.seen.clear()
+
+
+def counting_app(state: Counting) -> web.Application:
+    counters: dict[str, int] = {}
+
+    @web.middleware
+    async def record(request: web.Request, handler: Any) -> web.StreamResponse:
+        body = await request.read()
+        state.seen.append({
+            "method": request.method, "path": request.path, "query": request.query_string,
+            "headers": {k.lower(): v for k, v in request.headers.items()}, "body": body,
+        })  # fmt: skip
+        return await handler(request)
+
+    async def echo(request: web.Request) -> web.Response:
+        r = state.seen[-1]
+        return web.json_response({**r, "body": r["body"].decode("utf-8", "replace")})
+
+    async def data(request: web.Request) -> web.Response:
+        return web.json_response({"message": "hello", "token": "secret-token", "items": [1, 2, 3]}, headers={"X-Origin": "yes"})
+
+    async def nbytes(request: web.Request) -> web.Response:
+        return web.Response(body=b"x" * int(request.query.get("n", "1000")), content_type="application/octet-stream")
+
+    async def counter(request: web.Request) -> web.Response:
+        key = request.path
+        counters[key] = counters.get(key, 0) + 1
+        return web.Response(text=f"call {counters[key]}")
+
+    async def user(request: web.Request) -> web.Response:
+        return web.json_response({"id": request.match_info["id"], "name": "user " + request.match_info["id"]})
+
+    async def slow(request: web.Request) -> web.Response:
+        await asyncio.sleep(int(request.query.get("ms", "500")) / 1000)
+        return web.Response(text="slow done")
+
+    async def other(request: web.Request) -> web.Response:
+        return web.Response(text=f"upstream {request.path}")
+
+    app = web.Application(middlewares=[record])
+    app.router.add_route("*", "/echo/{tail:.*}", echo)
+    app.router.add_get("/json", data)
+    app.router.add_get("/bytes", nbytes)
+    app.router.add_get("/counter/{tail:.*}", counter)
+    app.router.add_get("/users/{id}", user)
+    app.router.add_get("/slow", slow)
+    app.router.add_route("*", "/{tail:.*}", other)
+    return app
+
+
+async def start_counting_upstream(pki: TestPki) -> tuple[web.AppRunner, Counting]:
+    state = Counting()
+    runner = web.AppRunner(counting_app(state), access_log=None)
+    await runner.setup()
+    plain = web.TCPSite(runner, "127.0.0.1", 0)
+    secure = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=pki.server_context())
+    await plain.start()
+    await secure.start()
+    state.http_url = f"http://127.0.0.1:{plain._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+    state.https_url = f"https://localhost:{secure._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+    return runner, state
+
+
+async def api(http: aiohttp.ClientSession, method: str, url: str, body: Any = None) -> tuple[int, Any]:
+    """One JSON API call: (status, parsed body)."""
+    async with http.request(method, url, json=body) as r:
+        return r.status, await r.json(content_type=None)
+
+
+@dataclass
+class Fetched:
+    status: int
+    headers: dict[str, str]  # lower-case names, last value wins
+    body: bytes
+    seconds: float  # curl's time_total
+
+
+async def curl_fetch(necto: RunningNecto, url: str, *args: str) -> Fetched:
+    """A request through the proxy with curl: status, headers, body bytes and curl's own timing."""
+    code, out, err = await curl(
+        necto, "-i", "--suppress-connect-headers", "--path-as-is", "-w", "\n%{time_total}", *args, url
+    )
+    assert code == 0, err.decode()
+    raw, _, secs = out.rpartition(b"\n")
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return Fetched(int(lines[0].split()[1]), headers, body, float(secs))

@@ -10,7 +10,9 @@ from necto import __version__
 from necto.api import certificates, dns, events, har, page, sessions, ssl_passthrough, traffic, upstream_proxy
 from necto.api import compare as compare_api
 from necto.api import inventory as inventory_api
+from necto.api import network as network_api
 from necto.api import replay as replay_api
+from necto.api import rules as rules_api
 from necto.api.context import CTX, ApiContext, ctx
 from necto.api.errors import error_middleware, json_response
 from necto.api.security import make_security_middleware
@@ -52,6 +54,8 @@ ROUTE_TABLES: list[web.RouteTableDef] = [
     dns.routes,
     ssl_passthrough.routes,
     upstream_proxy.routes,
+    rules_api.routes,
+    network_api.routes,
     events.routes,
     page.routes,
 ]

@@ -13,6 +13,7 @@ from necto.capture.settings import ConnectivityState
 from necto.certs import CaFiles
 from necto.config import Config
 from necto.replay import ReplayManager
+from necto.rules.book import RuleBook
 from necto.store import Store
 
 
@@ -26,6 +27,7 @@ class ApiContext:
     recorder: Callable[[], Recorder | None] = lambda: None  # for replays through the proxy
     connectivity: Callable[[], ConnectivityState | None] = lambda: None  # DNS, passthrough, upstream
     replays: ReplayManager = field(default_factory=ReplayManager)
+    rules: Callable[[], RuleBook | None] = lambda: None  # what the proxy applies (load errors)
     started_at: float = field(default_factory=time.time)
 
 

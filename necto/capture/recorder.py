@@ -46,6 +46,9 @@ TUNNEL = "necto.tunnel"
 REPLAY_HEADER = "x-necto-replay"
 TLS_LOG_WINDOW = 60.0  # seconds: identical client TLS failures are logged once per window
 TLS_LOG_KEYS = 10_000  # distinct (host, reason) pairs remembered for that
+# Callables `(entry, flow, max_body)` other addons leave on a flow to complete its entry (the
+# rules addon: which rules applied, the request as the client sent it, conditioning timings).
+ANNOTATE = "necto.annotate"
 
 
 def _headers(h: http.Headers) -> list[Header]:
@@ -171,6 +174,8 @@ def flow_to_entry(
                 "reason": ws.close_reason,
                 "byClient": ws.closed_by_client,
             }
+    for note in flow.metadata.get(ANNOTATE, ()):
+        note(entry, flow, max_body)
     return entry
 
 

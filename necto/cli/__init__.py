@@ -23,6 +23,9 @@ COMMAND_MODULES = [
     "necto.cli.har",
     "necto.cli.replay",
     "necto.cli.inventory",
+    "necto.cli.rules",
+    "necto.cli.network",
+    "necto.cli.mock",
 ]
 
 

@@ -30,8 +30,22 @@ def register(sub: Any, add_data_dir_arg: DataDirArg) -> dict[str, Handler]:
     run.add_argument("--upstream-proxy", default=None, metavar="URL", help="send traffic through this proxy for this run: http://[user:pass@]host:port, https://..., socks5://... (the API's /api/upstream-proxy setting is stored instead)")
     run.add_argument("--client-certs", type=Path, default=None, metavar="DIR|FILE", help="client certificate (PEM with key) for upstream mTLS, or a directory of <host>.pem files")
     run.add_argument("--connect-timeout", type=float, default=30.0, metavar="SECONDS", help="give up resolving and connecting to an upstream after this long (default 30)")
+    run.add_argument("--network", metavar="PROFILE", default=None, help='network conditions for all traffic: a profile name or id ("Slow 3G", preset-4; see necto network list), or off')
     run.add_argument("-v", "--verbose", action="store_true", help="log mitmproxy's connection events")
     return {"run": cmd_run}
+
+
+def _conditions(necto: Any) -> list[str]:
+    """Banner lines for what changes traffic: hard to forget a throttle that is on."""
+    from necto.cli.network import describe
+
+    book = necto.rules
+    lines = []
+    if book is not None and book.profile is not None:
+        lines.append(f"  Network    {book.profile.name}: {describe(book.profile)} (necto network deactivate)")
+    if book is not None and book.rules:
+        lines.append(f"  Rules      {len(book.rules.rules)} enabled (necto rules list)")
+    return lines
 
 
 async def cmd_run(args: argparse.Namespace) -> int:
@@ -51,6 +65,7 @@ async def cmd_run(args: argparse.Namespace) -> int:
     cfg.modes = args.mode or ["regular"]
     cfg.upstream_proxy, cfg.client_certs = args.upstream_proxy, args.client_certs
     cfg.connect_timeout = args.connect_timeout
+    cfg.network = args.network
     necto = Necto(cfg)
     try:
         addrs = await necto.start()
@@ -72,6 +87,7 @@ async def cmd_run(args: argparse.Namespace) -> int:
         f"             SHA-256 {info['fingerprint']}",
         f"  Session    {session.name if session else '-'} ({'recording' if necto.store.capture_session_id else 'paused'})",
         *upstream_lines(necto),
+        *_conditions(necto),
         "",
         "Try it:",
         f"  curl -x http://{phost}:{pport} --cacert {necto.ca.cert_pem} https://example.com/",

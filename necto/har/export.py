@@ -50,6 +50,9 @@ BATCH_ENTRIES = 200
 
 BATCH_BODY_BYTES = 4 * 1024 * 1024
 
+# What rules and network conditions left on an entry, exported under `_necto`.
+NECTO_FIELDS = ("appliedRules", "isMocked", "upstreamRequest", "upstreamResponse", "conditions")
+
 
 def _num(x: float) -> float | int:
     """Round to microseconds; whole numbers as ints so JSON stays tidy."""
@@ -173,6 +176,9 @@ def entry_to_har(e: Entry, exclude_binary: bool = False) -> dict[str, Any]:
     close = e.extra.get("websocketClose")
     if close is not None:
         out["_webSocketClose"] = close
+    necto = {k: e.extra[k] for k in NECTO_FIELDS if e.extra.get(k)}
+    if necto:
+        out["_necto"] = necto
     out.update(h.get("entry", {}))
     return out
 

@@ -31,7 +31,7 @@ def _passthrough(r: Any) -> dict[str, Any]:
 
 
 class ConnectivitySettings(StoreBase):
-    async def _write(self, sql: str, args: tuple[Any, ...]) -> int:
+    async def _write_connectivity(self, sql: str, args: tuple[Any, ...]) -> int:
         async with self._lock:
             cur = await self._w.execute(sql, args)
             changed = cur.rowcount
@@ -53,7 +53,7 @@ class ConnectivitySettings(StoreBase):
         self, domain: str, target_ip: str, enabled: bool = True, description: str | None = None
     ) -> dict[str, Any]:
         mid, ts = new_id(), now_ms()
-        await self._write(
+        await self._write_connectivity(
             "INSERT INTO dns_mappings (id, domain, target_ip, enabled, description, created_at, updated_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
             (mid, domain, target_ip, int(enabled), description, ts, ts),
@@ -69,19 +69,19 @@ class ConnectivitySettings(StoreBase):
             if name in fields:
                 sets.append(f"{name} = ?")
                 args.append(int(fields[name]) if name == "enabled" else fields[name])
-        if not await self._write(f"UPDATE dns_mappings SET {', '.join(sets)} WHERE id = ?", (*args, mapping_id)):
+        if not await self._write_connectivity(f"UPDATE dns_mappings SET {', '.join(sets)} WHERE id = ?", (*args, mapping_id)):
             return None
         return await self.get_dns_mapping(mapping_id)
 
     async def toggle_dns_mapping(self, mapping_id: str) -> dict[str, Any] | None:
-        if not await self._write(
+        if not await self._write_connectivity(
             "UPDATE dns_mappings SET enabled = 1 - enabled, updated_at = ? WHERE id = ?", (now_ms(), mapping_id)
         ):
             return None
         return await self.get_dns_mapping(mapping_id)
 
     async def delete_dns_mapping(self, mapping_id: str) -> bool:
-        return bool(await self._write("DELETE FROM dns_mappings WHERE id = ?", (mapping_id,)))
+        return bool(await self._write_connectivity("DELETE FROM dns_mappings WHERE id = ?", (mapping_id,)))
 
     # ---------------------------------------------------------------- SSL passthrough
     async def list_passthrough(self) -> list[dict[str, Any]]:
@@ -95,7 +95,7 @@ class ConnectivitySettings(StoreBase):
 
     async def add_passthrough(self, domain: str, enabled: bool = True, reason: str | None = None) -> dict[str, Any]:
         eid = new_id()
-        await self._write(
+        await self._write_connectivity(
             "INSERT INTO ssl_passthrough (id, domain, enabled, reason, created_at) VALUES (?, ?, ?, ?, ?)",
             (eid, domain, int(enabled), reason, now_ms()),
         )
@@ -104,12 +104,12 @@ class ConnectivitySettings(StoreBase):
         return found
 
     async def toggle_passthrough(self, entry_id: str) -> dict[str, Any] | None:
-        if not await self._write("UPDATE ssl_passthrough SET enabled = 1 - enabled WHERE id = ?", (entry_id,)):
+        if not await self._write_connectivity("UPDATE ssl_passthrough SET enabled = 1 - enabled WHERE id = ?", (entry_id,)):
             return None
         return await self.get_passthrough(entry_id)
 
     async def delete_passthrough(self, entry_id: str) -> bool:
-        return bool(await self._write("DELETE FROM ssl_passthrough WHERE id = ?", (entry_id,)))
+        return bool(await self._write_connectivity("DELETE FROM ssl_passthrough WHERE id = ?", (entry_id,)))
 
     # ---------------------------------------------------------------- upstream proxy
     async def get_upstream_proxy(self) -> dict[str, Any] | None:
@@ -120,9 +120,9 @@ class ConnectivitySettings(StoreBase):
     async def set_upstream_proxy(self, config: dict[str, Any] | None) -> None:
         """Store the configuration (None removes it)."""
         if config is None:
-            await self._write("DELETE FROM upstream_proxy WHERE id = 1", ())
+            await self._write_connectivity("DELETE FROM upstream_proxy WHERE id = 1", ())
             return
-        await self._write(
+        await self._write_connectivity(
             "INSERT INTO upstream_proxy (id, config, updated_at) VALUES (1, ?, ?) "
             "ON CONFLICT(id) DO UPDATE SET config = excluded.config, updated_at = excluded.updated_at",
             (orjson.dumps(config), now_ms()),

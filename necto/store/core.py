@@ -10,6 +10,7 @@ import aiosqlite
 from necto.store.connectivity import ConnectivitySettings
 from necto.store.entries import Entries
 from necto.store.query import IS_STATIC_SQL, sql_is_static
+from necto.store.rules import RuleStore
 from necto.store.schema import PAGE_SIZE, migrate
 from necto.store.sessions import Sessions
 from necto.store.staging import Staging
@@ -25,7 +26,7 @@ def _private_file(path: Path) -> None:
         os.chmod(path, 0o600)
 
 
-class Store(Entries, Sessions, Staging, OutsideChanges, ConnectivitySettings):
+class Store(Entries, Sessions, Staging, OutsideChanges, ConnectivitySettings, RuleStore):
     """Sessions and entries. Captures are queued with `record()` and committed in batches; every
     other write goes through the same connection under one lock."""
 
@@ -63,6 +64,7 @@ class Store(Entries, Sessions, Staging, OutsideChanges, ConnectivitySettings):
     async def close(self) -> None:
         """Write everything still pending, then close both connections."""
         await self._stop_watch()
+        self._close_probe()
         await self._stop_writer()
         await self._r.close()
         await self._w.close()

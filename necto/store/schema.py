@@ -88,7 +88,33 @@ CREATE TABLE upstream_proxy (
 );
 """
 
-MIGRATIONS: list[str] = [SCHEMA_V1, CONNECTIVITY_V2]
+# Rules, custom network profiles and the small state beside them (issue 13). `rule_state` holds
+# `version` (bumped by every change to rules, profiles or the active profile, so a running Necto
+# notices another process's change) and `network.active` (the active profile's id).
+RULES_V3 = """
+CREATE TABLE rules (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    enabled INTEGER NOT NULL,
+    priority REAL NOT NULL,
+    match BLOB NOT NULL,
+    action TEXT NOT NULL,
+    config BLOB,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE TABLE network_profiles (
+    id TEXT PRIMARY KEY,
+    fields BLOB NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE rule_state (
+    key TEXT PRIMARY KEY,
+    value BLOB
+);
+"""
+
+MIGRATIONS: list[str] = [SCHEMA_V1, CONNECTIVITY_V2, RULES_V3]
 
 
 class SchemaTooNew(Exception):

@@ -20,7 +20,7 @@ RESULTS = ROOT / "bench-results"
 # NectoProxy's figures from issue 4, measured on this machine against the same nginx.
 NECTOPROXY = {"http-newconn-c20": 592.0, "http-keepalive-seq": 661.0}
 MITMDUMP_THEN = {"http-newconn-c20": 156.0, "http-keepalive-seq": 230.0}
-PARTS = ("capture", "memory", "export", "import", "reference")
+PARTS = ("capture", "rules", "memory", "export", "import", "reference")
 
 
 def _mib(b: int | float | None) -> str:
@@ -119,6 +119,7 @@ def main(argv: list[str]) -> int:
         prof = RESULTS / f"{name}-profile.txt" if args.profile else None
         part("capture", lambda: capture.run_capture(
             up, work, cfg["rounds"], cfg["duration"], cfg["warmup"], use_wrk, log, prof))  # fmt: skip
+        part("rules", lambda: _rules().run_rules(up, work, cfg["rounds"], cfg["duration"], cfg["warmup"], use_wrk, log))
         part("memory", lambda: capture.run_memory(up, work, *cfg["memory"], log, limit=60 if quick else 240))
 
         avail = harbench.available()
@@ -202,6 +203,12 @@ def main(argv: list[str]) -> int:
     return 0 if not result["errors"] else 1
 
 
+def _rules() -> Any:
+    from bench_lib import rules
+
+    return rules
+
+
 # ---------------------------------------------------------------------- targets and table
 def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
@@ -218,6 +225,11 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
     if s and s.get("necto") and s.get("mitmdump"):
         n, m = s["necto"]["p50_ms"], s["mitmdump"]["p50_ms"]
         add("p50 latency (keep-alive seq) below mitmdump's", n < m, f"necto {n} ms vs mitmdump {m} ms")
+    for scen, s in ((r.get("rules") or {}).get("scenarios") or {}).items():
+        ratio = s.get("ratio")
+        add(f"rules {scen}: 100 non-matching rules within 10% of none", None if ratio is None else ratio >= 0.9,
+            f"{ratio}x req/s ({(s.get('100 rules') or {}).get('rps')} vs {(s.get('none') or {}).get('rps')}), "
+            f"{s.get('ratio_per_cpu')}x per proxy CPU-second")
     mem = r.get("memory")
     if mem and "growth" in mem:
         g = mem["growth"]
@@ -281,6 +293,20 @@ def render(r: dict[str, Any]) -> str:
                 L.append(f"vs NectoProxy ({scen}): necto {s['necto']['rps']:.0f} req/s = "
                          f"{s['necto']['rps'] / np_rps:.2f}x NectoProxy's {np_rps:.0f} (issue 4; its mitmdump then: "
                          f"{MITMDUMP_THEN[scen]:.0f}, mitmdump now: {(s.get('mitmdump') or {}).get('rps', 0):.0f})")  # fmt: skip
+    rl = r.get("rules")
+    if rl:
+        L.append("")
+        L.append(f"Rules: Necto with {rl.get('enabled_rules')} enabled rules that never match vs none "
+                 f"(medians of alternating rounds; {rl.get('entries_touched_by_rules')} entries touched by a rule)")  # fmt: skip
+        for scen, s in rl["scenarios"].items():
+            a, b = s.get("none") or {}, s.get("100 rules") or {}
+            L.append(f"  {scen:20s} none {a.get('rps', 0):8.1f} req/s (p50 {a.get('p50_ms', 0):.2f} ms, "
+                     f"{a.get('req_per_cpu_s', 0):.0f} req/cpu-s)   100 rules {b.get('rps', 0):8.1f} req/s "
+                     f"(p50 {b.get('p50_ms', 0):.2f} ms, {b.get('req_per_cpu_s', 0):.0f} req/cpu-s)   "
+                     f"ratio {s.get('ratio')}x, per CPU {s.get('ratio_per_cpu')}x")  # fmt: skip
+        ev = rl.get("evaluation_us") or {}
+        L.append(f"  deciding one request in the rules addon: {ev.get('none')} us with no rules, "
+                 f"{ev.get('100 rules')} us with the 100 rules")  # fmt: skip
     mem = r.get("memory")
     if mem:
         L.append("")
