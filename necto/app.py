@@ -120,7 +120,7 @@ class Necto:
         tracker = ConnectionTracker(protected=lambda: [(cfg.api_host, api_addr[1])])
         self.recorder = recorder = Recorder(
             sink=self.store.record,
-            target=lambda: self.store.capture_session_id if self.store else None,
+            target=lambda: cfg.capture_session or (self.store.capture_session_id if self.store else None),
             tracker=tracker,
             max_body_size=cfg.max_body_size,
         )

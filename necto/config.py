@@ -39,6 +39,7 @@ class Config:
     allowed_hosts: list[str] = field(default_factory=list)  # extra Host names the API answers
     upstream_ca: Path | None = None  # extra CA to trust for upstream servers
     ssl_insecure: bool = False  # do not verify upstream certificates
+    capture_session: str | None = None  # record into this session, not the active one (`necto record`)
 
     @property
     def db_path(self) -> Path:

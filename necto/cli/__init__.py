@@ -23,6 +23,9 @@ COMMAND_MODULES = [
     "necto.cli.har",
     "necto.cli.replay",
     "necto.cli.inventory",
+    "necto.cli.record",
+    "necto.cli.check",
+    "necto.cli.mcp",
 ]
 
 
