@@ -7,7 +7,15 @@ fail the build; see necto.check.rules for the file and its defaults.
 
 from necto.check.findings import Side, run_check
 from necto.check.report import junit_xml, markdown, text_report
-from necto.check.rules import DEFAULT_LEVELS, DEFAULT_RULES_FILE, CheckRules, RulesError, add_rewrites, load_rules, rules_from_data
+from necto.check.rules import (
+    DEFAULT_LEVELS,
+    DEFAULT_RULES_FILE,
+    CheckRules,
+    RulesError,
+    add_rewrites,
+    load_rules,
+    rules_from_data,
+)
 
 __all__ = [
     "DEFAULT_LEVELS",

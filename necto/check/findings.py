@@ -125,14 +125,17 @@ def status_findings(key: Key, pairs: dict[Key, dict[tuple[int, int], int]], base
     out = []
     changed = pairs.get(key, {})
     for (sa, sb), n in sorted(changed.items()):
-        label = lambda s: str(s) if s else "no response"  # noqa: E731
-        out.append(_finding("status-changed", rules, f"status {label(sa)} -> {label(sb)} ({n} paired request{'s' if n != 1 else ''})", before=sa, after=sb, count=n))
+        msg = f"status {_status(sa)} -> {_status(sb)} ({n} paired request{'s' if n != 1 else ''})"
+        out.append(_finding("status-changed", rules, msg, before=sa, after=sb, count=n))
     explained = {sb for (_, sb) in changed}
     for status in sorted(set(cur.stats.statuses) - set(base.stats.statuses) - explained):
         n = cur.stats.statuses[status]
-        label = str(status) if status else "no response"
-        out.append(_finding("status-changed", rules, f"new status {label} ({n}x, never in the baseline)", after=status, count=n))
+        out.append(_finding("status-changed", rules, f"new status {_status(status)} ({n}x, never in the baseline)", after=status, count=n))
     return out
+
+
+def _status(code: int) -> str:
+    return str(code) if code else "no response"
 
 
 async def _inventory(side: Side, rules: CheckRules) -> Any:
