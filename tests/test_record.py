@@ -13,7 +13,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from helpers import NECTO, TestPki, Upstream, make_pki, run_cmd
+from helpers import CHROMIUM, CHROMIUM_ARGS, NECTO, TestPki, Upstream, make_pki, missing_tool, run_cmd
 from necto.model import Entry
 from necto.record import CA_VARS, clean_no_proxy, exit_status, record_env, spki_hash, write_ca_bundle
 from necto.store import Store
@@ -77,6 +77,24 @@ async def test_record_python_urllib_passes_exit_code(home: Path, pki: TestPki, u
     [entry] = await session_entries(home, "urllib run")
     assert (entry.url, entry.status) == (url, 200)
     assert entry.response_body == b'{"message": "data loaded", "items": [1, 2, 3]}'
+
+
+async def test_record_requests_and_aiohttp(home: Path, pki: TestPki, upstream: Upstream) -> None:
+    pytest.importorskip("requests")
+    script = (
+        "import asyncio, sys, aiohttp, requests\n"
+        "print(requests.get(sys.argv[1] + '?via=requests').text)\n"
+        "async def main():\n"
+        "    async with aiohttp.ClientSession(trust_env=True) as s:\n"
+        "        async with s.get(sys.argv[1] + '?via=aiohttp') as r:\n"
+        "            print(await r.text())\n"
+        "asyncio.run(main())\n"
+    )
+    code, out, err = await record(home, pki, "--session", "python clients", "--", sys.executable, "-c", script, f"{upstream.https_url}/hello")
+    assert code == 0, err
+    assert out.split() == ["hello", "world", "hello", "world"]
+    entries = await session_entries(home, "python clients")
+    assert sorted((e.url.rsplit("=", 1)[1], e.status) for e in entries) == [("aiohttp", 200), ("requests", 200)]
 
 
 async def test_record_failing_command_keeps_its_code_and_traffic(home: Path, pki: TestPki, upstream: Upstream) -> None:
@@ -177,3 +195,22 @@ def test_record_env_and_bundle(tmp_path: Path, pki: TestPki) -> None:
     assert all(env[v] == str(bundle) for v in CA_VARS)
     assert env["NECTO_CA_SPKI"] == spki_hash(necto_ca) and len(env["NECTO_CA_SPKI"]) == 44
     assert env["PATH"] == "/bin"
+
+
+async def test_record_chromium_with_the_documented_flags(home: Path, pki: TestPki, upstream: Upstream, tmp_path: Path) -> None:
+    """The README's Chromium line, as CMD: the proxy, loopback not bypassed, Necto's CA key
+    trusted by its SPKI hash; the page and the request its script makes are recorded."""
+    if not CHROMIUM.exists():
+        missing_tool("chromium")
+    script = (
+        'exec "$0" --headless=new --proxy-server="$NECTO_PROXY" --proxy-bypass-list="<-loopback>" '
+        '--ignore-certificate-errors-spki-list="$NECTO_CA_SPKI" --user-data-dir="$1" '
+        f'{" ".join(CHROMIUM_ARGS)} --virtual-time-budget=5000 --dump-dom "$2"'
+    )
+    code, out, err = await record(
+        home, pki, "--session", "chromium", "--", "sh", "-c", script, str(CHROMIUM), str(tmp_path / "profile"), f"{upstream.https_url}/"
+    )
+    assert code == 0, err
+    assert '<p id="data">data loaded</p>' in out  # the page's fetch('/api/data') went through too
+    urls = {e.url for e in await session_entries(home, "chromium") if e.status == 200}
+    assert {f"{upstream.https_url}/", f"{upstream.https_url}/api/data", f"{upstream.https_url}/app.js"} <= urls

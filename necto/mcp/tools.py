@@ -568,6 +568,7 @@ TOOLS: list[Tool] = [
         "status": {"type": "integer", "description": "exact status code; 0 = no response"},
         "host": {"type": "string", "description": "exact host name"},
         "sessionId": S_SESSION,
+        "redact": {**S_REDACT, "description": "mask credentials and personal data in URLs (default true)"},
     }), list_traffic),
     Tool("get_traffic", "One exchange in full: request line, headers, timings and bodies decoded to text (cut at maxBodyChars, with a note on how to read further). Secrets are masked unless redact=false.", _schema({
         "id": {"type": "string", "description": "entry id (from list_traffic or search_traffic)"},
@@ -585,6 +586,7 @@ TOOLS: list[Tool] = [
         "contentType": {"type": "string", "description": "response content-type substring, e.g. json"},
         "limit": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 50},
         "sessionId": S_SESSION,
+        "redact": {**S_REDACT, "description": "mask credentials and personal data in URLs (default true)"},
     }), search_traffic),
     Tool("get_traffic_stats", "Counts by status class, errors, average duration and the top hosts over the latest entries.", _schema({
         "sampleLimit": {"type": "integer", "minimum": 1, "maximum": 10000, "default": 1000},
@@ -655,7 +657,6 @@ TOOLS: list[Tool] = [
         "path": {"type": "string", "description": "write the document here instead"},
         "overwrite": {"type": "boolean", "default": False},
         "maxChars": {"type": "integer", "minimum": 0, "default": 20000},
-        "includeStatic": {"type": "boolean", "default": False},
     }), get_openapi, read_only=False),
 ]  # fmt: skip
 TOOLS_BY_NAME = {t.name: t for t in TOOLS}
