@@ -154,3 +154,22 @@ async def test_mcp_mock_rule_takes_effect(pki: TestPki, upstream: Upstream, tmp_
         assert (await call(client, "list_rules"))["rules"] == []
         found = await call(client, "search_traffic", urlContains="/api/data", statusMin=418, statusMax=418)
         assert found["matched"] == 1
+
+
+def test_diff_results_are_cut_and_redacted() -> None:
+    from necto.mcp.present import diff_view
+    from necto.redact import Redactor
+
+    change = {
+        "method": "GET", "url": "https://api.test/u?api_key=SECRETSECRET", "status": {"a": 200, "b": 200},
+        "body": {"kind": "json", "changes": [{"path": "$.contact", "a": "desk", "b": EMAIL}]},
+    }  # fmt: skip
+    d = {
+        "identical": False, "a": {"label": "a", "count": 3}, "b": {"label": "b", "count": 3},
+        "summary": {"paired": 3}, "onlyInA": [], "onlyInB": [], "changes": [change] * 3, "timing": [],
+    }  # fmt: skip
+    view = diff_view(d, 2, Redactor())
+    assert len(view["changes"]) == 2 and view["notes"] == ["changes: first 2 of 3 shown (raise maxItems for more)"]
+    text = orjson.dumps(view).decode()
+    assert EMAIL not in text and "SECRETSECRET" not in text and "[REDACTED:email]" in text
+    assert EMAIL in orjson.dumps(diff_view(d, 2, None)).decode()

@@ -164,8 +164,11 @@ def traffic_stats(entries: list[dict[str, Any]], total: int, top: int = 20) -> d
     }
 
 
-def diff_view(d: dict[str, Any], limit: int) -> dict[str, Any]:
-    """A session diff with each list cut to `limit` items (the counts stay whole)."""
+def diff_view(d: dict[str, Any], limit: int, redactor: Redactor | None) -> dict[str, Any]:
+    """A session diff with each list cut to `limit` items (the counts stay whole), URLs and
+    body values redacted when a redactor is given."""
+    url = redactor.url if redactor is not None else (lambda u: u)
+    value = (lambda v: redactor.text(_short(str(v), 120))) if redactor is not None else (lambda v: _short(str(v), 120))
 
     def cut(items: list[Any], name: str, notes: list[str]) -> list[Any]:
         if len(items) > limit:
@@ -175,13 +178,14 @@ def diff_view(d: dict[str, Any], limit: int) -> dict[str, Any]:
     notes: list[str] = []
     changes = []
     for c in cut(d["changes"], "changes", notes):
-        item = {k: c[k] for k in ("method", "url", "status", "error") if k in c}
+        item = {k: c[k] for k in ("method", "status", "error") if k in c}
+        item["url"] = url(c["url"])
         if "headers" in c:
             item["headers"] = {k: [h["name"] for h in v] for k, v in c["headers"].items() if v}
         body = c.get("body")
         if body:
             item["body"] = {"kind": body["kind"], "changes": [
-                {"path": ch["path"], "a": _short(str(ch.get("a")), 120), "b": _short(str(ch.get("b")), 120)}
+                {"path": ch["path"], "a": value(ch.get("a")), "b": value(ch.get("b"))}
                 for ch in body.get("changes", [])[:20]
             ]} if body["kind"] == "json" else {"kind": body["kind"], "sizeA": body["a"]["size"], "sizeB": body["b"]["size"]}  # fmt: skip
         changes.append(item)
@@ -190,8 +194,8 @@ def diff_view(d: dict[str, Any], limit: int) -> dict[str, Any]:
         "a": d["a"],
         "b": d["b"],
         "summary": d["summary"],
-        "onlyInA": [{k: i[k] for k in ("method", "url", "status")} for i in cut(d["onlyInA"], "onlyInA", notes)],
-        "onlyInB": [{k: i[k] for k in ("method", "url", "status")} for i in cut(d["onlyInB"], "onlyInB", notes)],
+        "onlyInA": [{"method": i["method"], "url": url(i["url"]), "status": i["status"]} for i in cut(d["onlyInA"], "onlyInA", notes)],
+        "onlyInB": [{"method": i["method"], "url": url(i["url"]), "status": i["status"]} for i in cut(d["onlyInB"], "onlyInB", notes)],
         "changes": changes,
         "slower": [
             {"endpoint": r["endpoint"], "medianMsA": r["a"]["total"], "medianMsB": r["b"]["total"], "deltaMs": r["delta"]}

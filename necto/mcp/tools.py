@@ -489,7 +489,7 @@ async def diff_sessions(b: Backend, args: Args) -> Any:
                 ignore_host=ignore_host, threshold_ms=float(threshold_ms), threshold_pct=float(threshold_pct),
             )  # fmt: skip
             d = await compare_sources(store.iter_entries(sa["id"]), store.iter_entries(sb["id"]), store.get_entries, store.get_entries, opts, (sa["name"], sb["name"]))
-    return diff_view(d, limit)
+    return diff_view(d, limit, Redactor() if _bool(args, "redact", True) else None)
 
 
 async def _inventory_data(b: Backend, args: Args) -> tuple[dict[str, Any], Any]:
@@ -643,6 +643,7 @@ TOOLS: list[Tool] = [
         "thresholdMs": {"type": "integer", "default": 100},
         "thresholdPct": {"type": "integer", "default": 50},
         "maxItems": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 20},
+        "redact": {**S_REDACT, "description": "mask credentials and personal data in URLs and body values (default true)"},
     }, ["a", "b"]), diff_sessions),
     Tool("get_inventory", "The API inventory of a session: endpoints with counts, statuses, p95, auth and sensitive data; endpoint='GET /path/{id}' gives one in full.", _schema({
         "sessionId": S_SESSION,
