@@ -182,7 +182,7 @@ class Necto:
         self.connectivity = ConnectivityState(self.store, tracker, router, opts, cli_upstream)
         self.recorder = recorder = Recorder(
             sink=self.store.record,
-            target=lambda: self.store.capture_session_id if self.store else None,
+            target=lambda: cfg.capture_session or (self.store.capture_session_id if self.store else None),
             tracker=tracker,
             max_body_size=cfg.max_body_size,
             passthrough=self.connectivity.is_passthrough,

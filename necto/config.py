@@ -40,6 +40,7 @@ class Config:
     client_certs: Path | None = None  # client certificate file, or a directory of <host>.pem
     connect_timeout: float = 30.0  # seconds to resolve and connect to an upstream
     network: str | None = None  # a network profile (name or id) to activate at start; "off" clears it
+    capture_session: str | None = None  # record into this session, not the active one (`necto record`)
 
     @property
     def db_path(self) -> Path:

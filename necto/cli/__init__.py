@@ -26,6 +26,9 @@ COMMAND_MODULES = [
     "necto.cli.rules",
     "necto.cli.network",
     "necto.cli.mock",
+    "necto.cli.record",
+    "necto.cli.check",
+    "necto.cli.mcp",
 ]
 
 
