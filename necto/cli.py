@@ -6,9 +6,10 @@ import argparse
 import asyncio
 import importlib
 import logging
+import sqlite3
 import sys
 from collections.abc import Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, closing
 from pathlib import Path
 from typing import Any, AsyncIterator
 
@@ -16,9 +17,11 @@ import orjson
 
 from necto import __version__
 from necto.config import DEFAULT_API_PORT, DEFAULT_MAX_UPLOAD, DEFAULT_PROXY_PORT, Config
+from necto.model import Session
 from necto.store import Store, TrafficQuery
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+MIN_ID_PREFIX = 4  # as git: shorter prefixes match too much to be useful
 
 Handler = Callable[[argparse.Namespace], Awaitable[int]]
 # Feature modules that add subcommands. Each has
@@ -121,10 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
     tl.add_argument("--json", action="store_true", help="print JSON")
     ts = tsub.add_parser("show", help="one entry in full, as JSON (bodies base64)")
     _data_dir_arg(ts, leaf=True)
-    ts.add_argument("id")
+    ts.add_argument("id", help="entry id, or any unique prefix of it (as `traffic list` prints)")
     td = tsub.add_parser("delete", help="delete one entry")
     _data_dir_arg(td, leaf=True)
-    td.add_argument("id")
+    td.add_argument("id", help="entry id, or any unique prefix of it")
     tc = tsub.add_parser("clear", help="delete every entry of a session")
     _data_dir_arg(tc, leaf=True)
     tc.add_argument("session", help="session id or name")
@@ -235,6 +238,45 @@ def _table(rows: list[list[str]], header: list[str]) -> None:
         print("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip())
 
 
+def recording_state(s: Session, short: bool = False) -> str:
+    """The one meaning the page shows too: only the active session records; `isRecording`
+    says whether it does now (pause/resume). Other sessions are simply not recording."""
+    if not s.is_active:
+        return "-" if short else "not recording"
+    if s.is_recording:
+        return "rec" if short else "recording"
+    return "paused"
+
+
+async def resolve_entry_id(store: Store, key: str) -> tuple[str | None, str]:
+    """An entry id from a full id or any unique prefix of one (as git does with commits).
+
+    Returns (id, "") or (None, the reason to print)."""
+    if await store.get_entry(key) is not None:
+        return key, ""
+    if len(key) < MIN_ID_PREFIX:
+        return None, f"Traffic entry not found: {key} (give at least {MIN_ID_PREFIX} characters of an id)"
+    rows = await asyncio.to_thread(_ids_with_prefix, store.path, key)
+    if not rows:
+        return None, f"Traffic entry not found: {key}"
+    if len(rows) > 1:
+        shown = ", ".join(r[0] for r in rows[:5])
+        more = " and more" if len(rows) > 5 else ""
+        return None, f"Ambiguous id prefix {key}: it matches {shown}{more}; give more characters"
+    return rows[0][0], ""
+
+
+def _ids_with_prefix(db_path: Path, prefix: str) -> list[tuple[str]]:
+    """Up to 6 ready entries whose id starts with `prefix` (ids are ASCII UUIDs, so they sort
+    between prefix and prefix + U+FFFF: an index range, not a scan)."""
+    with closing(sqlite3.connect(db_path, timeout=10)) as db:
+        return db.execute(
+            "SELECT e.id FROM entries e JOIN sessions s ON s.id = e.session_id "
+            "WHERE e.id >= ? AND e.id < ? AND s.state = 'ready' ORDER BY e.id LIMIT 6",
+            (prefix, prefix + "\uffff"),
+        ).fetchall()
+
+
 async def cmd_sessions(args: argparse.Namespace) -> int:
     async with open_store(args) as store:
         if args.action == "list":
@@ -244,18 +286,12 @@ async def cmd_sessions(args: argparse.Namespace) -> int:
             else:
                 _table(
                     [
-                        [
-                            "*" if s.is_active else "",
-                            s.id,
-                            s.name,
-                            "rec" if s.is_recording else "paused",
-                            str(s.traffic_count),
-                            str(s.total_bytes),
-                        ]
+                        ["*" if s.is_active else "", s.id, s.name, recording_state(s, short=True),
+                         str(s.traffic_count), str(s.total_bytes)]
                         for s in sessions
                     ],
                     ["", "ID", "NAME", "STATE", "ENTRIES", "BYTES"],
-                )
+                )  # fmt: skip
             return EXIT_OK
         if args.action == "create":
             s = await store.create_session(args.name, activate=args.activate)
@@ -277,7 +313,7 @@ async def cmd_sessions(args: argparse.Namespace) -> int:
             return EXIT_OK
         s = await store.get_session(found.id)
         assert s is not None
-        print(f"{s.id}  {s.name}  {'active' if s.is_active else ''} {'recording' if s.is_recording else 'paused'}")
+        print(f"{s.id}  {s.name}  {'active, ' + recording_state(s) if s.is_active else recording_state(s)}")
         return EXIT_OK
 
 
@@ -320,18 +356,16 @@ async def cmd_traffic(args: argparse.Namespace) -> int:
                 )
                 print(f"{len(entries)} of {count} in {session.name}")
             return EXIT_OK
-        if args.action == "show":
-            entry = await store.get_entry(args.id)
+        if args.action in ("show", "delete"):
+            entry_id, problem = await resolve_entry_id(store, args.id)
+            entry = await store.get_entry(entry_id) if entry_id else None
             if entry is None:
-                print("necto: Traffic entry not found", file=sys.stderr)
+                print(f"necto: {problem or 'Traffic entry not found'}", file=sys.stderr)
                 return EXIT_FAIL
-            _print_json(entry_detail(entry))
-            return EXIT_OK
-        if args.action == "delete":
-            if not await store.delete_entry(args.id):
-                print("necto: Traffic entry not found", file=sys.stderr)
-                return EXIT_FAIL
-            print(f"deleted {args.id}")
+            if args.action == "show":
+                _print_json(entry_detail(entry))
+            elif await store.delete_entry(entry.id):
+                print(f"deleted {entry.id}")
             return EXIT_OK
         found = await store.find_session(args.session)
         if found is None:

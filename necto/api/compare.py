@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from necto.api.context import ctx
-from necto.api.errors import bad_request, json_response, not_found, read_json
+from necto.api.errors import ApiError, bad_request, json_response, not_found, read_json
 from necto.api.sessions import SESSION_NOT_FOUND
 from necto.api.traffic import ENTRY_NOT_FOUND
 from necto.compare import CompareOptions, compare_entries, compare_sources, parse_json_path, parse_rewrites
@@ -97,8 +97,10 @@ async def compare_two_sessions(request: web.Request) -> web.Response:
     opts = options_from(body)
     store = ctx(request).store
     a, b = await store.get_session(a_id), await store.get_session(b_id)
-    if a is None or b is None:
-        raise not_found(SESSION_NOT_FOUND)
+    for side, sid, found in (("a", a_id, a), ("b", b_id, b)):
+        if found is None:
+            raise ApiError(404, SESSION_NOT_FOUND, message=f"Session {side} not found: {sid}", side=side, sessionId=sid)
+    assert a is not None and b is not None
     await store.flush()
     result = await compare_sources(
         store.iter_entries(a.id),
