@@ -85,7 +85,7 @@ async def open_page(
             await dialog.dismiss()
 
     p.on("dialog", on_dialog)
-    p.on("pageerror", lambda e: errors.append(str(e)))
+    p.on("pageerror", lambda e: errors.append(f"{e}\n{e.stack}"))
     p.dialogs = dialogs  # type: ignore[attr-defined]
     p.answers = answers  # type: ignore[attr-defined]
     p.errors = errors  # type: ignore[attr-defined]

@@ -34,8 +34,8 @@ async function switchSession(id) {
   closeDetail();
   renderSessions();
   renderChips();
-  connectEvents();
-  await reloadTraffic();
+  await connectEvents();
+  if (state.sessionId === id) await reloadTraffic();
 }
 
 // ---------------------------------------------------------------- theme
@@ -351,6 +351,7 @@ function wire() {
   on("row-menu", rowMenu);
   on("columns-menu", (x, y) => popupAt(x, y, columnsMenu()));
   on("live", countLive);
+  on("count", renderSessions);
   on("sessions-changed", refreshSessions);
   on("switch-session", (id) => switchSession(id));
   on("clear-filters", clearFilters);
@@ -394,7 +395,7 @@ async function main() {
   state.sessionId = start ? start.id : null;
   const endpoint = state.endpoint;
   renderSessions();
-  connectEvents();
+  await connectEvents();
   state.endpoint = endpoint;
   renderChips();
   await reloadTraffic();

@@ -77,7 +77,7 @@ export function renderHeader(onSort, onMenu, scaleLabel) {
       }
       cell.append(label);
       if (c.sort) cell.addEventListener("click", (ev) => !ev.target.classList.contains("resize") && onSort(c.sort));
-      const grip = h("span", { class: "resize", title: "Drag to resize", "data-col": c.id });
+      const grip = h("span", { class: "resize", title: "Drag to resize" });
       grip.addEventListener("pointerdown", (ev) => startResize(ev, c));
       cell.append(grip);
       return cell;
@@ -213,13 +213,18 @@ export function statusText(e) {
 
 const PHASES = ["blocked", "dns", "connect", "send", "wait", "receive"];
 
+/** Place an existing bar on a new scale (live capture moves the scale every batch). */
+export function placeWaterfall(cell, e, scale) {
+  const span = scale.end - scale.start || 1;
+  const bar = cell.firstChild;
+  bar.style.left = ((e.timestamp - scale.start) / span) * 100 + "%";
+  bar.style.width = (Math.max(0, e.duration) / span) * 100 + "%";
+}
+
 /** One row's waterfall bar: start offset and width on the shared scale, phases inside. */
 export function waterfallBar(e, scale) {
   const cell = h("div", { class: "wf" });
-  const span = scale.end - scale.start || 1;
-  const left = ((e.timestamp - scale.start) / span) * 100;
-  const width = (Math.max(0, e.duration) / span) * 100;
-  const bar = h("div", { class: "wf-bar", style: { left: left + "%", width: width + "%" } });
+  const bar = h("div", { class: "wf-bar" });
   const t = e.timings;
   const parts = [];
   if (t) {
@@ -231,8 +236,9 @@ export function waterfallBar(e, scale) {
       bar.append(h("span", { class: "ph ph-" + p, style: { width: (v / total) * 100 + "%" } }));
     }
   }
-  cell.title = `starts +${fmtMs(e.timestamp - scale.start)}, takes ${fmtMs(e.duration)}` + (parts.length ? `\n${parts.join(", ")}` : "");
+  cell.title = `takes ${fmtMs(e.duration)}` + (parts.length ? `\n${parts.join(", ")}` : "");
   cell.append(bar);
+  placeWaterfall(cell, e, scale);
   return cell;
 }
 

@@ -46,12 +46,13 @@ function diffTree(value, changes, side) {
 }
 
 // ---------------------------------------------------------------- pieces of the entry diff
-function section(title, changed, ...content) {
+/** A collapsible part of the diff: open when it changed; `note` replaces the changed/same badge. */
+function section(title, changed, content, note = null) {
   return h(
     "details",
-    { class: "diff-section" + (changed ? " has-changes" : ""), open: changed || undefined, "data-section": title },
-    h("summary", {}, h("span", { text: title }), h("span", { class: "badge " + (changed ? "chg" : "same"), text: changed ? "changed" : "same" })),
-    ...content
+    { class: "diff-section" + (changed ? " has-changes" : ""), open: changed || note !== null || undefined, "data-section": title },
+    h("summary", {}, h("span", { text: title }), h("span", { class: "badge " + (note !== null ? "" : changed ? "chg" : "same"), text: note ?? (changed ? "changed" : "same") })),
+    content
   );
 }
 
@@ -199,7 +200,7 @@ export async function openEntryDiff(aId, bId) {
       section("Request body", !d.requestBody.identical, bodyDiff(d.requestBody, a.requestBody, b.requestBody, "req-body")),
       section("Response headers", hdrChanged(d.responseHeaders), sideBySide(headerRows(a.responseHeaderList, b.responseHeaderList, d.responseHeaders))),
       h("div", { id: "response-body-diff" }, section("Response body", !d.responseBody.identical, bodyDiff(d.responseBody, a.responseBody, b.responseBody, "resp-body"))),
-      section("Timings", true, timingBars(d.timings)),
+      section("Timings", false, timingBars(d.timings), d.timings.total.delta === null ? "" : `total ${d.timings.total.delta > 0 ? "+" : d.timings.total.delta < 0 ? "−" : "±"}${fmtMs(Math.abs(d.timings.total.delta))}`),
     ],
     { wide: true, label: "Compare entries" }
   );

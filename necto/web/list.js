@@ -13,6 +13,7 @@ import {
   cellContent,
   columnTitle,
   waterfallBar,
+  placeWaterfall,
   annotationColor,
   onColumnsChanged,
 } from "./columns.js";
@@ -60,12 +61,12 @@ export async function reloadTraffic() {
     scheduleRender();
     return;
   }
+  // state.mode (what is rendered) follows state.want (what is loading) when the data arrives
   if (clientFiltersActive()) {
-    state.mode = "local";
+    state.want = "local";
     await scanLocal(gen);
   } else {
-    state.mode = "server";
-    state.scan = null;
+    state.want = "server";
     await loadPage(0, gen);
   }
 }
@@ -82,7 +83,7 @@ function afterFresh() {
 }
 
 async function loadPage(page, gen = state.generation) {
-  if (state.mode !== "server" || loading.has(page)) return;
+  if (state.want !== "server" || loading.has(page)) return;
   const mine = loading;
   mine.add(page);
   try {
@@ -91,6 +92,8 @@ async function loadPage(page, gen = state.generation) {
     if (state.fresh) {
       state.rows = new Map();
       state.count = data.count;
+      state.mode = "server";
+      state.scan = null;
       afterFresh();
     } else {
       state.count = Math.max(state.count, data.count);
@@ -117,7 +120,7 @@ function evict() {
 async function scanLocal(gen) {
   const found = [];
   const ids = new Set();
-  state.scan = { scanned: 0, total: 0, done: false, capped: false };
+  const scan = { scanned: 0, total: 0, done: false, capped: false };
   let offset = 0;
   for (;;) {
     let data;
@@ -135,29 +138,43 @@ async function scanLocal(gen) {
       }
     }
     offset += data.entries.length;
-    Object.assign(state.scan, { scanned: offset, total: data.count });
+    Object.assign(scan, { scanned: offset, total: data.count });
     if (found.length >= LOCAL_MAX) {
       found.length = LOCAL_MAX;
-      state.scan.capped = true;
+      scan.capped = true;
     }
     state.local = inCaptureOrder() ? found.slice() : found.slice().sort(compareEntries);
     state.localIds = ids;
     state.count = state.local.length;
+    state.mode = "local";
+    state.scan = scan;
     if (state.fresh) afterFresh();
     scheduleRender();
-    if (state.scan.capped || !data.entries.length || offset >= data.count) break;
+    if (scan.capped || !data.entries.length || offset >= data.count) break;
   }
-  state.scan.done = true;
+  scan.done = true;
   scheduleRender();
 }
 
 // ---------------------------------------------------------------- live entries
+/** Subscribe to the session's live events. Resolves once the stream is open, so a list loaded
+ * afterwards misses nothing; after a reconnect the list is reloaded to catch up. */
 export function connectEvents() {
   if (state.events) state.events.close();
   state.events = null;
-  if (!state.sessionId) return;
+  if (!state.sessionId) return Promise.resolve();
   const es = new EventSource(withToken("/api/events?sessionId=" + encodeURIComponent(state.sessionId)));
   state.events = es;
+  let opened = false;
+  const ready = new Promise((resolve) => {
+    setTimeout(resolve, 3000);
+    es.addEventListener("open", () => {
+      if (opened && state.events === es) reloadSoon();
+      if (opened || state.sessions.length) emit("sessions-changed"); // what the closed stream may not have delivered
+      opened = true;
+      resolve();
+    });
+  });
   es.addEventListener("entries", (ev) => {
     pendingLive.push(...JSON.parse(ev.data));
     if (!flushTimer) flushTimer = setTimeout(flushLive, 16);
@@ -170,6 +187,7 @@ export function connectEvents() {
     emit("sessions-changed");
   });
   es.addEventListener("sessions", () => emit("sessions-changed"));
+  return ready;
 }
 
 function flushLive() {
@@ -190,7 +208,9 @@ function flushLive() {
     for (const e of fresh) {
       if (state.localIds.has(e.id)) continue;
       state.localIds.add(e.id);
-      state.local.push(e);
+      let k = state.local.length;
+      while (k > 0 && inCaptureOrder() && state.local[k - 1].timestamp > e.timestamp) k--;
+      state.local.splice(k, 0, e);
     }
     if (!inCaptureOrder()) state.local.sort(compareEntries);
     if (state.local.length > LOCAL_MAX) {
@@ -200,14 +220,68 @@ function flushLive() {
     }
     state.count = state.local.length;
   } else if (inCaptureOrder()) {
-    for (const e of fresh) state.rows.set(state.count++, e);
+    for (const e of fresh) insertByStart(e);
+    evict();
+  } else if (state.sort.field === "timestamp" && prependNewest(fresh)) {
     evict();
   } else {
     reloadSoon();
     return;
   }
   if (atBottom && inCaptureOrder()) stickToBottom = true;
+  renderCount(); // now, with the session drop-down: the two never disagree
   scheduleRender();
+}
+
+function shiftIndex(i, from, by) {
+  return i !== null && i >= from ? i + by : i;
+}
+
+/** Capture order is start order, but an exchange is stored when it ends: a slow one that
+ * started earlier goes back to its place among the rows already here. */
+function insertByStart(e) {
+  let pos = state.count;
+  for (let steps = 0; pos > 0 && steps < 500; steps++) {
+    const before = state.rows.get(pos - 1);
+    if (!before || before.timestamp < e.timestamp) break;
+    if (before.id === e.id) return; // the list load already had it
+    if (before.timestamp === e.timestamp) break;
+    pos--;
+  }
+  for (let i = state.count - 1; i >= pos; i--) {
+    const r = state.rows.get(i);
+    if (r) state.rows.set(i + 1, r);
+    else state.rows.delete(i + 1);
+  }
+  state.rows.set(pos, e);
+  state.count++;
+  state.anchor = shiftIndex(state.anchor, pos, 1);
+  state.cursor = shiftIndex(state.cursor, pos, 1);
+}
+
+/** Newest first: new entries go on top, the rows below move down (and the view with them). */
+function prependNewest(fresh) {
+  const top = state.rows.get(0);
+  if (state.sort.dir !== "desc" || (!top && state.count)) return false;
+  const seen = new Set();
+  for (let i = 0; i < PAGE && state.rows.get(i); i++) seen.add(state.rows.get(i).id);
+  fresh = fresh.filter((e) => !seen.has(e.id));
+  if (!fresh.length) return true;
+  if (top && fresh.some((e) => e.timestamp < top.timestamp)) return false;
+  const n = fresh.length;
+  const moved = new Map();
+  for (const [i, r] of state.rows) moved.set(i + n, r);
+  fresh
+    .slice()
+    .sort((a, b) => b.timestamp - a.timestamp)
+    .forEach((e, i) => moved.set(i, e));
+  state.rows = moved;
+  state.count += n;
+  state.anchor = shiftIndex(state.anchor, 0, n);
+  state.cursor = shiftIndex(state.cursor, 0, n);
+  const vp = $("viewport");
+  if (vp.scrollTop > 0) vp.scrollTop += n * ROW_H; // keep what the user is reading in place
+  return true;
 }
 
 // ---------------------------------------------------------------- rendering
@@ -222,21 +296,24 @@ export function scheduleRender() {
   });
 }
 
-export function relayout() {
+let headerKey = "";
+
+/** Fit the columns to the list's width; rebuild the header only when its cells change (a
+ * column being dragged wider keeps its element, and so the pointer). */
+export function relayout(forceHeader = false) {
   const vp = $("viewport");
-  const available = vp.clientWidth;
-  if (computeLayout(available) || !$("thead").childElementCount) {
-    vp.style.setProperty("--cols", layout.template);
-    vp.style.setProperty("--min-width", layout.minWidth + "px");
+  computeLayout(vp.clientWidth);
+  vp.style.setProperty("--cols", layout.template);
+  vp.style.setProperty("--min-width", layout.minWidth + "px");
+  const key = layout.columns.map((c) => c.id).join(",") + `|${state.sort.field}:${state.sort.dir}`;
+  if (forceHeader || key !== headerKey || !$("thead").childElementCount) {
+    headerKey = key;
     renderHeader(sortBy, (x, y) => emit("columns-menu", x, y), lastScale.label);
   }
   scheduleRender();
 }
 
-onColumnsChanged(() => {
-  layout.template = ""; // force
-  relayout();
-});
+onColumnsChanged(() => relayout());
 
 /** Header click: ascending, then descending, then back to capture order. */
 export function sortBy(field) {
@@ -254,7 +331,6 @@ export function resetSort() {
 }
 
 function afterSortChange() {
-  layout.template = "";
   relayout();
   emit("filters-changed");
   reloadTraffic();
@@ -362,7 +438,8 @@ function render() {
     if (!e) missing.add(Math.floor(i / PAGE));
     else if (scale && el._scale !== scale.key) {
       const cell = el.querySelector(".c-waterfall");
-      if (cell) cell.replaceChildren(waterfallBar(e, scale));
+      if (cell && cell.firstChild) placeWaterfall(cell.firstChild, e, scale);
+      else if (cell) cell.append(waterfallBar(e, scale));
       el._scale = scale.key;
     }
   }
@@ -373,7 +450,10 @@ function render() {
 
 function renderCount() {
   const text = `${state.count} entries`;
-  if ($("count").textContent !== text) $("count").textContent = text;
+  if ($("count").textContent !== text) {
+    $("count").textContent = text;
+    emit("count");
+  }
   const s = state.scan;
   let note = "";
   if (s && !s.done) note = `scanning ${s.scanned} of ${s.total}…`;

@@ -4,6 +4,7 @@
 import { api } from "./api.js";
 import { $, h, toast, throttle } from "./dom.js";
 import { state, emit } from "./state.js";
+import { filtersActive } from "./filters.js";
 
 const NAME_SHOWN = 48; // characters of a name shown in the drop-down; the rest is ellipsized
 
@@ -23,8 +24,14 @@ export async function loadSessions() {
 
 export const refreshSessions = throttle(() => loadSessions().catch(() => {}), 1000);
 
+/** The entry count shown for a session: for the one on screen, unfiltered, the list's own count. */
+function countOf(s) {
+  if (s.id === state.sessionId && !state.fresh && state.mode === "server" && !filtersActive()) return state.count;
+  return s.trafficCount;
+}
+
 function optionText(s) {
-  return `${s.isActive ? "● " : ""}${shortName(s.name)} (${s.trafficCount})`;
+  return `${s.isActive ? "● " : ""}${shortName(s.name)} (${countOf(s)})`;
 }
 
 export function renderSessions() {
@@ -58,16 +65,17 @@ export function renderSessions() {
   $("btn-activate-session").hidden = s.isActive;
 }
 
-/** The list's own live count is the truth for the session on screen (no lag behind the list). */
+/** Live entries of other sessions (or of this one, filtered) still count in the drop-down. */
 export function countLive(entries) {
-  const touched = new Set();
+  let touched = false;
   for (const e of entries) {
     const s = state.sessions.find((x) => x.id === e.sessionId);
-    if (!s) continue;
-    s.trafficCount++;
-    touched.add(s.id);
+    if (s) {
+      s.trafficCount++;
+      touched = true;
+    }
   }
-  if (touched.size) renderSessions();
+  if (touched) renderSessions();
 }
 
 export async function sessionAction(kind) {

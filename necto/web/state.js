@@ -6,6 +6,9 @@ export const state = {
   health: null,
   // the list
   mode: "server", // server: paged from the API; local: scanned and filtered in the page
+  want: "server", // the mode being loaded (mode follows when its data arrives)
+  local: [], // local mode: the matching entries, in list order
+  localIds: new Set(),
   count: 0,
   rows: new Map(), // index -> list entry (a window of them; pages far from view are dropped)
   generation: 0,
