@@ -119,7 +119,8 @@ async def test_diff_view_highlights_exactly_the_changed_json_field(page: Page, n
     await expect(page.locator("#req-body-changes tbody tr")).to_have_count(1)
     await expect(page.locator("details[data-section='Request headers'] .badge")).to_have_text("same")
     await expect(page.locator("#timing-diff .td-row")).to_have_count(8)
-    await expect(page.locator("#timing-diff .td-bar")).to_have_count(16)
+    await expect(page.locator("#timing-diff .td-row .td-bar")).to_have_count(16)
+    await expect(page.locator("#diff-parts")).to_have_text("Changed: request body, response body")
     await shot(page, "diff-view")
 
 

@@ -99,7 +99,7 @@ async def compare_two_sessions(request: web.Request) -> web.Response:
     a, b = await store.get_session(a_id), await store.get_session(b_id)
     for side, sid, found in (("a", a_id, a), ("b", b_id, b)):
         if found is None:
-            raise ApiError(404, SESSION_NOT_FOUND, message=f"Session {side} not found: {sid}", side=side, sessionId=sid)
+            raise ApiError(404, SESSION_NOT_FOUND, detail=f"Session {side} not found: {sid}", side=side, sessionId=sid)
     assert a is not None and b is not None
     await store.flush()
     result = await compare_sources(

@@ -3,7 +3,7 @@
 
 import { api } from "./api.js";
 import { $, h, closeDialog, closeMenus, copy, download, menu, showDialog, toast } from "./dom.js";
-import { state, prefs, savePrefs, on, emit, readUrl, writeUrl, DEFAULT_NOISE, inCaptureOrder } from "./state.js";
+import { state, prefs, savePrefs, on, readUrl, writeUrl, DEFAULT_NOISE, inCaptureOrder } from "./state.js";
 import { TYPES } from "./filters.js";
 import { columnsMenu } from "./columns.js";
 import {
@@ -248,7 +248,10 @@ function rowMenu(x, y) {
       "div",
       { class: "menu-list" },
       item(`Export Selected as HAR`, exportSelected),
-      item("Copy URL", async () => (await first()) && copy((await first()).url, "URL copied")),
+      item("Copy URL", async () => {
+        const e = await first();
+        if (e) copy(e.url, "URL copied");
+      }),
       item("Copy as cURL", async () => {
         const e = await first();
         if (e) copy(curlCommand(e), "cURL copied");
@@ -393,10 +396,8 @@ async function main() {
   if (url.session && !wanted) toast("That session no longer exists; showing the active one");
   const start = wanted || state.sessions.find((s) => s.isActive) || state.sessions[0];
   state.sessionId = start ? start.id : null;
-  const endpoint = state.endpoint;
   renderSessions();
   await connectEvents();
-  state.endpoint = endpoint;
   renderChips();
   await reloadTraffic();
   if (url.entry) {

@@ -11,7 +11,7 @@ const PAD = 16; // row padding left + right
 
 // priority: when the list is too narrow, lower numbers give way first (Path never does).
 export const COLUMNS = [
-  { id: "mark", label: "", title: "Markers: replayed, imported, mocked, breakpointed, annotated", width: 34, min: 20, priority: 5 },
+  { id: "mark", label: "", title: "Markers: replayed, imported, mocked, breakpointed, annotated", width: 26, min: 18, priority: 6.5 },
   { id: "seq", label: "#", title: "Row number in this list", width: 52, min: 28, priority: 1, num: true },
   { id: "start", label: "Start", title: "Start time (this computer's clock)", width: 92, min: 60, sort: "timestamp", priority: 3 },
   { id: "method", label: "Method", width: 66, min: 40, sort: "method", priority: 8 },
@@ -23,7 +23,7 @@ export const COLUMNS = [
   { id: "type", label: "Type", width: 90, min: 36, priority: 4 },
   { id: "size", label: "Size", width: 70, min: 40, sort: "size", priority: 4, num: true },
   { id: "time", label: "Time", width: 64, min: 40, sort: "duration", priority: 7, num: true },
-  { id: "waterfall", label: "Waterfall", width: 200, min: 60, priority: 3 },
+  { id: "waterfall", label: "Waterfall", width: 200, min: 60, priority: 5 },
 ];
 const BY_ID = Object.fromEntries(COLUMNS.map((c) => [c.id, c]));
 const DEFAULT_HIDDEN = ["seq", "port"];

@@ -123,7 +123,7 @@ export function waterfall(t) {
   starts.ssl = starts.connect + Math.max(0, t.connect) - Math.max(0, t.ssl); // ssl ends where connect ends
   for (const p of phases) {
     const v = t[p];
-    const bar = h("div", { class: "bar " + p });
+    const bar = h("div", { class: "bar " + p, hidden: !(v > 0) });
     if (v > 0) {
       bar.style.left = (starts[p] / total) * 100 + "%";
       bar.style.width = (v / total) * 100 + "%";

@@ -142,12 +142,17 @@ function bodyDiff(d, bodyA, bodyB, id) {
   return parts;
 }
 
+function legend() {
+  return h("div", { class: "legend" }, h("span", {}, h("span", { class: "td-bar a" }), "A"), h("span", {}, h("span", { class: "td-bar b" }), "B"));
+}
+
 function timingBars(t) {
   const phases = ["blocked", "dns", "connect", "ssl", "send", "wait", "receive", "total"];
   const max = Math.max(1, ...phases.flatMap((p) => [t[p].a || 0, t[p].b || 0]));
   return h(
     "div",
     { class: "timing-diff", id: "timing-diff" },
+    legend(),
     phases.map((p) => {
       const { a, b, delta } = t[p];
       const cls = delta === null ? "" : delta > 0 ? "slower" : delta < 0 ? "faster" : "";
@@ -166,6 +171,18 @@ function timingBars(t) {
       );
     })
   );
+}
+
+function changedParts(d) {
+  const hdr = (x) => x.added.length + x.removed.length + x.changed.length > 0;
+  return [
+    d.requestLine.changed.length ? "request line" : null,
+    d.status.changed ? "status" : null,
+    hdr(d.requestHeaders) ? "request headers" : null,
+    !d.requestBody.identical ? "request body" : null,
+    hdr(d.responseHeaders) ? "response headers" : null,
+    !d.responseBody.identical ? "response body" : null,
+  ].filter(Boolean);
 }
 
 // ---------------------------------------------------------------- the entry diff view
@@ -191,6 +208,7 @@ export async function openEntryDiff(aId, bId) {
     [
       h("div", { class: "diff-head" },
         h("h3", { id: "diff-title", text: d.identical ? "A and B are the same" : "A and B differ" }),
+        d.identical ? null : h("p", { id: "diff-parts", text: "Changed: " + changedParts(d).join(", ") }),
         h("div", { class: "diff-ab" },
           h("div", {}, h("span", { class: "tag a", text: "A" }), ` ${a.method} ${a.url}`, h("div", { class: "muted", text: `session ${name(a.sessionId)}` })),
           h("div", {}, h("span", { class: "tag b", text: "B" }), ` ${b.method} ${b.url}`, h("div", { class: "muted", text: `session ${name(b.sessionId)}` })))),
@@ -241,7 +259,7 @@ export function openSessionCompare() {
       const result = await api("/api/compare/sessions", { method: "POST", json: body });
       out.replaceChildren(sessionResult(result));
     } catch (e) {
-      const detail = e instanceof ApiError ? e.body.message || e.body.detail : "";
+      const detail = e instanceof ApiError ? e.body.detail : "";
       out.replaceChildren(h("p", { class: "error-text", id: "cmp-error", text: e.message + (detail ? ` — ${detail}` : "") }));
     }
   };
@@ -279,16 +297,17 @@ function sessionResult(r) {
     h("details", { open: r.changes.length > 0 || undefined, id: "cmp-changed" },
       h("summary", { text: `Changed (${r.changes.length})` }),
       h("table", { class: "diff-table" },
-        h("thead", {}, h("tr", {}, h("th", { text: "Request" }), h("th", { text: "What changed" }), h("th", { text: "" }))),
+        h("thead", {}, h("tr", {}, h("th", { text: "Request" }), h("th", { text: "What changed" }), h("th", { class: "narrow", text: "" }))),
         h("tbody", {}, r.changes.map((c) => {
           const what = [];
           if (c.status) what.push(`status ${c.status.a} → ${c.status.b}`);
           if (c.headers) what.push(`headers: ${[...c.headers.added.map((x) => "+" + x.name), ...c.headers.removed.map((x) => "−" + x.name), ...c.headers.changed.map((x) => "~" + x.name)].join(" ")}`);
           if (c.body) what.push(c.body.kind === "json" ? `body: ${(c.body.changes || []).map((x) => x.path).join(", ")}` : `body (${c.body.kind})`);
-          return h("tr", {}, h("td", { text: `${c.method} ${c.url}` }), h("td", { text: what.join("; ") }), h("td", {}, h("button", { text: "Diff", class: "small", onclick: () => openEntryDiff(c.aId, c.bId) })));
+          return h("tr", {}, h("td", { text: `${c.method} ${c.url}` }), h("td", { text: what.join("; ") }), h("td", { class: "narrow" }, h("button", { text: "Diff", class: "small", title: "Open the two entries side by side", onclick: () => openEntryDiff(c.aId, c.bId) })));
         })))),
     h("details", { open: slow.length > 0 || undefined, id: "cmp-slower" },
       h("summary", { text: `Slower or faster (${slow.length} flagged of ${r.timing.length} endpoints; medians)` }),
+      legend(),
       h("div", { class: "timing-diff" }, (slow.length ? slow : r.timing.slice(0, 50)).map((t) =>
         h("div", { class: "td-row" },
           h("span", { class: "td-name wide", text: t.endpoint, title: t.endpoint }),

@@ -46,7 +46,7 @@ export async function openInventory() {
         h("details", { open: true, class: "inv-host" },
           h("summary", {}, h("strong", { text: host.host }), ` ${host.schemes.join(", ")} · ${host.endpointCount} endpoints`),
           h("table", { class: "inv-table" },
-            h("thead", {}, h("tr", {}, ["Method", "Path", "Count", "Status", "p50", "p95", "Auth", "Sensitive"].map((t) => h("th", { text: t })))),
+            h("thead", {}, h("tr", {}, ["Method", "Path", "Count", "Status", "p50", "p95", "Auth", "Sensitive"].map((t) => h("th", { text: t, class: ["Count", "p50", "p95"].includes(t) ? "num" : null })))),
             h("tbody", {}, host.endpoints.map((ep) =>
               h("tr", {
                 class: "inv-ep",
