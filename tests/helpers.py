@@ -5,8 +5,10 @@ Web tests: launch Debian's Chromium with Playwright and open Necto's page in a f
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -99,3 +101,18 @@ async def shot(page: Page, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     await page.screenshot(path=str(path))
     return path
+
+
+async def copied_by(page: Page, action: Callable[[], Awaitable[object]]) -> str:
+    """What `action` put on the clipboard (the clipboard is shared by every page of the
+    browser, so it is emptied first), or what the page showed in its copy dialog."""
+    await page.evaluate("navigator.clipboard.writeText('')")
+    await action()
+    deadline = time.monotonic() + 5
+    while True:
+        if await page.locator("#copy-text").count():
+            return await page.locator("#copy-text").inner_text()
+        text = await page.evaluate("navigator.clipboard.readText()")
+        if text or time.monotonic() > deadline:
+            return text
+        await asyncio.sleep(0.05)

@@ -17,7 +17,7 @@ import pytest
 import pytest_asyncio
 
 from conftest import PNG, RunningNecto, Upstream, curl, run_cmd
-from helpers import chromium, open_page, shot
+from helpers import chromium, copied_by, open_page, shot
 from necto.model import Entry, Session, Timings
 
 try:
@@ -57,18 +57,6 @@ def har_entry(url: str) -> dict:
 
 async def upload(page: Page, name: str, data: bytes) -> None:
     await page.set_input_files("#import-file", files=[{"name": name, "mimeType": "application/json", "buffer": data}])
-
-
-async def copied(page: Page) -> str:
-    """What the page put on the clipboard (or showed in its copy dialog when it could not)."""
-    deadline = time.monotonic() + 5
-    while True:
-        if await page.locator("#copy-text").count():
-            return await page.locator("#copy-text").inner_text()
-        text = await page.evaluate("navigator.clipboard.readText()")
-        if text or time.monotonic() > deadline:
-            return text
-        await asyncio.sleep(0.05)
 
 
 async def test_replay_and_import_dialogs_print_no_stray_null(page: Page, necto: RunningNecto, upstream: Upstream) -> None:
@@ -239,8 +227,7 @@ async def test_copy_as_curl_uses_compressed_when_the_request_accepted_it(page: P
     rows = page.locator(".row[data-id]")
     await expect(rows).to_have_count(1, timeout=10_000)
     await rows.first.click(button="right")
-    await page.get_by_role("button", name="Copy as cURL").click()
-    command = await copied(page)
+    command = await copied_by(page, page.get_by_role("button", name="Copy as cURL").click)
     assert "--compressed" in command
     code, out, err = await run_cmd("bash", "-c", command)
     assert code == 0, err
@@ -265,8 +252,7 @@ async def test_copy_as_curl_of_a_hostile_entry_is_inert_in_bash(
     rows = page.locator(".row[data-id]")
     await expect(rows).to_have_count(1, timeout=10_000)
     await rows.first.click(button="right")
-    await page.get_by_role("button", name="Copy as cURL").click()
-    command = await copied(page)
+    command = await copied_by(page, page.get_by_role("button", name="Copy as cURL").click)
     code, _, err = await run_cmd("bash", "-c", command + " --max-time 5 -o /dev/null", timeout=30)
     assert not any(m.exists() for m in marks), (command, err)
     assert "touch" in command  # the text is all there, as data

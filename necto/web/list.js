@@ -394,7 +394,7 @@ function render() {
   const total = state.count * ROW_H;
   // Pad the end so the last scroll position, like every other, starts a whole row under the header.
   const pad = total > viewH ? (ROW_H - ((total - viewH) % ROW_H)) % ROW_H : 0;
-  body.style.height = total + pad + "px";
+  $("scroll-extent").style.height = total + pad + "px";
   if (stickToBottom) {
     vp.scrollTop = vp.scrollHeight;
     stickToBottom = false;
