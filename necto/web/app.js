@@ -210,6 +210,8 @@ function onKey(ev) {
     return;
   }
   if (ev.ctrlKey || ev.metaKey || ev.altKey || typing(ev.target) || $("dialog").open) return;
+  // arrows inside the detail pane scroll it; j/k still move the list
+  if (ev.key.startsWith("Arrow") && ev.target.closest && ev.target.closest("#detail")) return;
   if (ev.key === "/") {
     ev.preventDefault();
     $("filter-text").focus();

@@ -87,7 +87,7 @@ export async function importFile(file) {
   } catch (e) {
     const body = e.body || {};
     const reason = e.status === 400 || !e.status ? await explainHarFile(file).catch(() => null) : null;
-    const skipped = body.skipped || [];
+    const skipped = body.skipped || body.reasons || [];
     showDialog([
       h("h3", { id: "import-title", text: `Import of ${file.name} failed: ${e.message}` }),
       reason ? h("p", { id: "import-error", class: "error-text", text: reason }) : null,
