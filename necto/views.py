@@ -48,6 +48,7 @@ def entry_summary(e: Entry) -> dict[str, Any]:
         "requestBodySize": e.request_body_size,
         "responseBodySize": e.response_body_size if e.status is not None else None,
         "duration": e.duration,
+        "timings": e.timings.as_dict(),  # the list's waterfall column draws the phases
         "remoteAddress": e.server_ip,
         "tlsVersion": (e.tls or {}).get("version"),
         "error": e.error,

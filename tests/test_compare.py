@@ -280,9 +280,12 @@ async def test_compare_errors_are_json(necto: RunningNecto, http: aiohttp.Client
     assert await api(http, necto, "POST", "/api/compare/sessions", json={"a": fresh_session.id}) == (
         400, {"error": "a and b (session ids) are required"},
     )  # fmt: skip
+    # Which of the two was not found: said in `detail`, `side` and `sessionId`.
     assert await api(http, necto, "POST", "/api/compare/sessions", json={"a": fresh_session.id, "b": "nope"}) == (
-        404, {"error": "Session not found", "sessionId": "nope"},  # which of the two
+        404, {"error": "Session not found", "detail": "Session b not found: nope", "side": "b", "sessionId": "nope"},
     )  # fmt: skip
+    status, body = await api(http, necto, "POST", "/api/compare/sessions", json={"a": "gone", "b": fresh_session.id})
+    assert (status, body["error"], body["side"], body["sessionId"]) == (404, "Session not found", "a", "gone")
     status, body = await api(http, necto, "POST", "/api/compare/sessions", json={"a": "x", "b": "y", "thresholdMs": "fast"})
     assert (status, body) == (400, {"error": "thresholdMs must be a non-negative number"})
 

@@ -83,7 +83,8 @@ async def test_round_trip_of_a_necto_export_is_exact(
     assert status == 200, body
     assert body["success"] is True and body["imported"] == body["total"] == 12
     assert body["sessionName"] == "Imported: backup"
-    assert "skipped" not in body and "warnings" not in body
+    # Always present, even when empty (the README lists them)
+    assert (body["skipped"], body["skippedCount"], body["warnings"], body["warningCount"]) == ([], 0, [], 0)
     second = await export(http, necto, body["sessionId"])
     assert strip_export_time(second) == strip_export_time(first)
     # same kind of row as a captured one
@@ -123,7 +124,7 @@ async def test_import_into_existing_session(necto: RunningNecto, http: aiohttp.C
     target = await necto.store.create_session("Restored Backup")
     status, body = await post_file(http, f"{necto.api_url}/api/har/import", orjson.dumps(minimal_har(2)), sessionId=target.id)
     assert status == 200
-    assert body == {"success": True, "imported": 2, "total": 2, "sessionId": target.id, "sessionName": "Restored Backup"}
+    assert body == {"success": True, "imported": 2, "total": 2, "sessionId": target.id, "sessionName": "Restored Backup", "skipped": [], "skippedCount": 0, "warnings": [], "warningCount": 0}
     status, body = await post_file(http, f"{necto.api_url}/api/har/import", orjson.dumps(minimal_har(1)), sessionId=target.id)
     assert body["imported"] == 1
     assert (await necto.store.get_session(target.id)).traffic_count == 3  # type: ignore[union-attr]
@@ -318,7 +319,7 @@ async def test_seed_curl_examples_verbatim(necto: RunningNecto, http: aiohttp.Cl
     sid = orjson.loads(out)["id"]
     code, out, _ = await run_cmd("curl", "-s", "-X", "POST", f"{api}/api/har/import", "-F", f"file=@{backup}", "-F", f"sessionId={sid}")
     r = orjson.loads(out)
-    assert r == {"success": True, "imported": 12, "total": 12, "sessionId": sid, "sessionName": "Restored Backup"}
+    assert r == {"success": True, "imported": 12, "total": 12, "sessionId": sid, "sessionName": "Restored Backup", "skipped": [], "skippedCount": 0, "warnings": [], "warningCount": 0}
     chrome = tmp_path / "chrome-export.har"
     chrome.write_bytes(CHROME.read_bytes())
     code, out, _ = await run_cmd("curl", "-s", "-X", "POST", f"{api}/api/har/import", "-F", f"file=@{chrome}")

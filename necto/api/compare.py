@@ -8,8 +8,9 @@ from typing import Any
 from aiohttp import web
 
 from necto.api.context import ctx
-from necto.api.errors import bad_request, entry_not_found, flag, json_response, read_json, session_not_found
+from necto.api.errors import ApiError, bad_request, entry_not_found, flag, json_response, read_json
 from necto.compare import CompareOptions, compare_entries, compare_sources, parse_json_path, parse_rewrites
+from necto.vocab import SESSION_NOT_FOUND
 
 routes = web.RouteTableDef()
 
@@ -84,8 +85,10 @@ async def compare_two_sessions(request: web.Request) -> web.Response:
     opts = options_from(body)
     store = ctx(request).store
     a, b = await store.get_session(a_id), await store.get_session(b_id)
-    if a is None or b is None:
-        raise session_not_found(a_id if a is None else b_id)
+    for side, sid, found in (("a", a_id, a), ("b", b_id, b)):
+        if found is None:
+            raise ApiError(404, SESSION_NOT_FOUND, detail=f"Session {side} not found: {sid}", side=side, sessionId=sid)
+    assert a is not None and b is not None
     await store.flush()
     result = await compare_sources(
         store.iter_entries(a.id),

@@ -47,6 +47,12 @@ async def index(request: web.Request) -> web.Response:
     return _asset("index.html")
 
 
+@routes.get("/favicon.ico")
+async def favicon(request: web.Request) -> web.Response:
+    """Browsers ask for it on every load even with a declared icon: answer, never 404."""
+    return _asset("favicon.svg")
+
+
 @routes.get("/static/{name}")
 async def static(request: web.Request) -> web.Response:
     return _asset(request.match_info["name"])

@@ -11,6 +11,19 @@ from necto.api.errors import bad_request, json_response, not_found, read_json, s
 
 routes = web.RouteTableDef()
 
+MAX_NAME = 200  # one long name must not break every view that lists sessions
+
+
+def _name(value: object) -> str:
+    """A session name from a request body: a non-empty string of at most MAX_NAME characters."""
+    if not isinstance(value, str) or not value.strip():
+        raise bad_request("Session name must be a non-empty string")
+    name = value.strip()
+    if len(name) > MAX_NAME:
+        raise bad_request(f"Session name is too long: {len(name)} characters, at most {MAX_NAME} allowed")
+    return name
+
+
 @routes.get("/api/sessions")
 async def list_sessions(request: web.Request) -> web.Response:
     sessions = await ctx(request).store.list_sessions()
@@ -21,14 +34,11 @@ async def list_sessions(request: web.Request) -> web.Response:
 async def create_session(request: web.Request) -> web.Response:
     body = await read_json(request)
     name = body.get("name")
-    if name is None:
-        name = time.strftime("Session %Y-%m-%d %H:%M:%S")
-    if not isinstance(name, str) or not name.strip():
-        raise bad_request("Session name must be a non-empty string")
+    name = _name(time.strftime("Session %Y-%m-%d %H:%M:%S") if name is None else name)
     activate = body.get("activate", False)
     if not isinstance(activate, bool):
         raise bad_request("activate must be a boolean")
-    session = await ctx(request).store.create_session(name.strip(), activate=activate)
+    session = await ctx(request).store.create_session(name, activate=activate)
     return json_response(session.as_json(), status=201)
 
 
@@ -52,13 +62,13 @@ async def get_session(request: web.Request) -> web.Response:
 async def update_session(request: web.Request) -> web.Response:
     body = await read_json(request)
     name, recording = body.get("name"), body.get("isRecording")
-    if name is not None and (not isinstance(name, str) or not name.strip()):
-        raise bad_request("Session name must be a non-empty string")
+    if name is not None:
+        name = _name(name)
     if recording is not None and not isinstance(recording, bool):
         raise bad_request("isRecording must be a boolean")
     session = await ctx(request).store.update_session(
         request.match_info["id"],
-        name=name.strip() if name is not None else None,
+        name=name,
         is_recording=recording,
     )
     if session is None:

@@ -62,6 +62,8 @@ async def list_traffic(request: web.Request) -> web.Response:
     if query.session_id is None:
         active = await store.active_session()
         query.session_id = active.id if active else None
+    elif await store.get_session(query.session_id) is None:
+        raise session_not_found()
     entries, count = await store.list_entries(query)
     return json_response({"entries": [entry_summary(e) for e in entries], "count": count})
 

@@ -7,6 +7,17 @@ import sys
 from typing import Any
 
 from necto.cli.common import EXIT_FAIL, EXIT_OK, DataDirArg, Handler, open_store, print_json, table
+from necto.model import Session
+
+
+def recording_state(s: Session, short: bool = False) -> str:
+    """The one meaning the page shows too: only the active session records; `isRecording`
+    says whether it does now (pause/resume). Other sessions are simply not recording."""
+    if not s.is_active:
+        return "-" if short else "not recording"
+    if s.is_recording:
+        return "rec" if short else "recording"
+    return "paused"
 
 
 def register(sub: Any, add_data_dir_arg: DataDirArg) -> dict[str, Handler]:
@@ -49,7 +60,7 @@ async def cmd_sessions(args: argparse.Namespace) -> int:
                             "*" if s.is_active else "",
                             s.id,
                             s.name,
-                            "rec" if s.is_recording else "paused",
+                            recording_state(s, short=True),
                             str(s.traffic_count),
                             str(s.total_bytes),
                         ]
@@ -78,5 +89,5 @@ async def cmd_sessions(args: argparse.Namespace) -> int:
             return EXIT_OK
         now = await store.get_session(found.id)
         assert now is not None
-        print(f"{now.id}  {now.name}  {'active' if now.is_active else ''} {'recording' if now.is_recording else 'paused'}")
+        print(f"{now.id}  {now.name}  {'active, ' + recording_state(now) if now.is_active else recording_state(now)}")
         return EXIT_OK

@@ -7,8 +7,27 @@ import sys
 from typing import Any
 
 from necto.cli.common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, DataDirArg, Handler, open_store, print_json, table
-from necto.store import TrafficQuery
+from necto.store import Store, TrafficQuery
 from necto.views import entry_detail, entry_summary
+
+MIN_ID_PREFIX = 4  # as git: shorter prefixes match too much to be useful
+
+
+async def resolve_entry_id(store: Store, key: str) -> tuple[str | None, str]:
+    """An entry id from a full id or any unique prefix of one (as git does with commits).
+
+    Returns (id, "") or (None, the reason to print)."""
+    if await store.get_entry(key) is not None:
+        return key, ""
+    if len(key) < MIN_ID_PREFIX:
+        return None, f"Traffic entry not found: {key} (give at least {MIN_ID_PREFIX} characters of an id)"
+    ids = await store.entry_ids_with_prefix(key)
+    if not ids:
+        return None, f"Traffic entry not found: {key}"
+    if len(ids) > 1:
+        more = " and more" if len(ids) > 5 else ""
+        return None, f"Ambiguous id prefix {key}: it matches {', '.join(ids[:5])}{more}; give more characters"
+    return ids[0], ""
 
 
 def register(sub: Any, add_data_dir_arg: DataDirArg) -> dict[str, Handler]:
@@ -29,10 +48,10 @@ def register(sub: Any, add_data_dir_arg: DataDirArg) -> dict[str, Handler]:
     tl.add_argument("--json", action="store_true", help="print JSON")
     ts = tsub.add_parser("show", help="one entry in full, as JSON (bodies base64)")
     add_data_dir_arg(ts, leaf=True)
-    ts.add_argument("id")
+    ts.add_argument("id", help="entry id, or any unique prefix of it (as `traffic list` prints)")
     td = tsub.add_parser("delete", help="delete one entry")
     add_data_dir_arg(td, leaf=True)
-    td.add_argument("id")
+    td.add_argument("id", help="entry id, or any unique prefix of it")
     tc = tsub.add_parser("clear", help="delete every entry of a session")
     add_data_dir_arg(tc, leaf=True)
     tc.add_argument("session", help="session id or name")
@@ -76,18 +95,16 @@ async def cmd_traffic(args: argparse.Namespace) -> int:
                 )
                 print(f"{len(entries)} of {count} in {session.name}")
             return EXIT_OK
-        if args.action == "show":
-            entry = await store.get_entry(args.id)
+        if args.action in ("show", "delete"):
+            entry_id, problem = await resolve_entry_id(store, args.id)
+            entry = await store.get_entry(entry_id) if entry_id else None
             if entry is None:
-                print("necto: Traffic entry not found", file=sys.stderr)
+                print(f"necto: {problem or 'Traffic entry not found'}", file=sys.stderr)
                 return EXIT_FAIL
-            print_json(entry_detail(entry))
-            return EXIT_OK
-        if args.action == "delete":
-            if not await store.delete_entry(args.id):
-                print("necto: Traffic entry not found", file=sys.stderr)
-                return EXIT_FAIL
-            print(f"deleted {args.id}")
+            if args.action == "show":
+                print_json(entry_detail(entry))
+            elif await store.delete_entry(entry.id):
+                print(f"deleted {entry.id}")
             return EXIT_OK
         found = await store.find_session(args.session)
         if found is None:

@@ -39,13 +39,11 @@ class ImportResult:
             "total": r.total,
             "sessionId": self.session_id,
             "sessionName": self.session_name,
+            "skipped": r.skipped,
+            "skippedCount": r.skipped_count,
+            "warnings": r.warnings_json(),
+            "warningCount": r.warning_count,
         }
-        if r.skipped_count:
-            out["skipped"] = r.skipped
-            out["skippedCount"] = r.skipped_count
-        if r.warning_count:
-            out["warnings"] = r.warnings_json()
-            out["warningCount"] = r.warning_count
         return out
 
 

@@ -55,6 +55,16 @@ class Entries(CaptureWriter):
                 found[e.id] = e
         return [found[i] for i in entry_ids if i in found]
 
+    async def entry_ids_with_prefix(self, prefix: str, limit: int = 6) -> list[str]:
+        """Ids of ready entries that start with `prefix` (ids are ASCII UUIDs, so they sort
+        between prefix and prefix + U+FFFF: an index range, not a scan)."""
+        async with self._r.execute(
+            "SELECT e.id FROM entries e JOIN sessions s ON s.id = e.session_id "
+            "WHERE e.id >= ? AND e.id < ? AND s.state = 'ready' ORDER BY e.id LIMIT ?",
+            (prefix, prefix + "\uffff", limit),
+        ) as cur:
+            return [r[0] for r in await cur.fetchall()]
+
     async def iter_entries(self, session_id: str, batch: int = 500) -> AsyncIterator[Entry]:
         """Every entry of a session in time order, a batch at a time (memory stays flat)."""
         last: tuple[float, int] = (float("-inf"), -1)
