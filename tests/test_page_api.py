@@ -8,8 +8,8 @@ from pathlib import Path
 
 import aiohttp
 import orjson
-from conftest import RunningNecto, run_cmd
 
+from helpers import RunningNecto, run_cmd
 from necto.model import Entry, Session
 from necto.store import Store
 

@@ -15,9 +15,8 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from conftest import PNG, RunningNecto, Upstream, curl, run_cmd
 
-from helpers import chromium, copied_by, open_page, shot
+from helpers import PNG, RunningNecto, Upstream, chromium, copied_by, curl, open_page, run_cmd, shot
 from necto.model import Entry, Session, Timings
 
 try:
