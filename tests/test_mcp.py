@@ -111,7 +111,7 @@ async def test_mcp_tools_online_then_offline(pki: TestPki, upstream: Upstream, t
             openapi = await call(client, "get_openapi", format="json")
             assert "/api/data" in orjson.loads(openapi["document"])["paths"]
 
-            assert "a mock rule needs mock" in await call_error(client, "create_rule", name="m", action="mock", match={"path": "/x"})
+            assert "mock rules need a mock object" in await call_error(client, "create_rule", name="m", action="mock", match={"path": "/x"})
             assert "Traffic entry not found" in await call_error(client, "get_traffic", id="no-such-entry")
             assert "Session not found: nope" in await call_error(client, "list_traffic", sessionId="nope")
             assert "limit must be between 1 and 1000" in await call_error(client, "list_traffic", limit=0)
