@@ -13,11 +13,13 @@ from collections.abc import Callable
 from typing import Any
 
 from mitmproxy import http
+from mitmproxy.net.http.http1 import assemble_request_head, assemble_response_head
 
 from necto.capture.connections import ConnectionTracker
 from necto.capture.timing import ConnectionTimes, compute
 from necto.model import Entry, Header, WsMessage
 from necto.store import Pending
+from necto.urls import bracket_host
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +40,25 @@ def _capped(body: bytes | None, cap: int) -> tuple[bytes | None, bool]:
     if body is None or cap < 0 or len(body) <= cap:
         return body, False
     return body[:cap], True
+
+
+def _url(req: http.Request) -> str:
+    """The request's URL with an IPv6 literal host in brackets (mitmproxy leaves them out)."""
+    url = req.pretty_url
+    for host in {req.pretty_host, req.host}:
+        url = bracket_host(url, host)
+    return url
+
+
+def _head_size(message: http.Message, assemble: Callable[[Any], bytes]) -> int | None:
+    """HAR `headersSize`: the bytes of an HTTP/1.x request or status line and headers with
+    their CRLFs, as they came on the wire. Unknown (None) for HTTP/2 and 3 (HPACK/QPACK)."""
+    if not message.http_version.startswith("HTTP/1"):
+        return None
+    try:
+        return len(assemble(message))
+    except Exception:  # a head mitmproxy cannot serialise again: say unknown
+        return None
 
 
 def _tls(conn: Any) -> dict[str, Any] | None:
@@ -74,7 +95,7 @@ def flow_to_entry(
         session_id=session_id,
         started=started,
         method=req.method,
-        url=req.pretty_url,
+        url=_url(req),
         http_version=req.http_version,
         request_headers=_headers(req.headers),
         request_body=req_body,
@@ -92,6 +113,7 @@ def flow_to_entry(
         entry.id = entry_id
     if server.peername:
         entry.server_ip, entry.server_port = str(server.peername[0]), int(server.peername[1])
+    sizes = {"request": _head_size(req, assemble_request_head)}
     if resp is not None:
         body = resp.get_content(strict=False)
         entry.status = resp.status_code
@@ -101,6 +123,10 @@ def flow_to_entry(
         entry.response_body, entry.response_truncated = _capped(body, max_body)
         entry.response_body_size = len(body or b"")
         entry.response_wire_size = len(resp.raw_content or b"")
+        sizes["response"] = _head_size(resp, assemble_response_head)
+    head_sizes = {k: v for k, v in sizes.items() if v is not None}
+    if head_sizes:
+        entry.extra["headersSize"] = head_sizes
     if flow.websocket is not None:
         ws = flow.websocket
         entry.websocket = [

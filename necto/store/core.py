@@ -8,6 +8,7 @@ from pathlib import Path
 import aiosqlite
 
 from necto.store.entries import Entries
+from necto.store.har_imports import HarImports
 from necto.store.query import IS_STATIC_SQL, sql_is_static
 from necto.store.schema import PAGE_SIZE, migrate
 from necto.store.sessions import Sessions
@@ -24,7 +25,7 @@ def _private_file(path: Path) -> None:
         os.chmod(path, 0o600)
 
 
-class Store(Entries, Sessions, Staging, OutsideChanges):
+class Store(Entries, Sessions, Staging, HarImports, OutsideChanges):
     """Sessions and entries. Captures are queued with `record()` and committed in batches; every
     other write goes through the same connection under one lock."""
 
