@@ -137,14 +137,14 @@ def entry_to_har(e: Entry, exclude_binary: bool = False, plan: ExportPlan | None
         "headers": headers,
         "queryString": derive_query(e.url),
     }
-    if invalid:
-        request["_invalidHeaders"] = invalid
     pd = _post_data(e, h, omit)
     if pd is not None:
         request["postData"] = pd
     request["headersSize"] = sizes.get("request", -1)
     request["bodySize"] = e.request_body_size if e.request_body_size >= 0 else -1
     request.update(hreq)
+    if invalid:  # last, where a re-import's copy of it comes back too
+        request["_invalidHeaders"] = invalid
 
     headers, invalid = harheaders(e.response_headers, response=True)
     if e.status is None:
@@ -191,11 +191,11 @@ def entry_to_har(e: Entry, exclude_binary: bool = False, plan: ExportPlan | None
             "headersSize": sizes.get("response", -1),
             "bodySize": e.response_wire_size if e.response_wire_size >= 0 else -1,
         }
-    if invalid:
-        response["_invalidHeaders"] = invalid
     if e.error is not None and h.get("errorAt") != "entry":
         response["_error"] = e.error
     response.update(hresp)
+    if invalid:
+        response["_invalidHeaders"] = invalid
 
     timings, total = har_timings(e)
     for k in _OPTIONAL_PHASES:
@@ -243,10 +243,10 @@ def _dump_batch(
 
 
 def _header(plan: ExportPlan, redactor: Redactor | None = None) -> bytes:
-    """Everything of `log` before its entries: version, creator, browser, pages, `_` fields.
-    (`comment` comes after the entries, where redaction can say what it masked.)"""
+    """Everything of `log` before its entries: version, creator, browser, pages, `_` fields,
+    comment. (A redacted export writes `comment` after the entries, saying what it masked.)"""
     pages = [dict(p) for p in plan.pages]
-    extra = {k: v for k, v in plan.log.items() if k != "comment"}
+    extra = {k: v for k, v in plan.log.items() if k != "comment" or redactor is None}
     if redactor is not None:
         pages = [redactor.redact_page(p) for p in pages]
         extra = {k: redactor.extensions(v, k) for k, v in extra.items()}
@@ -311,12 +311,10 @@ async def export_har(
                 pending.clear()
     if batch:
         pending += await flush()
-    comment = head.log.get("comment")
     if redactor is not None:
+        comment = head.log.get("comment")
         existing = redactor.text(comment) if isinstance(comment, str) else None
         pending += b'],"comment":' + orjson.dumps(redaction_comment(redactor.counts, existing)) + b"}}"
-    elif comment is not None:
-        pending += b'],"comment":' + orjson.dumps(comment) + b"}}"
     else:
         pending += b"]}}"
     yield bytes(pending)

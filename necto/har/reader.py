@@ -257,6 +257,21 @@ class HarReader:
                 page["comment"] = str(page["comment"])
             r.pages.append(page)
 
+    def _more_after_entries(self) -> bool:
+        """Does `log` go on after its entries (chrome-har writes `browser` there)? Read from
+        the end of the file: a plain `]}}` means no; anything else (or UTF-16) asks for pass 3."""
+        with self.open_file() as raw:
+            head = raw.read(4)
+            if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+                return True
+            raw.seek(0, 2)
+            raw.seek(max(0, raw.tell() - 256))
+            tail = b"".join(raw.read().split())
+        tail = tail.rstrip(b";")
+        if tail.endswith(b")"):  # JSONP
+            tail = tail[:-1]
+        return not tail.endswith(b"]}}")
+
     def _check_pagerefs(self) -> None:
         """Entries naming a page the file does not have: export leaves their pageref out."""
         ids = {p["id"] for p in self.report.pages}
@@ -309,7 +324,7 @@ class HarReader:
             self.report.total = index + 1
             if self.progress:
                 self.progress(src.consumed)
-        if not complete:
+        if not complete or self._more_after_entries():
             meta = {**self._scan(after_entries=True), **meta}
         self._apply_meta(meta, final=True)
         self._check_pagerefs()
