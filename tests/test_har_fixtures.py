@@ -42,6 +42,7 @@ from necto.model import Entry
 DATA = TEST_DATA / "har"
 README = TEST_DATA / "README.md"
 
+MAX_LISTED = 200  # warnings an answer lists one by one (the rest: GET /api/har/imports/:id/warnings)
 BAD_JSON = ("Invalid JSON format", "Invalid HAR file format")
 NO_LOG = ("Missing log property", "Invalid HAR structure")
 NO_ENTRIES = ("Missing or invalid entries array", "Invalid HAR structure")
@@ -296,6 +297,50 @@ def dangling_pagerefs_point_at_a_page(o: Outcome) -> None:
     assert all(e["pageref"] in ids for e in o.export["log"]["entries"] if "pageref" in e)
 
 
+@check()
+def three_runs_stay_apart(o: Outcome) -> None:
+    """Three interleaved test runs keep their pages and their order: the page changes twice
+    along the list (re-sorted by time it would change at every entry)."""
+    assert o.export is not None
+    refs = [e["pageref"] for e in o.export["log"]["entries"]]
+    assert sum(a != b for a, b in zip(refs, refs[1:], strict=False)) == 2, refs
+    assert [p["id"] for p in o.export["log"]["pages"]] == ["run_1", "run_2", "run_3"]
+
+
+@check()
+def ssl_rule(o: Outcome) -> None:
+    """One rule: time kept whenever the phases explain it; ssl always inside connect."""
+    inside, counted, bigger, unexplained = (exported(o, i) for i in range(4))
+    assert (inside["time"], inside["timings"]["connect"], inside["timings"]["ssl"]) == (45, 30, 20)
+    assert "_connect" not in inside["timings"]
+    assert (counted["time"], counted["timings"]["connect"], counted["timings"]["_connect"]) == (65, 50, 30)
+    assert (bigger["time"], bigger["timings"]["ssl"], bigger["timings"]["_ssl"]) == (25, 10, 40)
+    assert (unexplained["time"], unexplained["_time"], unexplained["timings"]["connect"]) == (65, 999, 50)
+
+
+@check()
+def compression_as_given(o: Outcome) -> None:
+    given, absent, negative, string, neg_body = (exported(o, i)["response"]["content"] for i in range(5))
+    assert given["compression"] == 12 and "compression" not in absent
+    assert "compression" not in negative and negative["_compression"] == -48702
+    assert string["compression"] == 0 and neg_body["compression"] == 0
+    assert all(c.get("compression", 0) >= 0 for c in (given, absent, negative, string, neg_body))
+
+
+@check()
+def every_warning_paged_and_grouped(o: Outcome) -> None:
+    """300 warnings: all of them through the paged endpoint, in the answer as 12 groups."""
+    body = o.import_body
+    assert body["warningCount"] == len(o.all_warnings) == 300 and len(body["warnings"]) == MAX_LISTED
+    groups = body["warningGroups"]
+    assert len(groups) == 12 and sum(g["count"] for g in groups) == 300
+    for g in groups:
+        members = [w for w in o.all_warnings if re.sub(r"\[\d+\]", "[*]", w["path"]) == g["path"]
+                   and re.sub(r"'[^']*'|-?\d+", "…", w["message"]) == re.sub(r"'[^']*'|-?\d+", "…", g["example"])]
+        assert len(members) == g["count"] == 25, g
+        assert g["firstIndexes"] == [0, 1, 2, 3, 4]
+
+
 # ---- the round trip: file order, field for field, cache
 @check()
 def file_order_kept(o: Outcome) -> None:
@@ -427,6 +472,23 @@ CASES: list[Case] = [
         keep(f"{MP}[0].response.content._cached"), keep(f"{MP}[0].timings._blocked_queueing"), keep(f"{MP}[0].timings._workerStart"))),
     Case("multi-page.har", "two pages with `_` fields, pagerefs, file order != time order", (4, 4), checks=(
         keep("log.pages[0]"), keep("log.pages[1]"), *(keep(f"{MP}[{i}].pageref") for i in range(4)), file_order_kept)),
+    Case("interleaved-runs.har", "three test runs grouped by page, their times interleaved (WebPagetest)", (9, 9), checks=(
+        three_runs_stay_apart, keep("log.pages"), file_order_kept, entries_come_back_field_for_field)),
+    Case("timings-ssl-rule.har", "ssl inside connect; counted outside (Chromium); > connect but inside; time unexplained", (4, 4), (
+        W(f"{MP}[1].timings.ssl", "ssl was outside connect"), W(f"{MP}[2].timings.ssl", "ssl lowered to 10"),
+        W(f"{MP}[3].timings.ssl", "ssl was outside connect"), W(f"{MP}[3].time", "not the sum")), checks=(
+        ssl_rule, keep(f"{MP}[0].timings"), keep(f"{MP}[0].time"), keep(f"{MP}[1].time"), keep(f"{MP}[2].time"))),
+    Case("compression.har", "content.compression given, absent, negative, a string; negative bodySize", (5, 5), (
+        W(f"{MP}[2].response.content.compression", "negative"), W(f"{MP}[3].response.content.compression", "not an integer")),
+        checks=(compression_as_given,)),
+    Case("log-fields.har", "log.browser (with comment), log.comment, a log `_` field, page and entry comments", (1, 1), checks=(
+        keep("log.browser"), keep("log.comment"), keep("log._exportedBy"), keep("log.pages"),
+        entries_come_back_field_for_field)),
+    Case("empty-postdata.har", "empty postData on GETs (Insomnia), params without text on a form POST", (3, 3), checks=(
+        keep(f"{MP}[0].request.postData"), keep(f"{MP}[1].request.postData"), keep(f"{MP}[2].request.postData"),
+        entries_come_back_field_for_field)),
+    Case("many-warnings.har", "25 bare entries, 12 warnings each: more than 200", (25, 25),
+         may_warn=("log.entries[",), checks=(every_warning_paged_and_grouped,)),
     Case("pageref-dangling.har", "a pageref naming no page, an entry without pageref", (3, 3), (
         W(f"{MP}[1].pageref", "names no page"),), checks=(
         dangling_pagerefs_point_at_a_page, keep(f"{MP}[0].pageref"), dangling_pageref_kept_aside)),
@@ -462,6 +524,7 @@ class Outcome:
     export: dict[str, Any] | None = None
     reimport_status: int = 0
     reimport_body: dict[str, Any] = field(default_factory=dict)
+    all_warnings: list[dict[str, Any]] = field(default_factory=list)  # paged from the import's record
 
 
 def read_original(raw: bytes) -> Any:
@@ -517,6 +580,15 @@ async def run_case(necto: RunningNecto, http: aiohttp.ClientSession, case: Case)
     after = await row_counts(necto)
     o.rows_added = (after[0] - rows[0], after[1] - rows[1])
     sid = o.import_body.get("sessionId")
+    if o.import_status == 200 and "importId" in o.import_body:
+        while True:  # GET /api/har/imports/:id/warnings, a page at a time
+            async with http.get(f"{api}/api/har/imports/{o.import_body['importId']}/warnings",
+                                params={"offset": len(o.all_warnings), "limit": 100}) as resp:  # fmt: skip
+                assert resp.status == 200, await resp.text()
+                page = (await resp.json())["warnings"]
+            if not page:
+                break
+            o.all_warnings += page
     if o.import_status == 200 and sid:
         o.stored = [e async for e in necto.store.iter_entries(sid)]
         async with http.get(f"{api}/api/har/export/{sid}") as resp:
@@ -620,7 +692,7 @@ async def test_validate(outcomes: dict[str, Outcome], case: Case) -> None:
     if case.import_refused is None:
         assert body["warnings"] == o.import_body.get("warnings", []) + skips
     assert [(w["index"], w["message"].removeprefix("entry would be skipped: ")) for w in skips] == list(case.skipped)
-    assert body["warningCount"] == len(body["warnings"])
+    assert len(body["warnings"]) == min(body["warningCount"], MAX_LISTED + len(skips))
 
 
 @pytest.mark.parametrize(
@@ -654,7 +726,8 @@ async def test_import(outcomes: dict[str, Outcome], case: Case) -> None:
     assert body.get("skippedCount", 0) == len(case.skipped)
     # exactly the warnings in the table (pending ones may or may not be there yet)
     warnings = body.get("warnings", [])
-    assert body.get("warningCount", 0) == len(warnings)
+    assert len(warnings) == min(body.get("warningCount", 0), MAX_LISTED)  # the first ones; all are paged
+    assert o.all_warnings[: len(warnings)] == warnings and len(o.all_warnings) == body.get("warningCount", 0)
     pending = {w.path for w in case.warnings if w.pending}
     seen = {w["path"] for w in warnings if not w["path"].startswith(case.may_warn or ("\0",))}
     assert seen - pending == {w.path for w in case.warnings if not w.pending}, warnings

@@ -181,10 +181,17 @@ def check(rt: RoundTrip) -> None:
 
 
 def mitmproxy_reads(rt: RoundTrip) -> None:
+    """mitmproxy's reader takes every re-export whose original it takes (as clean JSON): what
+    it cannot read in the file it still cannot (a `data:` URL, postData params without text,
+    a Content-Encoding that is not a coding), and a re-export never makes it worse."""
     from mitmproxy.io import FlowReader
 
     if rt.import_status != 200:
         pytest.skip(f"{rt.name} is not imported")
+    try:
+        list(FlowReader(io.BytesIO(orjson.dumps(rt.original))).stream())
+    except Exception as e:
+        pytest.skip(f"mitmproxy cannot read the original {rt.name} either: {e.__cause__ or e}")
     flows = list(FlowReader(io.BytesIO(rt.export_raw)).stream())
     assert len(flows) == rt.import_body["imported"]
 
