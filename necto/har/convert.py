@@ -70,7 +70,9 @@ _CACHE_ENTRY_REQUIRED = ("lastAccess", "eTag", "hitCount")
 TIME_EPSILON = 0.001
 # Numbers beyond this are not durations or sizes (1e308 bytes, 9.2e18 ms): refused with a warning.
 MAX_MAGNITUDE = 1e15
-_TOKEN_SAFE = "!#$&'*+-.^_`|~"  # token characters `quote` would escape (besides letters and digits)
+_TOKEN_SAFE = "!#$&'*+-.^_`|~"
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+\-.]*:")  # what a HAR url must start with (har-validator: format uri)
+_SPACE = re.compile(r"\s")  # token characters `quote` would escape (besides letters and digits)
 
 
 def parse_time(value: Any) -> tuple[float | None, bool]:
@@ -146,9 +148,15 @@ def _tidy(x: float) -> float | int:
     return int(x) if float(x).is_integer() else x
 
 
-def _rest(obj: dict[str, Any], known: frozenset[str]) -> dict[str, Any]:
-    """What export would not write from the model: `_` fields, comments, keys HAR lacks."""
-    return {k: v for k, v in obj.items() if k not in known}
+def _rest(obj: dict[str, Any], known: frozenset[str], c: _Ctx | None = None, sub: str = "") -> dict[str, Any]:
+    """What export would not write from the model: `_` fields, comments, keys HAR lacks.
+    A `comment` must be a string (said and stringified when it is not)."""
+    out = {k: v for k, v in obj.items() if k not in known}
+    if "comment" in out and not isinstance(out["comment"], str):
+        if c is not None:
+            c.warn(f"{sub}.comment" if sub else "comment", f"{out['comment']!r} is not a string; stringified")
+        out["comment"] = str(out["comment"])
+    return out
 
 
 @dataclass
@@ -221,18 +229,35 @@ def _cookies(c: _Ctx, value: Any, sub: str) -> list[dict[str, Any]] | None:
             continue
         ck = dict(ck)
         for flag in ("httpOnly", "secure"):
-            if flag in ck and not isinstance(ck[flag], bool) and ck[flag] is not None:
+            if flag in ck and ck[flag] is None:
+                c.warn(f"{sub}[{j}].{flag}", f"null; left out (kept in _{flag})")
+                ck[f"_{flag}"] = ck.pop(flag)
+            elif flag in ck and not isinstance(ck[flag], bool):
                 c.warn(f"{sub}[{j}].{flag}", f"{ck[flag]!r} is not a boolean; coerced")
                 ck[flag] = str(ck[flag]).strip().lower() in ("true", "1", "yes")
         if "expires" in ck and ck["expires"] is not None and parse_time(ck["expires"])[0] is None:
             c.warn(f"{sub}[{j}].expires", f"unparseable date {ck['expires']!r}; set to null")
             ck["expires"] = None
-        for key in ("name", "value"):
-            if key in ck and not isinstance(ck[key], str):
-                c.warn(f"{sub}[{j}].{key}", f"{ck[key]!r} is not a string; stringified")
-                ck[key] = "" if ck[key] is None else str(ck[key])
+        if "expires" in ck and ck["expires"] is not None and parse_time(ck["expires"])[1]:
+            c.warn(f"{sub}[{j}].expires", f"{ck['expires']!r} has no timezone; set to null (kept in _expires)")
+            ck["_expires"], ck["expires"] = ck["expires"], None
+        _name_value(c, ck, f"{sub}[{j}]", ("path", "domain", "comment"))
         out.append(ck)
     return out
+
+
+def _name_value(c: _Ctx, obj: dict[str, Any], sub: str, optional: tuple[str, ...] = ("comment",), required: tuple[str, ...] = ("name", "value")) -> None:
+    """A cookie, query parameter or postData param: the `required` fields present, and these
+    and the `optional` ones strings."""
+    for key in (*required, *optional):
+        v = obj.get(key)
+        if key not in obj:
+            if key in required:
+                c.warn(f"{sub}.{key}", 'missing; "" used')
+                obj[key] = ""
+        elif not isinstance(v, str):
+            c.warn(f"{sub}.{key}", f"{v!r} is not a string; stringified")
+            obj[key] = "" if v is None else str(v)
 
 
 def _size(c: _Ctx, obj: dict[str, Any], key: str, sub: str) -> int | None:
@@ -321,7 +346,7 @@ def _timings(c: _Ctx, raw: dict[str, Any], har: dict[str, Any], hentry: dict[str
             hentry["_timings"] = t
         t = {}
     else:
-        ht.update(_rest(t, _TIMING_KEYS))
+        ht.update(_rest(t, _TIMING_KEYS, c, "timings"))
     vals: dict[str, float] = {}
     for k in ("blocked", "dns", "connect", "ssl"):
         if k not in t:
@@ -449,6 +474,9 @@ def _cache(c: _Ctx, raw: dict[str, Any], hentry: dict[str, Any]) -> None:
             out[f"_{k}"] = v
         else:
             out[k] = v
+    if "comment" in out and not isinstance(out["comment"], str):
+        c.warn("cache.comment", f"{out['comment']!r} is not a string; stringified")
+        out["comment"] = str(out["comment"])
     hentry["cache"] = out
 
 
@@ -489,8 +517,8 @@ def convert_entry(raw: Any, index: int, session_id: str, report: Report, now: fl
     if not isinstance(method, str):
         raise SkipEntry("request has no method")
     har: dict[str, Any] = {}
-    hentry: dict[str, Any] = _rest(raw, _ENTRY_KEYS)
-    hreq: dict[str, Any] = _rest(req, _REQUEST_KEYS)
+    hentry: dict[str, Any] = _rest(raw, _ENTRY_KEYS, c)
+    hreq: dict[str, Any] = _rest(req, _REQUEST_KEYS, c, "request")
 
     # ---- method and URL
     m = method.strip()
@@ -508,13 +536,17 @@ def convert_entry(raw: Any, index: int, session_id: str, report: Report, now: fl
     if u != url:
         c.warn("request.url", "surrounding whitespace removed (kept in request._url)")
         hreq["_url"] = url
+    if not _SCHEME.match(u):
+        raise SkipEntry("request url is not absolute (HAR needs a scheme, e.g. https://)")
+    if _SPACE.search(u):
+        c.warn("request.url", "whitespace in the URL percent-encoded (kept in request._url)")
+        hreq.setdefault("_url", url)
+        u = _SPACE.sub(lambda m: quote(m.group()), u)
     bracketed = unbracketed_ipv6(u)
     if bracketed is not None:
         c.warn("request.url", f"IPv6 host without brackets; written as {bracketed!r} (kept in request._url)")
         hreq.setdefault("_url", url)
         u = bracketed
-    if "://" not in u and not u.startswith(("data:", "blob:", "about:")):
-        c.warn("request.url", "not an absolute URL")
 
     # ---- date
     when = raw.get("startedDateTime")
@@ -547,7 +579,7 @@ def convert_entry(raw: Any, index: int, session_id: str, report: Report, now: fl
     status: int | None = None
     hresp: dict[str, Any] = {}
     if resp is not None:
-        hresp = _rest(resp, _RESPONSE_KEYS)
+        hresp = _rest(resp, _RESPONSE_KEYS, c, "response")
         status = _status(c, resp, hresp)
     failed = status is None
 
@@ -577,6 +609,7 @@ def convert_entry(raw: Any, index: int, session_id: str, report: Report, now: fl
         hreq["cookies"] = cookies
     qs = req.get("queryString")
     if isinstance(qs, list):
+        qs = _params(c, qs, "request.queryString")
         if qs != derive_query(e.url):
             hreq["queryString"] = qs
     elif qs is None:
@@ -652,6 +685,22 @@ def convert_entry(raw: Any, index: int, session_id: str, report: Report, now: fl
     return e
 
 
+def _params(c: _Ctx, items: list[Any], sub: str, need_value: bool = True) -> list[dict[str, Any]]:
+    """queryString / postData.params as valid HAR: objects with string names and values."""
+    out = []
+    for j, p in enumerate(items):
+        if not isinstance(p, dict):
+            c.warn(f"{sub}[{j}]", f"wrong type ({type(p).__name__}); left out")
+            continue
+        p = dict(p)
+        if need_value:
+            _name_value(c, p, f"{sub}[{j}]")
+        else:
+            _name_value(c, p, f"{sub}[{j}]", ("value", "fileName", "contentType", "comment"), ("name",))
+        out.append(p)
+    return out
+
+
 def _status(c: _Ctx, resp: dict[str, Any], hresp: dict[str, Any]) -> int | None:
     """The status code, or None when the response is no response (status 0, -1, not a code)."""
     v = resp.get("status")
@@ -677,6 +726,19 @@ def _post_data(c: _Ctx, req: dict[str, Any], e: Entry, har: dict[str, Any], hreq
         hreq["_postData"] = pd
         return
     over: dict[str, Any] = {}
+    pd = dict(pd)
+    if "mimeType" in pd and not isinstance(pd["mimeType"], str):
+        c.warn("request.postData.mimeType", f"{pd['mimeType']!r} is not a string; stringified")
+        pd["mimeType"] = "" if pd["mimeType"] is None else str(pd["mimeType"])
+    if "params" in pd:
+        if isinstance(pd["params"], list):
+            pd["params"] = _params(c, pd["params"], "request.postData.params", need_value=False)
+        else:
+            c.warn("request.postData.params", f"wrong type ({type(pd['params']).__name__}); left out (kept in postData._params)")
+            pd["_params"] = pd.pop("params")
+    if "comment" in pd and not isinstance(pd["comment"], str):
+        c.warn("request.postData.comment", f"{pd['comment']!r} is not a string; stringified")
+        pd["comment"] = str(pd["comment"])
     e.request_body = _body(c, pd, "request.postData", over, har, "postData")
     e.request_truncated = bool(pd.get("_truncated"))
     params = pd.get("params")
@@ -696,6 +758,13 @@ def _post_data(c: _Ctx, req: dict[str, Any], e: Entry, har: dict[str, Any], hreq
             c.warn("request.postData.mimeType", "missing; the Content-Type header used")
     else:  # no body to derive from (empty text, or params only): the object as written
         over = {k: v for k, v in pd.items() if k != "_truncated"}
+        if "text" in over and not isinstance(over["text"], str):
+            over["text"] = str(over["text"])  # (said by _body)
+        if "encoding" in over and not isinstance(over["encoding"], str):
+            over["_encoding"] = over.pop("encoding")
+        if "mimeType" not in over:
+            c.warn("request.postData.mimeType", 'missing; "" used')
+            over["mimeType"] = ""
     if over:
         har["postData"] = over
 
@@ -723,6 +792,9 @@ def _response(
         if not failed:
             c.warn("response.statusText", "missing; empty used")
     elif failed:
+        if not isinstance(st, str):
+            c.warn("response.statusText", f"{st!r} is not a string; stringified")
+            st = str(st)
         if st != "":
             hresp["statusText"] = st
     else:
@@ -736,16 +808,34 @@ def _response(
         if content is not None:
             hresp["_content"] = content
         content = {}
-    hcontent.update(_rest(content, _CONTENT_KEYS))
+    hcontent.update(_rest(content, _CONTENT_KEYS, c, "response.content"))
     if failed:
         # nothing was received: keep what the file says about it as written
-        hcontent.update({k: content[k] for k in ("size", "mimeType", "text", "encoding", "compression") if k in content})
+        hcontent.update({k: content[k] for k in ("mimeType", "text", "encoding") if k in content})
+        for k in ("text", "encoding"):
+            if k in hcontent and not isinstance(hcontent[k], str):
+                c.warn(f"response.content.{k}", f"wrong type ({type(hcontent[k]).__name__}); left out (kept in content._{k})")
+                hcontent[f"_{k}"] = hcontent.pop(k)
+        size = _size(c, content, "size", "response.content")
+        if size is not None:
+            hcontent["size"] = size
+        _compression(c, content, hcontent)
         for k, default in (("size", 0), ("mimeType", "")):
             if k not in content:
                 c.warn(f"response.content.{k}", f"missing; {default!r} used")
-        for k in ("cookies", "redirectURL", "headersSize", "bodySize"):
-            if k in resp:
-                hresp[k] = resp[k]
+        if "mimeType" in hcontent and not isinstance(hcontent["mimeType"], str):
+            c.warn("response.content.mimeType", f"{hcontent['mimeType']!r} is not a string; stringified")
+            hcontent["mimeType"] = str(hcontent["mimeType"])
+        for k in ("headersSize", "bodySize"):
+            n = _size(c, resp, k, "response")
+            if n is not None and n != -1:
+                hresp[k] = n
+        cookies = _cookies(c, resp.get("cookies"), "response.cookies")
+        if cookies:
+            hresp["cookies"] = cookies
+        redirect = resp.get("redirectURL")
+        if isinstance(redirect, str) and redirect:
+            hresp["redirectURL"] = redirect
         return hcontent
     e.response_body = _body(c, content, "response.content", hcontent, har, "content")
     e.response_truncated = bool(content.get("_truncated"))

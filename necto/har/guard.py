@@ -22,7 +22,7 @@ from necto.har.report import HarError
 MAX_DEPTH = 64
 MAX_STRING = 256 << 20
 MAX_NUMBER = 1000
-INT64 = (-(1 << 63), (1 << 63) - 1)
+INT64 = (-(1 << 63) + 1, (1 << 63) - 1)  # yajl reads neither -2^63 nor anything beyond
 
 # First pass: keep quotes, brackets, backslashes and what a backslash can escape (the escape
 # letters as "x"), so each escape stays a pair; after the escapes are gone, drop "x" and "\\".
@@ -39,6 +39,27 @@ for _c in b"]}":
     _DELTA[_c] = -1
 _NUMBER = re.compile(rb"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?")
 _NUMBER_CHARS = b"-+.0123456789eE"
+
+
+_TOKEN = re.compile(rb'\\.|["\[\]{}]', re.S)
+
+
+def _too_deep_at(data: bytes, depth: int, in_string: bool, escape: bool) -> int:
+    """Where in `data` the nesting first goes past MAX_DEPTH (the slow, exact walk: only
+    done to say where a file was refused)."""
+    for m in _TOKEN.finditer(data, 1 if escape else 0):
+        c = m.group()
+        if c == b'"':
+            in_string = not in_string
+        elif in_string or len(c) == 2:
+            continue
+        elif c in (b"[", b"{"):
+            depth += 1
+            if depth > MAX_DEPTH:
+                return m.start()
+        else:
+            depth -= 1
+    return len(data)
 
 
 class Guard:
@@ -78,6 +99,7 @@ class Guard:
 
     # ------------------------------------------------------------------ the fast, exact scan
     def _structure(self, data: bytes) -> None:
+        start_depth, start_in, start_escape = self.depth, self.in_string, self.escape
         x = data[1:] if self.escape else data
         t = x.translate(_KEEP_TABLE, _KEEP_DELETE)
         if b"\\" in t:
@@ -108,10 +130,8 @@ class Guard:
             if self.depth + opens > MAX_DEPTH:
                 peak = max(itertools.accumulate(map(_DELTA.__getitem__, brackets), initial=self.depth))
                 if peak > MAX_DEPTH:
-                    raise self._error(
-                        f"the JSON nests deeper than {MAX_DEPTH} levels (within bytes {self.offset}-"
-                        f"{self.offset + len(data)}); a HAR needs about 10"
-                    )
+                    at = self.offset + _too_deep_at(data, start_depth, start_in, start_escape)
+                    raise self._error(f"the JSON nests deeper than {MAX_DEPTH} levels at byte {at}; a HAR needs about 10")
             self.depth += 2 * opens - len(brackets)
         self.in_string = end_in
 

@@ -186,8 +186,11 @@ class HarReader:
         for k, v in meta.items():
             if k in _LOG_KEYS:
                 continue
-            if k == "browser" and not (isinstance(v, dict) and isinstance(v.get("name"), str) and isinstance(v.get("version"), str)):
-                r.warn("log.browser", "not a {name, version} object of strings; left out (kept in log._browser)")
+            if k == "browser" and not (
+                isinstance(v, dict) and isinstance(v.get("name"), str) and isinstance(v.get("version"), str)
+                and isinstance(v.get("comment", ""), str)
+            ):  # fmt: skip
+                r.warn("log.browser", "not a {name, version, comment?} object of strings; left out (kept in log._browser)")
                 r.log["_browser"] = v
             elif k == "comment" and not isinstance(v, str):
                 r.warn("log.comment", f"{v!r} is not a string; stringified")
@@ -251,6 +254,9 @@ class HarReader:
                     if k in fixed and (isinstance(v, bool) or not isinstance(v, (int, float)) or v < -1):
                         r.warn(f"{where}.pageTimings.{k}", f"{v!r} is not a time in ms; -1 used (kept in _{k})")
                         fixed[f"_{k}"], fixed[k] = v, -1
+                if "comment" in fixed and not isinstance(fixed["comment"], str):
+                    r.warn(f"{where}.pageTimings.comment", f"{fixed['comment']!r} is not a string; stringified")
+                    fixed["comment"] = str(fixed["comment"])
                 page["pageTimings"] = fixed
             if "comment" in page and not isinstance(page["comment"], str):
                 r.warn(f"{where}.comment", f"{page['comment']!r} is not a string; stringified")
