@@ -51,8 +51,9 @@ def _url(req: http.Request) -> str:
 
 
 def _head_size(message: http.Message, assemble: Callable[[Any], bytes]) -> int | None:
-    """HAR `headersSize`: the bytes of an HTTP/1.x request or status line and headers with
-    their CRLFs, as they came on the wire. Unknown (None) for HTTP/2 and 3 (HPACK/QPACK)."""
+    """HAR `headersSize`: the bytes of an HTTP/1.x request line (as sent to the server: origin
+    form) or status line and the headers, with their CRLFs. Unknown (None) for HTTP/2 and 3,
+    whose header compression (HPACK/QPACK) mitmproxy does not report."""
     if not message.http_version.startswith("HTTP/1"):
         return None
     try:
