@@ -29,7 +29,8 @@ def pairing_key(url: str, ignore_host: bool) -> tuple[str, str]:
     origin = ""
     if not ignore_host:
         scheme = u.scheme.lower()
-        origin = f"{scheme}://{host}" + (f":{port}" if port != DEFAULT_PORTS.get(scheme) else "")
+        shown = f"[{host}]" if ":" in host else host  # an IPv6 literal
+        origin = f"{scheme}://{shown}" + (f":{port}" if port != DEFAULT_PORTS.get(scheme) else "")
     query = urlencode(sorted(parse_qsl(u.query, keep_blank_values=True)))
     return origin + (u.path or "/"), query
 
