@@ -5,6 +5,10 @@
   the page renders the same content, served from the HAR alone.
 - mitmproxy's own HAR reader (`mitmproxy.io.FlowReader`): same flows, same bodies.
 
+Re-exports of imported files: har-validator takes every one (tests/test_har_fixtures.py),
+mitmproxy's reader every one whose original it takes (tests/test_har_lossless.py), and
+`route_from_har` serves every one (below).
+
 The tools are installed by scripts/setup-test-tools. In CI (CI=true) a missing tool fails the
 test with a clear message; elsewhere the test is skipped.
 """

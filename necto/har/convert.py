@@ -197,7 +197,7 @@ def _headers(c: _Ctx, value: Any, sub: str, response: bool) -> list[Header]:
         else:
             c.warn(f"{sub}[{j}]", "not a {name, value} header; ignored")
             continue
-        if not isinstance(name, str) or not isinstance(val, str):
+        if type(name) is not str or type(val) is not str:
             if name is not None and not isinstance(name, str) or val is not None and not isinstance(val, str):
                 c.warn(f"{sub}[{j}]", "name or value is not a string; stringified")
             name = "" if name is None else str(name)
@@ -602,8 +602,8 @@ def convert_entry(raw: Any, index: int, session_id: str, report: Report, now: fl
     if bsize is None:
         c.warn("request.bodySize", "missing; body length used")
     e.request_body_size = bsize if bsize is not None else len(e.request_body or b"")
-    if "cookies" not in req:
-        c.warn("request.cookies", "missing; read from the Cookie header")
+    if req.get("cookies") is None:
+        c.warn("request.cookies", ("null" if "cookies" in req else "missing") + "; read from the Cookie header")
     cookies = _cookies(c, req.get("cookies"), "request.cookies")
     if cookies is not None and cookies != derive_request_cookies(e.request_headers):
         hreq["cookies"] = cookies
@@ -856,8 +856,8 @@ def _response(
         if not isinstance(given_mime, str):
             c.warn("response.content.mimeType", f"{given_mime!r} is not a string; stringified")
         hcontent["mimeType"] = given_mime if isinstance(given_mime, str) else str(given_mime)
-    if "cookies" not in resp:
-        c.warn("response.cookies", "missing; read from the Set-Cookie headers")
+    if resp.get("cookies") is None:
+        c.warn("response.cookies", ("null" if "cookies" in resp else "missing") + "; read from the Set-Cookie headers")
     cookies = _cookies(c, resp.get("cookies"), "response.cookies")
     if cookies is not None and cookies != derive_response_cookies(e.response_headers):
         hresp["cookies"] = cookies

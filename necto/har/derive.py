@@ -51,10 +51,12 @@ def is_binary(body: bytes, mime: str) -> bool:
     return text_or_base64(body)[1] is not None
 
 
+@functools.lru_cache(maxsize=4096)
 def header_exportable(name: str, response: bool) -> bool:
     """What a HAR header list may hold, one rule for both sides: HTTP token names, plus the
     HTTP/2 pseudo-headers of a request (`:authority`). A response's pseudo-headers and any
-    invalid name make Playwright hang and are re-warned by every reader."""
+    invalid name make Playwright hang and are re-warned by every reader. (Cached: header
+    names repeat on every entry.)"""
     if name.startswith(":"):
         return not response and is_token(name[1:])
     return is_token(name)
