@@ -36,7 +36,7 @@ import pytest
 import pytest_asyncio
 
 from helpers import DATA as TEST_DATA
-from helpers import HAR_VALIDATOR, RunningNecto, missing_tool, run_cmd
+from helpers import HAR_VALIDATOR, MISSING, RunningNecto, har_differences, missing_tool, read_har_text, run_cmd
 from necto.model import Entry
 
 DATA = TEST_DATA / "har"
@@ -91,7 +91,6 @@ class Case:
         return not self.rejected and self.import_refused is None
 
 
-MISSING = object()
 
 
 def resolve(doc: Any, path: str) -> Any:
@@ -358,14 +357,8 @@ def entries_come_back_field_for_field(o: Outcome) -> None:
 
 def differences(a: Any, b: Any, path: str) -> list[str]:
     """Where two JSON values differ, as `path: a -> b` lines."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        return [d for k in {**a, **b} for d in differences(a.get(k, MISSING), b.get(k, MISSING), f"{path}.{k}")]
-    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
-        return [d for i, (x, y) in enumerate(zip(a, b, strict=True)) for d in differences(x, y, f"{path}[{i}]")]
-    if a == b and type(a) is type(b):
-        return []
     show = lambda v: "(missing)" if v is MISSING else repr(v)  # noqa: E731
-    return [f"{path}: {show(a)} -> {show(b)}"]
+    return [f"{p}: {show(x)} -> {show(y)}" for p, x, y in har_differences(a, b, path)]
 
 
 @check()
@@ -529,19 +522,7 @@ class Outcome:
 
 def read_original(raw: bytes) -> Any:
     """The fixture as JSON, decoded here (not by Necto): BOM, UTF-16, Latin-1, JSONP."""
-    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        text = raw.decode("utf-16")
-    else:
-        raw = raw.removeprefix(codecs.BOM_UTF8)
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            text = raw.decode("latin-1")
-    m = re.fullmatch(r"\s*[A-Za-z_$][\w$.]*\s*\((.*)\)\s*;?\s*", text, re.S)
-    try:
-        return json.loads(m.group(1) if m else text)
-    except ValueError:
-        return None
+    return read_har_text(raw)
 
 
 async def post_file(http: aiohttp.ClientSession, url: str, data: bytes, filename: str) -> tuple[int, dict[str, Any]]:
