@@ -105,6 +105,9 @@ class Entry:
     extra: dict[str, Any] = field(default_factory=dict)  # fields we carry but do not model
     source: str = "capture"  # capture | import | replay
     id: str = field(default_factory=new_id)
+    # Imported entries: the import's anchor time. A session lists by (order or started, then
+    # insertion), so an import keeps its file's order as one block placed at that time.
+    order: float | None = None
 
     @property
     def scheme(self) -> str:

@@ -859,3 +859,41 @@ async def copied_by(page: Page, action: Callable[[], Awaitable[object]]) -> str:
         if text or time.monotonic() > deadline:
             return text
         await asyncio.sleep(0.05)
+# ------------------------------------------------------------------ comparing HAR documents
+MISSING = object()
+
+
+def read_har_text(raw: bytes) -> Any:
+    """A HAR file as JSON, decoded here independently of Necto (BOM, UTF-16, Latin-1, JSONP);
+    None when it is not JSON."""
+    import codecs
+    import json
+
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        text = raw.decode("utf-16")
+    else:
+        raw = raw.removeprefix(codecs.BOM_UTF8)
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            text = raw.decode("latin-1")
+    m = re.fullmatch(r"\s*[A-Za-z_$][\w$.]*\s*\((.*)\)\s*;?\s*", text, re.S)
+    try:
+        return json.loads(m.group(1) if m else text)
+    except ValueError:
+        return None
+
+
+def har_differences(a: Any, b: Any, path: str) -> list[tuple[str, Any, Any]]:
+    """Where two JSON values differ: (path, a, b) with MISSING for an absent key. Numbers
+    compare as JSON does (3 == 3.0); booleans are not numbers."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [d for k in {**a, **b} for d in har_differences(a.get(k, MISSING), b.get(k, MISSING), f"{path}.{k}")]
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        return [d for i, (x, y) in enumerate(zip(a, b, strict=True)) for d in har_differences(x, y, f"{path}[{i}]")]
+    numbers = (int, float)
+    if isinstance(a, numbers) and isinstance(b, numbers) and not isinstance(a, bool) and not isinstance(b, bool):
+        return [] if a == b else [(path, a, b)]
+    if a == b and type(a) is type(b):
+        return []
+    return [(path, a, b)]

@@ -254,10 +254,11 @@ async def test_tolerance_skips_and_warnings(necto: RunningNecto, http: aiohttp.C
     assert (3, "log.entries[3].response.redirectURL") in where
     assert (0, "log.entries[0].timings.send") in where and (0, "log.entries[0].timings.ssl") in where
     out = (await export(http, necto, body["sessionId"]))["log"]["entries"]
-    assert out[2]["response"]["status"] == 0  # the request without response (started last)
-    last = out[1]
-    assert last["startedDateTime"] == "2024-02-28T12:00:00.123Z"
-    assert last["request"]["httpVersion"] == "HTTP/2.0"
+    assert out[1]["response"]["status"] == 0  # the request without response (the file's order)
+    last = out[2]
+    assert last["startedDateTime"] == "2024-02-28T12:00:00.123Z"  # 7 digits: to the ms, said
+    assert last["_startedDateTime"] == "2024-02-28T12:00:00.1234567+00:00"
+    assert last["request"]["httpVersion"] == "h2"  # a version, as the file wrote it
     assert [h["value"] for h in last["response"]["headers"] if h["name"] == "set-cookie"] == ["a=1", "b=2"]
     assert last["response"]["redirectURL"] == "" and last["response"]["_custom"] == {"kept": True}
     t = out[0]["timings"]

@@ -5,12 +5,17 @@
   the page renders the same content, served from the HAR alone.
 - mitmproxy's own HAR reader (`mitmproxy.io.FlowReader`): same flows, same bodies.
 
+Re-exports of imported files: har-validator takes every one (tests/test_har_fixtures.py),
+mitmproxy's reader every one whose original it takes (tests/test_har_lossless.py), and
+`route_from_har` serves every one (below).
+
 The tools are installed by scripts/setup-test-tools. In CI (CI=true) a missing tool fails the
 test with a clear message; elsewhere the test is skipped.
 """
 
 from __future__ import annotations
 
+import base64
 import io
 from pathlib import Path
 
@@ -22,6 +27,7 @@ import pytest_asyncio
 from helpers import (
     CHROMIUM,
     CHROMIUM_ARGS,
+    DATA,
     PNG,
     Captured,
     RunningNecto,
@@ -112,3 +118,51 @@ def test_mitmproxy_reads_the_same_flows_and_bodies(exported_offline: tuple[Captu
     assert by_url["/gzip"].response.get_content() == b"compressible " * 200  # type: ignore[union-attr]
 
 
+
+
+async def test_playwright_replays_every_fixture_reexport(necto: RunningNecto, tmp_path: Path) -> None:
+    """Every file of tests/data/har that imports, exported again, loads in `route_from_har`
+    and serves its first GET 200 from the HAR alone (a BOM, a newline in a header value, an
+    invalid header name or a response pseudo-header would make it throw or hang)."""
+    try:
+        from playwright.async_api import async_playwright
+    except ImportError:
+        missing_tool("playwright (pip)")
+    if not CHROMIUM.exists():
+        missing_tool("Debian chromium (/usr/bin/chromium)")
+    served = 0
+    async with aiohttp.ClientSession() as http, async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        try:
+            for source in sorted((DATA / "har").glob("*.har")):
+                form = aiohttp.FormData()
+                form.add_field("file", source.read_bytes(), filename=source.name)
+                async with http.post(f"{necto.api_url}/api/har/import", data=form) as resp:
+                    if resp.status != 200:
+                        continue
+                    session_id = (await resp.json())["sessionId"]
+                async with http.get(f"{necto.api_url}/api/har/export/{session_id}") as resp:
+                    raw = await resp.read()
+                await necto.store.delete_session(session_id)
+                path = tmp_path / source.name
+                path.write_bytes(raw)
+                context = await browser.new_context()
+                try:
+                    await context.route_from_har(str(path), not_found="abort")  # parses the file
+                    target = next((e for e in orjson.loads(raw)["log"]["entries"]
+                                   if e["request"]["method"] == "GET" and e["response"]["status"] == 200
+                                   and e["request"]["url"].startswith("http") and "text" in e["response"]["content"]), None)  # fmt: skip
+                    if target is None:
+                        continue
+                    page = await context.new_page()
+                    response = await page.goto(target["request"]["url"], timeout=10_000)
+                    assert response is not None and response.status == 200, source.name
+                    content = target["response"]["content"]
+                    expected = base64.b64decode(content["text"]) if content.get("encoding") == "base64" else content["text"].encode()
+                    assert await response.body() == expected, source.name
+                    served += 1
+                finally:
+                    await context.close()
+        finally:
+            await browser.close()
+    assert served >= 20, "most fixtures have a GET 200 to serve"

@@ -445,8 +445,9 @@ def test_openapi_for_many_hosts_and_odd_traffic_validates() -> None:
 
 # ---------------------------------------------------------------- HAR files
 CORPUS_HARS = sorted(p for p in CORPUS.rglob("*") if p.suffix in (".har", ".json")) if CORPUS.is_dir() else []
-# Files the importer rejects as a whole (not JSON, no log, no entries): a clean error, no traceback.
-UNREADABLE = {"corrupted_har-brokenfile.har", "not-json.har", "not-valid.har", "har-invalid.json"}
+# Files the importer rejects as a whole (not JSON, no log, no entries, none importable): a clean
+# error, no traceback.
+UNREADABLE = {"corrupted_har-brokenfile.har", "not-json.har", "not-valid.har", "har-invalid.json", "missing_page.har"}
 
 
 @pytest.mark.corpus

@@ -15,6 +15,8 @@ from necto.capture.timing import ConnectionTimes, compute
 from necto.compare import CompareOptions, json_changes
 from necto.har.convert import norm_version, parse_time
 from necto.har.export import har_timings
+from necto.har.guard import MAX_DEPTH, Guard
+from necto.har.report import HarError
 from necto.inventory.templating import never_templated, param_name, segment_kind, value_kind
 from necto.jsonpath import format_path, parse_json_path
 from necto.model import Entry, Timings, WsMessage
@@ -440,3 +442,57 @@ def test_add_status(codes: list[str], exact: list[int], classes: list[int]) -> N
 def test_add_status_rejects(code: str) -> None:
     with pytest.raises(ValueError, match="Invalid status code"):
         TrafficQuery().add_status(code)
+
+
+# ---------------------------------------------------------------------------- the parse guard
+def _depth(v: Any) -> int:
+    if isinstance(v, dict):
+        return 1 + max((_depth(x) for x in v.values()), default=0)
+    if isinstance(v, list):
+        return 1 + max((_depth(x) for x in v), default=0)
+    return 0
+
+
+def _random_json(rng: Any, depth: int = 0) -> Any:
+    r = rng.random()
+    if depth < 70 and r < 0.45:
+        return [_random_json(rng, depth + 1) for _ in range(rng.randrange(3))]
+    if depth < 70 and r < 0.9:
+        return {rng.choice(['a', '"[', "b\\", "{{"]): _random_json(rng, depth + 1) for _ in range(rng.randrange(3))}
+    return rng.choice(["x[{", '\\"]]', "\\", 7, None, "\u00e9]"])
+
+
+def test_guard_measures_nesting_exactly_whatever_the_strings_hold() -> None:
+    """Brackets, quotes and backslashes inside strings never count; chunk edges anywhere."""
+    import json
+    import random
+
+    rng = random.Random(5)
+    seen = set()
+    for _ in range(400):
+        doc = _random_json(rng)
+        for _ in range(rng.randrange(50, 70)):  # around the bound
+            doc = [doc] if rng.random() < 0.5 else {'"[{': doc}
+        text = json.dumps(doc).encode()
+        deep = _depth(doc) > MAX_DEPTH
+        seen.add(deep)
+        for size in (1, 7, 4096):
+            guard, out = Guard(), b""
+            try:
+                for i in range(0, len(text), size):
+                    out += guard.feed(text[i : i + size], False)
+                out += guard.feed(b"", True)
+            except HarError as e:
+                assert deep and "nests deeper than 64 levels" in e.detail, (size, text[:200])
+                continue
+            assert not deep and out == text and guard.depth == 0 and not guard.in_string
+    assert seen == {True, False}
+
+
+def test_guard_clamps_only_integers_outside_strings() -> None:
+    warned: list[str] = []
+    guard = Guard(warned.append)
+    text = b'{"a": 18446744073709551616, "s": "18446744073709551616", "e": "\\": 99999999999999999999", "n": -1e999}'
+    out = b"".join(guard.feed(text[i : i + 5], False) for i in range(0, len(text), 5)) + guard.feed(b"", True)
+    assert out == text.replace(b"18446744073709551616,", b"9223372036854775807,", 1)
+    assert len(warned) == 1 and "read as 9223372036854775807" in warned[0]

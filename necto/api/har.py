@@ -14,14 +14,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path, PurePath
-from typing import Any
 
 from aiohttp import BodyPartReader, web
+from aiohttp.client_exceptions import ClientPayloadError
+from aiohttp.http_exceptions import HttpProcessingError
 
 from necto.api.context import ctx
 from necto.api.errors import ApiError, bad_request, flag, json_response, not_found, read_json, session_not_found
 from necto.har.export import export_har, safe_filename
 from necto.har.importer import SessionNotFound, import_har
+from necto.har.pages import ExportPlan, plan_for_entries, plan_for_session
 from necto.har.report import HarError
 from necto.har.validate import validate_har
 from necto.model import Entry, now_ms
@@ -38,6 +40,7 @@ async def _stream(
     title: str,
     exclude_binary: bool,
     redact: bool,
+    plan: ExportPlan,
 ) -> web.StreamResponse:
     resp = web.StreamResponse(
         headers={
@@ -47,7 +50,7 @@ async def _stream(
     )
     resp.enable_chunked_encoding()
     await resp.prepare(request)
-    async for chunk in export_har(entries, title=title, exclude_binary=exclude_binary, redact=redact):
+    async for chunk in export_har(entries, title=title, exclude_binary=exclude_binary, redact=redact, plan=plan):
         await resp.write(chunk)
     await resp.write_eof()
     return resp
@@ -62,7 +65,8 @@ async def export_session(request: web.Request) -> web.StreamResponse:
     await store.flush()  # include what the proxy captured a moment ago
     exclude = flag(request.query.get("excludeBinary"), "excludeBinary")
     redact = flag(request.query.get("redact"), "redact")
-    return await _stream(request, store.iter_entries(session.id), session.name, exclude, redact)
+    plan = await plan_for_session(store, session.id, session.name)
+    return await _stream(request, store.iter_entries(session.id), session.name, exclude, redact, plan)
 
 
 @routes.post("/api/har/export")
@@ -93,7 +97,8 @@ async def export_selected(request: web.Request) -> web.StreamResponse:
             for e in await store.get_entries(chunk):
                 yield e
 
-    return await _stream(request, entries(), title, exclude, redact)
+    plan = await plan_for_entries(store, ids, title)
+    return await _stream(request, entries(), title, exclude, redact, plan)
 
 
 # ---------------------------------------------------------------------------- uploads
@@ -125,25 +130,9 @@ async def receive_upload(request: web.Request) -> AsyncIterator[Upload]:
     upload = Upload(None, "", {})
     try:
         try:
-            reader = await request.multipart()
-        except (ValueError, AssertionError):
-            raise bad_request("Malformed multipart/form-data body") from None
-        while True:
-            part = await reader.next()
-            if part is None:
-                break
-            if not isinstance(part, BodyPartReader):
-                continue
-            if part.name == "file" and upload.path is None:
-                upload.filename = part.filename or "upload.har"
-                fd, name = tempfile.mkstemp(prefix="upload-", suffix=".har", dir=tmpdir)
-                upload.path = Path(name)
-                await _copy_part(part, fd, limit)
-            elif part.name in ("sessionId", "sessionName") and part.name not in upload.fields:
-                text = (await part.read(decode=True))[:4096].decode("utf-8", "replace").strip()
-                upload.fields[part.name] = text
-            else:
-                await part.release()
+            await _read_form(request, upload, tmpdir, limit)
+        except _MALFORMED as e:
+            raise bad_request(f"Malformed multipart/form-data body: {_reason(e)}") from None
         if upload.path is None:
             raise bad_request("No file provided")
         yield upload
@@ -151,6 +140,36 @@ async def receive_upload(request: web.Request) -> AsyncIterator[Upload]:
         if upload.path is not None:
             with suppress(OSError):
                 upload.path.unlink()
+
+
+# What aiohttp raises for a body that is not the multipart it says (no opening or closing
+# boundary, a part cut off, bad part headers).
+_MALFORMED = (ValueError, AssertionError, RuntimeError, HttpProcessingError, ClientPayloadError, UnicodeDecodeError, LookupError)
+
+
+def _reason(e: BaseException) -> str:
+    text = " ".join(str(e).split())[:200]
+    return text or type(e).__name__
+
+
+async def _read_form(request: web.Request, upload: Upload, tmpdir: Path, limit: int) -> None:
+    reader = await request.multipart()
+    while True:
+        part = await reader.next()
+        if part is None:
+            break
+        if not isinstance(part, BodyPartReader):
+            continue
+        if part.name == "file" and upload.path is None:
+            upload.filename = part.filename or "upload.har"
+            fd, name = tempfile.mkstemp(prefix="upload-", suffix=".har", dir=tmpdir)
+            upload.path = Path(name)
+            await _copy_part(part, fd, limit)
+        elif part.name in ("sessionId", "sessionName") and part.name not in upload.fields:
+            text = (await part.read(decode=True))[:4096].decode("utf-8", "replace").strip()
+            upload.fields[part.name] = text
+        else:
+            await part.release()
 
 
 async def _copy_part(part: BodyPartReader, fd: int, limit: int) -> None:
@@ -191,12 +210,14 @@ async def import_file(request: web.Request) -> web.Response:
         path = up.path
         try:
             result = await import_har(
-                c.store, lambda: open(path, "rb"), session_name=name, session_id=session_id
-            )
+                c.store, lambda: open(path, "rb"), session_name=name, session_id=session_id,
+                file_name=PurePath(up.filename.replace("\\", "/")).name,
+            )  # fmt: skip
         except SessionNotFound:
             raise session_not_found() from None
         except HarError as e:
-            raise ApiError(400, e.import_message, detail=e.detail) if e.detail else bad_request(e.import_message) from None
+            body = e.body()
+            raise ApiError(400, body.pop("error"), **body) from None
     return json_response(result.as_json())
 
 
@@ -208,8 +229,46 @@ async def validate_file(request: web.Request) -> web.Response:
         try:
             report = await asyncio.to_thread(validate_har, lambda: open(path, "rb"))
         except HarError as e:
-            body: dict[str, Any] = {"valid": False, "error": e.validate_message}
-            if e.detail:
-                body["detail"] = e.detail
-            return json_response(body, 400)
+            return json_response(e.body(validate=True), 400)
     return json_response(report.validation_json())
+
+
+MAX_WARNINGS_PAGE = 1000
+
+
+def _int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise bad_request(f"{name} must be an integer") from None
+    if not low <= value <= high:
+        raise bad_request(f"{name} must be between {low} and {high}")
+    return value
+
+
+@routes.get("/api/har/imports/{importId}")
+async def get_import(request: web.Request) -> web.Response:
+    found = await ctx(request).store.get_import(request.match_info["importId"])
+    if found is None:
+        raise not_found("Import not found")
+    return json_response(found)
+
+
+@routes.get("/api/har/imports/{importId}/warnings")
+async def import_warnings(request: web.Request) -> web.Response:
+    """Every warning of an import (or, with `skipped=true`, every skipped entry), paged."""
+    store = ctx(request).store
+    found = await store.get_import(request.match_info["importId"])
+    if found is None:
+        raise not_found("Import not found")
+    offset = _int_param(request, "offset", 0, 0, 1 << 62)
+    limit = _int_param(request, "limit", 100, 1, MAX_WARNINGS_PAGE)
+    skipped = flag(request.query.get("skipped"), "skipped")
+    items = await store.import_warnings(found["id"], offset, limit, skipped)
+    total = found["skippedCount"] if skipped else found["warningCount"]
+    key = "skipped" if skipped else "warnings"
+    return json_response({"importId": found["id"], "sessionId": found["sessionId"], "total": total,
+                          "offset": offset, "limit": limit, key: items})  # fmt: skip

@@ -22,6 +22,7 @@ from typing import Any, cast
 
 from mitmproxy import connection, http, tcp
 from mitmproxy import tls as mtls
+from mitmproxy.net.http.http1 import assemble_request_head, assemble_response_head
 from mitmproxy.proxy import server_hooks
 from mitmproxy.proxy.layers.tls import parse_client_hello
 
@@ -31,6 +32,7 @@ from necto.capture.timing import compute, refused_timings
 from necto.capture.upstream import FAILED
 from necto.model import Entry, Header, WsMessage
 from necto.store import Pending
+from necto.urls import bracket_host
 from necto.vocab import TLS_FAILED_ERROR
 
 log = logging.getLogger(__name__)
@@ -59,6 +61,26 @@ def _capped(body: bytes | None, cap: int) -> tuple[bytes | None, bool]:
     if body is None or cap < 0 or len(body) <= cap:
         return body, False
     return body[:cap], True
+
+
+def _url(req: http.Request) -> str:
+    """The request's URL with an IPv6 literal host in brackets (mitmproxy leaves them out)."""
+    url = req.pretty_url
+    for host in {req.pretty_host, req.host}:
+        url = bracket_host(url, host)
+    return url
+
+
+def _head_size(message: http.Message, assemble: Callable[[Any], bytes]) -> int | None:
+    """HAR `headersSize`: the bytes of an HTTP/1.x request line (as sent to the server: origin
+    form) or status line and the headers, with their CRLFs. Unknown (None) for HTTP/2 and 3,
+    whose header compression (HPACK/QPACK) mitmproxy does not report."""
+    if not message.http_version.startswith("HTTP/1"):
+        return None
+    try:
+        return len(assemble(message))
+    except Exception:  # a head mitmproxy cannot serialise again: say unknown
+        return None
 
 
 def _tls(conn: Any) -> dict[str, Any] | None:
@@ -136,7 +158,7 @@ def flow_to_entry(
         session_id=session_id,
         started=started,
         method=req.method,
-        url=req.pretty_url,
+        url=_url(req),
         http_version=req.http_version,
         request_headers=_headers(req.headers),
         request_body=req_body,
@@ -154,6 +176,7 @@ def flow_to_entry(
     if server.peername:
         entry.server_ip, entry.server_port = str(server.peername[0]), int(server.peername[1])
     _apply_opened(entry, opened)
+    sizes = {"request": _head_size(req, assemble_request_head)}
     if resp is not None:
         body = resp.get_content(strict=False)
         entry.status = resp.status_code
@@ -163,6 +186,10 @@ def flow_to_entry(
         entry.response_body, entry.response_truncated = _capped(body, max_body)
         entry.response_body_size = len(body or b"")
         entry.response_wire_size = len(resp.raw_content or b"")
+        sizes["response"] = _head_size(resp, assemble_response_head)
+    head_sizes = {k: v for k, v in sizes.items() if v is not None}
+    if head_sizes:
+        entry.extra["headersSize"] = head_sizes
     if flow.websocket is not None:
         ws = flow.websocket
         entry.websocket = [

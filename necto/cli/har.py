@@ -14,9 +14,13 @@ import orjson
 from necto.cli.common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, DataDirArg, Handler, Progress, open_store
 from necto.har.export import export_har
 from necto.har.importer import SessionNotFound, import_har
+from necto.har.pages import plan_for_entries, plan_for_session
 from necto.har.report import HarError, Report
 from necto.har.validate import validate_har
 from necto.model import Entry
+from necto.store import Store
+
+WARNING_MODES = ("grouped", "all", "none")
 
 
 def register(sub: Any, add_data_dir_arg: DataDirArg) -> dict[str, Handler]:
@@ -36,20 +40,57 @@ def register(sub: Any, add_data_dir_arg: DataDirArg) -> dict[str, Handler]:
     group.add_argument("--session-id", help="import into this existing session")
     group.add_argument("--session-name", help='name of the new session (default "Imported: <file name>")')
     im.add_argument("--json", action="store_true", help="print the result as JSON")
+    im.add_argument("--warnings", choices=WARNING_MODES, default="grouped",
+                    help="grouped by kind with counts (default), all of them one by one, or none")  # fmt: skip
 
     va = sub.add_parser("validate", help="check a HAR file (exit 0 valid, 1 invalid); prints warnings")
     add_data_dir_arg(va)
     va.add_argument("file", type=Path)
     va.add_argument("--json", action="store_true", help="print the result as JSON")
+    va.add_argument("--warnings", choices=WARNING_MODES, default="grouped",
+                    help="grouped by kind with counts (default), all of them one by one, or none")  # fmt: skip
     return {"export": cmd_export, "import": cmd_import, "validate": cmd_validate}
 
 
-def _print_warnings(report: Report, stream: Any = sys.stdout) -> None:
-    for w in report.warnings_json():
-        where = w.get("path") or "file"
-        print(f"warning: {where}: {w['message']}", file=stream)
-    for s in report.skipped:
-        print(f"skipped: log.entries[{s['index']}]: {s['reason']}", file=stream)
+def _where(path: str) -> str:
+    return path or "file"
+
+
+def _print_grouped(report: Report, stream: Any = sys.stdout) -> None:
+    """One line per kind of warning: 640 warnings read as a few lines."""
+    for g in report.warning_groups():
+        if g["count"] == 1:
+            print(f"warning: {_where(g['path'])}: {g['example']}", file=stream)
+            continue
+        at = ", ".join(str(i) for i in g["firstIndexes"])
+        more = ", ..." if g["count"] > len(g["firstIndexes"]) else ""
+        where = f" (entries {at}{more})" if at else ""
+        print(f"warning: {_where(g['path'])}: {g['message']} [{g['count']} times{where}]", file=stream)
+    for g in report.skipped_groups():
+        at = ", ".join(str(i) for i in g["firstIndexes"])
+        more = ", ..." if g["count"] > len(g["firstIndexes"]) else ""
+        print(f"skipped: {g['count']} entr{'y' if g['count'] == 1 else 'ies'} ({at}{more}): {g['reason']}", file=stream)
+
+
+def _print_row(row: tuple[int, int, int | None, str, str], stream: Any = sys.stdout) -> None:
+    _, skipped, _, path, message = row
+    print(f"{'skipped' if skipped else 'warning'}: {_where(path)}: {message}", file=stream)
+
+
+async def _print_all_stored(store: Store, import_id: str, stream: Any) -> None:
+    for skipped in (False, True):
+        offset = 0
+        while page := await store.import_warnings(import_id, offset, 1000, skipped):
+            for w in page:
+                print(f"{'skipped' if skipped else 'warning'}: {_where(w['path'])}: {w['message']}", file=stream)
+            offset += len(page)
+
+
+def _error_lines(e: HarError, head: str) -> str:
+    lines = [head + (f" ({e.detail})" if e.detail else "")]
+    for s in e.extra.get("skipped", [])[:20]:
+        lines.append(f"skipped: log.entries[{s['index']}]: {s['reason']}")
+    return "\n".join(lines)
 
 
 async def cmd_export(args: argparse.Namespace) -> int:
@@ -62,6 +103,7 @@ async def cmd_export(args: argparse.Namespace) -> int:
                 return EXIT_FAIL
             entries: Any = found
             title = args.name or "Necto Export"
+            plan = await plan_for_entries(store, ids, title)
         else:
             if not args.session:
                 print("necto: give a session (id or name) or --entries", file=sys.stderr)
@@ -72,6 +114,7 @@ async def cmd_export(args: argparse.Namespace) -> int:
                 return EXIT_FAIL
             entries = store.iter_entries(session.id)
             title = args.name or session.name
+            plan = await plan_for_session(store, session.id, title)
         count = 0
 
         async def counted(src: Any) -> AsyncIterator[Entry]:
@@ -88,7 +131,7 @@ async def cmd_export(args: argparse.Namespace) -> int:
         out = open(args.output, "wb") if args.output else sys.stdout.buffer
         try:
             async for chunk in export_har(
-                counted(entries), title=title, exclude_binary=args.exclude_binary, redact=args.redact
+                counted(entries), title=title, exclude_binary=args.exclude_binary, redact=args.redact, plan=plan
             ):
                 await asyncio.to_thread(out.write, chunk)
         finally:
@@ -112,7 +155,7 @@ async def cmd_import(args: argparse.Namespace) -> int:
         try:
             result = await import_har(
                 store, lambda: open(path, "rb"), session_name=name,
-                session_id=args.session_id, progress=progress,
+                session_id=args.session_id, progress=progress, file_name=path.name,
             )  # fmt: skip
         except SessionNotFound:
             progress.done()
@@ -120,15 +163,27 @@ async def cmd_import(args: argparse.Namespace) -> int:
             return EXIT_FAIL
         except HarError as e:
             progress.done()
-            print(f"necto: {e.import_message}" + (f" ({e.detail})" if e.detail else ""), file=sys.stderr)
+            if args.json:
+                sys.stdout.write(orjson.dumps(e.body(), option=orjson.OPT_INDENT_2).decode() + "\n")
+            else:
+                print(_error_lines(e, f"necto: {e.import_message}"), file=sys.stderr)
             return EXIT_FAIL
-    progress.done()
-    if args.json:
-        sys.stdout.write(orjson.dumps(result.as_json(), option=orjson.OPT_INDENT_2).decode() + "\n")
-        return EXIT_OK
-    _print_warnings(result.report, sys.stderr)
+        progress.done()
+        if args.json:
+            body = result.as_json()
+            if args.warnings == "all" and result.report.warning_count > len(result.report.warnings):
+                body["warnings"] = await store.import_warnings(result.import_id, 0, result.report.warning_count)
+            sys.stdout.write(orjson.dumps(body, option=orjson.OPT_INDENT_2).decode() + "\n")
+            return EXIT_OK
+        if args.warnings == "all":
+            await _print_all_stored(store, result.import_id, sys.stderr)
+        elif args.warnings == "grouped":
+            _print_grouped(result.report, sys.stderr)
     r = result.report
     print(f"imported {r.imported} of {r.total} entries into {result.session_name} ({result.session_id})")
+    if r.warning_count and args.warnings != "all":
+        print(f"{r.warning_count} warnings; all of them: necto import ... --warnings all, or "
+              f"GET /api/har/imports/{result.import_id}/warnings")  # fmt: skip
     return EXIT_OK
 
 
@@ -138,21 +193,22 @@ async def cmd_validate(args: argparse.Namespace) -> int:
         print(f"necto: No such file: {path}", file=sys.stderr)
         return EXIT_FAIL
     progress = Progress(path, "validating")
+    every = _print_row if args.warnings == "all" and not args.json else None
     try:
-        report = await asyncio.to_thread(validate_har, lambda: open(path, "rb"), progress)
+        report = await asyncio.to_thread(validate_har, lambda: open(path, "rb"), progress, every)
     except HarError as e:
         progress.done()
         if args.json:
-            body = {"valid": False, "error": e.validate_message, **({"detail": e.detail} if e.detail else {})}
-            sys.stdout.write(orjson.dumps(body).decode() + "\n")
+            sys.stdout.write(orjson.dumps(e.body(validate=True)).decode() + "\n")
         else:
-            print(f"invalid: {e.validate_message}" + (f" ({e.detail})" if e.detail else ""))
+            print(_error_lines(e, f"invalid: {e.validate_message}"))
         return EXIT_FAIL
     progress.done()
     if args.json:
         sys.stdout.write(orjson.dumps(report.validation_json(), option=orjson.OPT_INDENT_2).decode() + "\n")
         return EXIT_OK
-    _print_warnings(report)
+    if args.warnings == "grouped":
+        _print_grouped(report)
     c = report.creator
     print(
         f"valid: HAR {report.version} by {c['name']} {c['version']}".rstrip()

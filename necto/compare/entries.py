@@ -54,6 +54,20 @@ def json_changes(a: Any, b: Any, opts: CompareOptions) -> tuple[list[dict[str, A
     return out, len(out) >= opts.max_changes
 
 
+def body_known(body: bytes | None, size: int) -> bool:
+    """Was the body recorded? A HAR without `content.text` (Firefox images, bodies left out)
+    or with `content.size` -1 says nothing about it: unknown, which is not empty."""
+    return body is not None or size == 0
+
+
+def request_body_known(e: Entry) -> bool:
+    return body_known(e.request_body, e.request_body_size if e.request_body_size > 0 else 0)
+
+
+def response_body_known(e: Entry) -> bool:
+    return e.status is None or body_known(e.response_body, e.response_body_size)
+
+
 def body_kind(body: bytes | None, content_type: str) -> str:
     """empty | json | text | binary, by content type first and content second."""
     if not body:
@@ -86,6 +100,9 @@ def body_facts(body: bytes | None, content_type: str, truncated: bool = False) -
     return facts
 
 
+UNKNOWN = {"kind": "unknown", "size": None, "sha256": None}
+
+
 def diff_body(
     a: bytes | None,
     a_type: str,
@@ -94,8 +111,14 @@ def diff_body(
     opts: CompareOptions,
     a_truncated: bool = False,
     b_truncated: bool = False,
+    known: tuple[bool, bool] = (True, True),
 ) -> dict[str, Any]:
-    """JSON: changes by path; text: a unified line diff; binary: only sizes and hashes."""
+    """JSON: changes by path; text: a unified line diff; binary: only sizes and hashes. A body
+    that was not recorded on either side is `unknown`: `identical` is then None (no verdict)."""
+    if not all(known):
+        fa = body_facts(a, a_type, a_truncated) if known[0] else dict(UNKNOWN)
+        fb = body_facts(b, b_type, b_truncated) if known[1] else dict(UNKNOWN)
+        return {"a": fa, "b": fb, "kind": "unknown", "identical": None}
     fa, fb = body_facts(a, a_type, a_truncated), body_facts(b, b_type, b_truncated)
     out: dict[str, Any] = {"a": fa, "b": fb}
     kind = fa["kind"] if fa["kind"] == fb["kind"] else "mixed"
@@ -194,16 +217,16 @@ def compare_entries(a: Entry, b: Entry, opts: CompareOptions | None = None) -> d
     req_b = diff_body(
         a.request_body, header_value(a.request_headers, "content-type") or "",
         b.request_body, header_value(b.request_headers, "content-type") or "",
-        opts, a.request_truncated, b.request_truncated,
+        opts, a.request_truncated, b.request_truncated, (request_body_known(a), request_body_known(b)),
     )  # fmt: skip
     resp_b = diff_body(
         a.response_body, a.content_type, b.response_body, b.content_type,
-        opts, a.response_truncated, b.response_truncated,
+        opts, a.response_truncated, b.response_truncated, (response_body_known(a), response_body_known(b)),
     )  # fmt: skip
     status_changed = status_of(a) != status_of(b)
     identical = not (
         line_changed or headers_differ(req_h) or headers_differ(resp_h) or status_changed
-        or not req_b["identical"] or not resp_b["identical"]
+        or req_b["identical"] is False or resp_b["identical"] is False
     )  # fmt: skip
     return {
         "identical": identical,
@@ -239,10 +262,11 @@ def replay_comparison(original: Entry, replayed: Entry, opts: CompareOptions | N
     body = diff_body(
         original.response_body, original.content_type, replayed.response_body, replayed.content_type,
         opts, original.response_truncated, replayed.response_truncated,
+        (response_body_known(original), response_body_known(replayed)),
     )  # fmt: skip
-    if body["a"]["size"] != body["b"]["size"]:
+    if body["identical"] is not None and body["a"]["size"] != body["b"]["size"]:
         changes.append({"type": "body_size", "field": "size", "original": body["a"]["size"], "replayed": body["b"]["size"]})
-    if not body["identical"]:
+    if body["identical"] is False:
         if body["kind"] == "json":
             for c in body["changes"]:
                 changes.append({"type": "body", "field": c["path"], "original": c["a"], "replayed": c["b"]})

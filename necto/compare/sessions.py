@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from necto.compare.entries import PHASES, diff_body, diff_headers, headers_differ, phase, status_of
+from necto.compare.entries import PHASES, diff_body, diff_headers, headers_differ, phase, response_body_known, status_of
 from necto.compare.options import CompareOptions
 from necto.model import Entry, Header, Timings
 from necto.rewrite import host_port, rewrite_url
@@ -29,7 +29,8 @@ def pairing_key(url: str, ignore_host: bool) -> tuple[str, str]:
     origin = ""
     if not ignore_host:
         scheme = u.scheme.lower()
-        origin = f"{scheme}://{host}" + (f":{port}" if port != DEFAULT_PORTS.get(scheme) else "")
+        shown = f"[{host}]" if ":" in host else host  # an IPv6 literal
+        origin = f"{scheme}://{shown}" + (f":{port}" if port != DEFAULT_PORTS.get(scheme) else "")
     query = urlencode(sorted(parse_qsl(u.query, keep_blank_values=True)))
     return origin + (u.path or "/"), query
 
@@ -47,7 +48,7 @@ class Digest:
     status: int
     error: str | None
     response_headers: list[Header]
-    body_sha256: str
+    body_sha256: str | None  # None: the body was not recorded (unknown, not empty)
     body_size: int
     timings: Timings
 
@@ -66,7 +67,7 @@ def digest(e: Entry, opts: CompareOptions, side_a: bool) -> Digest:
         status=status_of(e),
         error=e.error,
         response_headers=e.response_headers,
-        body_sha256=hashlib.sha256(e.response_body or b"").hexdigest(),
+        body_sha256=hashlib.sha256(e.response_body or b"").hexdigest() if response_body_known(e) else None,
         body_size=len(e.response_body or b""),
         timings=e.timings,
     )
@@ -177,7 +178,7 @@ def _pair(a: list[Digest], b: list[Digest], opts: CompareOptions) -> tuple[list[
         h = diff_headers(da.response_headers, db.response_headers, opts)
         if headers_differ(h):
             item["headers"] = h
-        if da.body_sha256 != db.body_sha256:
+        if da.body_sha256 is not None and db.body_sha256 is not None and da.body_sha256 != db.body_sha256:
             suspects.append((item, da, db))
         changes.append(item)
     return only_a, only_b, len(pairs), changes, suspects
@@ -242,8 +243,9 @@ def _diff_bodies(chunk: Suspects, ea: dict[str, Entry], eb: dict[str, Entry], op
         body = diff_body(
             x.response_body, x.content_type, y.response_body, y.content_type,
             opts, x.response_truncated, y.response_truncated,
+            (response_body_known(x), response_body_known(y)),
         )  # fmt: skip
-        if not body["identical"]:
+        if body["identical"] is False:
             item["body"] = body
 
 

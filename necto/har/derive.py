@@ -16,8 +16,10 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from necto.model import Entry, Header, header_value
+from necto.model import Entry, Header, Timings, header_value
 from necto.vocab import is_binary_mime, is_text_mime, is_token
+
+SUMMED = ("blocked", "dns", "connect", "send", "wait", "receive")  # `time` adds these (not ssl)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -49,15 +51,30 @@ def is_binary(body: bytes, mime: str) -> bool:
     return text_or_base64(body)[1] is not None
 
 
-def harheaders(headers: Iterable[Header], response: bool = False) -> list[dict[str, str]]:
-    """One object per header line; a response's pseudo-headers and invalid names are dropped
-    (Playwright hangs on them)."""
-    out = []
+@functools.lru_cache(maxsize=4096)
+def header_exportable(name: str, response: bool) -> bool:
+    """What a HAR header list may hold, one rule for both sides: HTTP token names, plus the
+    HTTP/2 pseudo-headers of a request (`:authority`). A response's pseudo-headers and any
+    invalid name make Playwright hang and are re-warned by every reader. (Cached: header
+    names repeat on every entry.)"""
+    if name.startswith(":"):
+        return not response and is_token(name[1:])
+    return is_token(name)
+
+
+def harheaders(headers: Iterable[Header], response: bool = False) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """(headers, left out): one object per header line; names a HAR header may not have are
+    left out of `headers` (the export keeps them in `_invalidHeaders`)."""
+    out: list[dict[str, str]] = []
+    dropped: list[dict[str, str]] = []
     for name, value in headers:
-        if response and (name.startswith(":") or not is_token(name)):
-            continue
-        out.append({"name": name, "value": value})
-    return out
+        (out if header_exportable(name, response) else dropped).append({"name": name, "value": value})
+    return out, dropped
+
+
+def phase_total(t: Timings) -> float:
+    """HAR `time`: the sum of the phases that apply (`ssl` is inside `connect`, not added)."""
+    return sum(v for v in (t.blocked, t.dns, t.connect, t.send, t.wait, t.receive) if v >= 0)
 
 
 def derive_request_cookies(headers: list[Header]) -> list[dict[str, Any]]:

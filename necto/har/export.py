@@ -8,9 +8,10 @@ derive, so that only those are kept in `Entry.extra["har"]` and a re-export is e
 from __future__ import annotations
 
 import asyncio
+import base64
 import re
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
 from typing import Any
 
 import orjson
@@ -29,6 +30,7 @@ from necto.har.derive import (
     text_or_base64,
     valid_ip,
 )
+from necto.har.pages import SESSION_PAGE_ID, ExportPlan
 from necto.model import Entry
 from necto.redact import Redactor, redaction_comment
 from necto.vocab import frame_json, iso_time
@@ -36,7 +38,7 @@ from necto.vocab import frame_json, iso_time
 CREATOR = {"name": "Necto", "version": __version__}
 
 
-PAGE_ID = "page_1"
+PAGE_ID = SESSION_PAGE_ID
 
 
 BINARY_EXCLUDED = "Binary content excluded from export (excludeBinary)"
@@ -49,6 +51,7 @@ BATCH_ENTRIES = 200
 
 
 BATCH_BODY_BYTES = 4 * 1024 * 1024
+_OPTIONAL_PHASES = ("blocked", "dns", "connect", "ssl")
 
 # What rules and network conditions left on an entry, exported under `_necto`.
 NECTO_FIELDS = ("appliedRules", "isMocked", "upstreamRequest", "upstreamResponse", "conditions")
@@ -60,58 +63,100 @@ def _num(x: float) -> float | int:
     return int(r) if r == int(r) else r
 
 
+def _exact(x: float) -> float | int:
+    """An imported number as the file wrote it (whole numbers as ints)."""
+    return int(x) if float(x).is_integer() else x
+
+
 def har_timings(e: Entry) -> tuple[dict[str, Any], float]:
     """HAR timings and `time`: send/wait/receive >= 0, -1 for phases that do not apply,
-    ssl inside connect, `time` the sum of the phases."""
+    ssl inside connect, `time` the sum of the phases. Captured values are rounded to the
+    microsecond; imported ones are written as the file had them."""
     t = e.timings
-    blocked = _num(t.blocked) if t.blocked >= 0 else -1
-    dns = _num(t.dns) if t.dns >= 0 else -1
-    connect = _num(t.connect) if t.connect >= 0 else -1
-    ssl = _num(t.ssl) if t.ssl >= 0 else -1
+    num = _exact if e.source == "import" else _num
+    blocked = num(t.blocked) if t.blocked >= 0 else -1
+    dns = num(t.dns) if t.dns >= 0 else -1
+    connect = num(t.connect) if t.connect >= 0 else -1
+    ssl = num(t.ssl) if t.ssl >= 0 else -1
     if ssl != -1 and ssl > connect:  # keep ssl inside connect
         connect = ssl
-    send, wait, receive = _num(max(0.0, t.send)), _num(max(0.0, t.wait)), _num(max(0.0, t.receive))
+    send, wait, receive = num(max(0.0, t.send)), num(max(0.0, t.wait)), num(max(0.0, t.receive))
     timings = {"blocked": blocked, "dns": dns, "connect": connect, "ssl": ssl, "send": send, "wait": wait, "receive": receive}
-    total = send + wait + receive + sum(v for v in (blocked, dns, connect) if v >= 0)
-    return timings, _num(total)
+    total = sum(v for v in (blocked, dns, connect, send, wait, receive) if v >= 0)  # phase_total's order
+    return timings, num(total)
 
 
 def _ws_messages(e: Entry) -> list[dict[str, Any]]:
     return [frame_json(m.type, m.time, m.opcode, m.data) for m in e.websocket or []]
 
 
-def entry_to_har(e: Entry, exclude_binary: bool = False) -> dict[str, Any]:
-    """One Entry as a HAR entry dict; imported overrides and `_` fields come back out."""
-    h: dict[str, dict[str, Any]] = e.extra.get("har") or {}
-    hreq, hresp, hcontent = h.get("request", {}), h.get("response", {}), h.get("content", {})
+def _encoded(body: bytes, force: str | None) -> tuple[str, str | None]:
+    """Body text and encoding: as the imported file had it (`force`), else text or base64."""
+    if force == "base64":
+        return base64.b64encode(body).decode("ascii"), "base64"
+    if force == "text":
+        return body.decode("utf-8", "surrogatepass"), None
+    return text_or_base64(body)
 
+
+def _post_data(e: Entry, h: dict[str, Any], omit: Sequence[str]) -> dict[str, Any] | None:
+    pd = derive_post_data(e)
+    if pd is None:
+        return dict(h["postData"]) if "postData" in h else None  # e.g. params only, or empty
+    force = (h.get("encoding") or {}).get("postData")
+    if force is not None and e.request_body is not None:
+        text, enc = _encoded(e.request_body, force)
+        pd["text"] = text
+        if enc:
+            pd["encoding"] = enc
+        else:
+            pd.pop("encoding", None)
+    for key in ("text", "params"):
+        if f"postData.{key}" in omit:
+            pd.pop(key, None)
+    pd.update(h.get("postData", {}))
+    if e.request_truncated:
+        pd["_truncated"] = True
+    return pd
+
+
+def entry_to_har(e: Entry, exclude_binary: bool = False, plan: ExportPlan | None = None) -> dict[str, Any]:
+    """One Entry as a HAR entry dict; an imported entry comes back as its file had it.
+
+    Captured entries get what only capture knows: `compression`, real `headersSize` (HTTP/1.x),
+    `_resourceType`. Header names a HAR may not hold go to `_invalidHeaders` on both sides."""
+    h: dict[str, Any] = e.extra.get("har") or {}
+    hreq, hresp, hcontent = h.get("request", {}), h.get("response", {}), h.get("content", {})
+    omit: Sequence[str] = h.get("omit", ())
+    captured = e.source != "import"
+    sizes: dict[str, int] = e.extra.get("headersSize") or {}
+
+    headers, invalid = harheaders(e.request_headers)
     request: dict[str, Any] = {
         "method": e.method,
         "url": e.url,
         "httpVersion": e.http_version or "HTTP/1.1",
         "cookies": derive_request_cookies(e.request_headers),
-        "headers": harheaders(e.request_headers),
+        "headers": headers,
         "queryString": derive_query(e.url),
     }
-    pd = derive_post_data(e)
+    pd = _post_data(e, h, omit)
     if pd is not None:
-        pd.update(h.get("postData", {}))
-        if e.request_truncated:
-            pd["_truncated"] = True
         request["postData"] = pd
-    elif "postData" in h:  # e.g. params with no text (hand-written HARs)
-        request["postData"] = dict(h["postData"])
-    request["headersSize"] = -1
+    request["headersSize"] = sizes.get("request", -1)
     request["bodySize"] = e.request_body_size if e.request_body_size >= 0 else -1
     request.update(hreq)
+    if invalid:  # last, where a re-import's copy of it comes back too
+        request["_invalidHeaders"] = invalid
 
+    headers, invalid = harheaders(e.response_headers, response=True)
     if e.status is None:
         response: dict[str, Any] = {
             "status": 0,
             "statusText": "",
-            "httpVersion": e.http_version or "HTTP/1.1",
+            "httpVersion": e.response_http_version or e.http_version or "HTTP/1.1",
             "cookies": [],
-            "headers": [],
+            "headers": headers,
             "content": {"size": 0, "mimeType": ""},
             "redirectURL": "",
             "headersSize": -1,
@@ -124,14 +169,14 @@ def entry_to_har(e: Entry, exclude_binary: bool = False) -> dict[str, Any]:
         if size < 0 and body is not None and not e.response_truncated:
             size = len(body)
         content: dict[str, Any] = {"size": size, "mimeType": derive_mime(e)}
-        if e.response_wire_size >= 0 and size >= 0:
+        if captured and e.response_wire_size >= 0 and size >= e.response_wire_size:
             content["compression"] = size - e.response_wire_size
         if body is not None:
             mime = str(hcontent.get("mimeType", content["mimeType"]))
             if exclude_binary and body and is_binary(body, mime):
                 content["comment"] = BINARY_EXCLUDED
             else:
-                text, enc = text_or_base64(body)
+                text, enc = _encoded(body, (h.get("encoding") or {}).get("content"))
                 content["text"] = text
                 if enc:
                     content["encoding"] = enc
@@ -143,32 +188,39 @@ def entry_to_har(e: Entry, exclude_binary: bool = False) -> dict[str, Any]:
             "statusText": e.status_text,
             "httpVersion": e.response_http_version or e.http_version or "HTTP/1.1",
             "cookies": derive_response_cookies(e.response_headers),
-            "headers": harheaders(e.response_headers, response=True),
+            "headers": headers,
             "content": content,
             "redirectURL": derive_redirect(e),
-            "headersSize": -1,
+            "headersSize": sizes.get("response", -1),
             "bodySize": e.response_wire_size if e.response_wire_size >= 0 else -1,
         }
-    if e.error is not None:
+    if e.error is not None and h.get("errorAt") != "entry":
         response["_error"] = e.error
     response.update(hresp)
+    if invalid:
+        response["_invalidHeaders"] = invalid
 
     timings, total = har_timings(e)
+    for k in _OPTIONAL_PHASES:
+        if f"timings.{k}" in omit:
+            del timings[k]
     timings.update(h.get("timings", {}))
-    out: dict[str, Any] = {
-        "pageref": PAGE_ID,
+    pageref, dangling = plan.pageref(e) if plan is not None else (PAGE_ID, None)
+    out: dict[str, Any] = {"pageref": pageref} if pageref is not None else {}
+    out.update({
         "startedDateTime": iso_time(e.started),
         "time": total,
         "request": request,
         "response": response,
         "cache": {},
         "timings": timings,
-    }
+    })  # fmt: skip
     if e.server_ip and valid_ip(e.server_ip):
         out["serverIPAddress"] = e.server_ip
     if e.connection_id:
         out["connection"] = e.connection_id
-    out["_resourceType"] = derive_resource_type(e)
+    if captured:
+        out["_resourceType"] = derive_resource_type(e)
     if e.tls:
         out["_tls"] = e.tls
     if e.websocket is not None:
@@ -180,13 +232,15 @@ def entry_to_har(e: Entry, exclude_binary: bool = False) -> dict[str, Any]:
     if necto:
         out["_necto"] = necto
     out.update(h.get("entry", {}))
+    if dangling is not None:
+        out["_pageref"] = dangling
     return out
 
 
 def _dump_batch(
-    entries: list[Entry], exclude_binary: bool, first: bool, redactor: Redactor | None = None
+    entries: list[Entry], exclude_binary: bool, first: bool, redactor: Redactor | None, plan: ExportPlan | None
 ) -> bytes:
-    hars = (entry_to_har(e, exclude_binary) for e in entries)
+    hars = (entry_to_har(e, exclude_binary, plan) for e in entries)
     if redactor is not None:
         hars = (redactor.redact_entry(h) for h in hars)
     parts = [orjson.dumps(h) for h in hars]
@@ -194,16 +248,19 @@ def _dump_batch(
     return joined if first else b"," + joined
 
 
-def _header(started: float, title: str, redactor: Redactor | None = None) -> bytes:
-    page = {
-        "startedDateTime": iso_time(started),
-        "id": PAGE_ID,
-        "title": title,
-        "pageTimings": {"onContentLoad": -1, "onLoad": -1},
-    }
+def _header(plan: ExportPlan, redactor: Redactor | None = None) -> bytes:
+    """Everything of `log` before its entries: version, creator, browser, pages, `_` fields,
+    comment. (A redacted export writes `comment` after the entries, saying what it masked.)"""
+    pages = [dict(p) for p in plan.pages]
+    extra = {k: v for k, v in plan.log.items() if k != "comment" or redactor is None}
     if redactor is not None:
-        redactor.redact_page(page)
-    log = {"version": "1.2", "creator": CREATOR, "pages": [page]}
+        pages = [redactor.redact_page(p) for p in pages]
+        extra = {k: redactor.extensions(v, k) for k, v in extra.items()}
+    log: dict[str, Any] = {"version": "1.2", "creator": CREATOR}
+    if "browser" in extra:
+        log["browser"] = extra.pop("browser")
+    log["pages"] = pages
+    log.update(extra)
     head = orjson.dumps({"log": log})
     return head[:-2] + b',"entries":['  # drop the closing "}}" and open the entries array
 
@@ -218,17 +275,26 @@ async def export_har(
     title: str = "Necto Export",
     exclude_binary: bool = False,
     redact: bool = False,
+    plan: ExportPlan | None = None,
 ) -> AsyncIterator[bytes]:
     """Stream a HAR document. Entries are serialised in small batches in a worker thread,
     so neither memory nor the event loop depend on how many there are.
+
+    `plan` gives the pages, each entry's page and the log fields (`plan_for_session`,
+    `plan_for_entries`); without one, a single page titled `title` starting with the first entry.
 
     With `redact`, one Redactor sees every entry in order (it remembers credentials to mask
     where they reappear) and `log.comment`, written last, says what was masked."""
     redactor = Redactor() if redact else None
     it = _aiter(entries)
     first_entry = await anext(it, None)
-    started = first_entry.started if first_entry is not None else time.time()
-    yield _header(started, title, redactor)
+    head = plan
+    if head is None:  # every entry on one page
+        head = ExportPlan(own_page=PAGE_ID)
+        started = first_entry.started if first_entry is not None else time.time()
+        head.pages.append({"startedDateTime": iso_time(started), "id": PAGE_ID, "title": title,
+                           "pageTimings": {"onContentLoad": -1, "onLoad": -1}})  # fmt: skip
+    yield _header(head, redactor)
     batch: list[Entry] = [first_entry] if first_entry is not None else []
     size = _body_len(first_entry) if first_entry is not None else 0
     first = True
@@ -236,7 +302,7 @@ async def export_har(
 
     async def flush() -> bytes:
         nonlocal first
-        data = await asyncio.to_thread(_dump_batch, batch, exclude_binary, first, redactor)
+        data = await asyncio.to_thread(_dump_batch, batch, exclude_binary, first, redactor, plan)
         first = False
         return data
 
@@ -252,7 +318,9 @@ async def export_har(
     if batch:
         pending += await flush()
     if redactor is not None:
-        pending += b'],"comment":' + orjson.dumps(redaction_comment(redactor.counts)) + b"}}"
+        comment = head.log.get("comment")
+        existing = redactor.text(comment) if isinstance(comment, str) else None
+        pending += b'],"comment":' + orjson.dumps(redaction_comment(redactor.counts, existing)) + b"}}"
     else:
         pending += b"]}}"
     yield bytes(pending)

@@ -7,6 +7,7 @@ import codecs
 import re
 from typing import IO
 
+from necto.har.guard import Guard
 from necto.har.report import Report
 
 READ_SIZE = 256 * 1024
@@ -16,6 +17,7 @@ _JSONP = re.compile(rb"^\s*([A-Za-z_$][\w$.]*)\s*\(")
 class Source:
     """read(n) over a binary file that hands ijson plain UTF-8 JSON: strips a UTF-8 BOM and
     JSONP padding, transcodes UTF-16/32, and reads bytes that are not UTF-8 as Latin-1.
+    What it hands on has passed the Guard (nesting depth, token sizes, 64-bit integers).
     Counts raw bytes consumed, for progress."""
 
     HOLD = 64  # bytes held back so JSONP's closing ");" can be removed at EOF
@@ -31,6 +33,7 @@ class Source:
         self._pending = b""  # an incomplete UTF-8 sequence at a chunk edge
         self._latin1 = False
         self.jsonp = False
+        self.guard = Guard(self._warn if report is not None else None)
 
     def _warn(self, message: str) -> None:
         if self.report is not None:
@@ -67,6 +70,15 @@ class Source:
     def read(self, n: int = READ_SIZE) -> bytes:
         if n == 0:  # ijson probes the type of what read() returns with read(0)
             return b""
+        while not self._eof:
+            piece = self._piece(n)
+            out = self.guard.feed(piece, self._eof)
+            if out or self._eof:
+                return out
+        return b""
+
+    def _piece(self, n: int) -> bytes:
+        """The next piece of plain UTF-8 JSON (sets `_eof` with the last one)."""
         while not self._eof:
             chunk = self.raw.read(max(n, READ_SIZE))
             self.consumed += len(chunk)

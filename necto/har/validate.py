@@ -16,11 +16,21 @@ from necto.har.report import HarError, Report
 __all__ = ["HarError", "Report", "validate_har"]
 
 
-def validate_har(open_file: Callable[[], IO[bytes]], progress: Callable[[int], None] | None = None) -> Report:
+def validate_har(
+    open_file: Callable[[], IO[bytes]],
+    progress: Callable[[int], None] | None = None,
+    on_warning: Callable[[tuple[int, int, int | None, str, str]], None] | None = None,
+) -> Report:
     """Parse the whole file exactly as an import would, storing nothing. Raises HarError.
+    `on_warning` hears every warning and skip as it is found (`necto validate --warnings all`).
 
     Blocking (CPU and file I/O): call it in a worker thread from async code."""
-    reader = HarReader(open_file, session_id="", progress=progress)
+    reader = HarReader(open_file, session_id="", progress=progress, keep_all=on_warning is not None)
     for _batch in reader.batches():
-        pass
+        if on_warning is not None:
+            for row in reader.report.take_pending():
+                on_warning(row)
+    if on_warning is not None:
+        for row in reader.report.take_pending():
+            on_warning(row)
     return reader.report

@@ -5,6 +5,7 @@ and `Pending`; schema, row mapping and query building live in their own modules.
 """
 
 from necto.store.core import Store
+from necto.store.har_imports import SessionHar, WarningRow
 from necto.store.query import SORT_COLUMNS, TrafficQuery
 from necto.store.rows import COLUMNS, ENTRY_COLUMNS, INSERT_ENTRY, entry_to_row, row_to_entry
 from necto.store.schema import MIGRATIONS, SCHEMA_V1, SchemaTooNew
@@ -22,8 +23,10 @@ __all__ = [
     "SORT_COLUMNS",
     "Pending",
     "SchemaTooNew",
+    "SessionHar",
     "Store",
     "TrafficQuery",
+    "WarningRow",
     "entry_to_row",
     "row_to_entry",
 ]

@@ -9,6 +9,7 @@ import aiosqlite
 
 from necto.store.connectivity import ConnectivitySettings
 from necto.store.entries import Entries
+from necto.store.har_imports import HarImports
 from necto.store.query import IS_STATIC_SQL, sql_is_static
 from necto.store.rules import RuleStore
 from necto.store.schema import PAGE_SIZE, migrate
@@ -26,7 +27,7 @@ def _private_file(path: Path) -> None:
         os.chmod(path, 0o600)
 
 
-class Store(Entries, Sessions, Staging, OutsideChanges, ConnectivitySettings, RuleStore):
+class Store(Entries, Sessions, Staging, HarImports, OutsideChanges, ConnectivitySettings, RuleStore):
     """Sessions and entries. Captures are queued with `record()` and committed in batches; every
     other write goes through the same connection under one lock."""
 

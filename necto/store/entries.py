@@ -8,7 +8,7 @@ from typing import Any
 
 from necto.model import Entry
 from necto.store.query import TrafficQuery
-from necto.store.rows import E_COLUMNS, ENTRY_COLUMNS, STARTED, SUMMARY_COLUMNS, entry_to_row, rows_to_entries
+from necto.store.rows import E_COLUMNS, ENTRY_COLUMNS, ORDER_KEY, SUMMARY_COLUMNS, entry_to_row, rows_to_entries
 from necto.store.writer import CaptureWriter
 
 # Converting more rows than this (JSON headers, frames) moves to a worker thread: the proxy
@@ -66,12 +66,13 @@ class Entries(CaptureWriter):
             return [r[0] for r in await cur.fetchall()]
 
     async def iter_entries(self, session_id: str, batch: int = 500) -> AsyncIterator[Entry]:
-        """Every entry of a session in time order, a batch at a time (memory stays flat)."""
+        """Every entry of a session in order, a batch at a time (memory stays flat): captured
+        traffic by time, an imported file in its own order (one block at the import's anchor)."""
         last: tuple[float, int] = (float("-inf"), -1)
         while True:
             async with self._r.execute(
-                f"SELECT {ENTRY_COLUMNS}, seq FROM entries WHERE session_id = ? "
-                "AND (started > ? OR (started = ? AND seq > ?)) ORDER BY started, seq LIMIT ?",
+                f"SELECT {ENTRY_COLUMNS}, {ORDER_KEY}, seq FROM entries WHERE session_id = ? "
+                f"AND ({ORDER_KEY} > ? OR ({ORDER_KEY} = ? AND seq > ?)) ORDER BY {ORDER_KEY}, seq LIMIT ?",
                 (session_id, last[0], last[0], last[1], batch),
             ) as cur:
                 rows = list(await cur.fetchall())
@@ -79,7 +80,7 @@ class Entries(CaptureWriter):
                 return
             for e in await convert(rows):
                 yield e
-            last = (rows[-1][STARTED], rows[-1][-1])
+            last = (rows[-1][-2], rows[-1][-1])
 
     async def list_entries(self, q: TrafficQuery) -> tuple[list[Entry], int]:
         """A page of entries (without bodies) and the total count matching the filters."""
@@ -117,6 +118,8 @@ class Entries(CaptureWriter):
         async with self._lock:
             cur = await self._w.execute("DELETE FROM entries WHERE session_id = ?", (session_id,))
             deleted = cur.rowcount
+            # the imported pages and log fields went with the traffic they described
+            await self._w.execute("DELETE FROM har_imports WHERE session_id = ?", (session_id,))
         self._notify("removed", session_id)
         return deleted
 

@@ -16,7 +16,7 @@ COLUMNS = (
     "response_headers", "response_body_size", "response_wire_size", "response_truncated",
     "content_type", "blocked", "dns", "connect", "ssl", "send", "wait", "receive", "duration",
     "server_ip", "server_port", "client_ip", "client_port", "connection_id", "tls", "error",
-    "extra", "source", "websocket", "request_body", "response_body",
+    "extra", "source", "websocket", "request_body", "response_body", "ord",
 )  # fmt: skip
 ENTRY_COLUMNS = ", ".join(COLUMNS)
 INSERT_ENTRY = f"INSERT INTO entries ({ENTRY_COLUMNS}) VALUES ({', '.join('?' * len(COLUMNS))})"
@@ -29,11 +29,14 @@ SUMMARY_COLUMNS = ", ".join(
         "websocket": "CASE WHEN e.websocket IS NULL THEN NULL ELSE X'5B5D' END",
         "request_body": "NULL",
         "response_body": "NULL",
+        "ord": "NULL",  # stored after the bodies: reading it would walk their overflow pages
     }.get(c, "e." + c)
     for c in COLUMNS
 )
 _C = {name: i for i, name in enumerate(COLUMNS)}
 STARTED = _C["started"]
+# Where an entry sits in its session: an import's anchor (file order kept by seq), else its start.
+ORDER_KEY = "COALESCE(ord, started)"
 
 
 def frames_to_blob(messages: list[WsMessage] | None) -> bytes | None:
@@ -64,7 +67,7 @@ def entry_to_row(e: Entry) -> tuple[Any, ...]:
         e.server_ip, e.server_port, e.client_ip, e.client_port, e.connection_id,
         orjson.dumps(e.tls) if e.tls is not None else None, e.error,
         orjson.dumps(e.extra) if e.extra else None, e.source,
-        frames_to_blob(e.websocket), e.request_body, e.response_body,
+        frames_to_blob(e.websocket), e.request_body, e.response_body, e.order,
     )  # fmt: skip
 
 
@@ -89,6 +92,7 @@ def row_to_entry(r: Sequence[Any]) -> Entry:
         connection_id=r[c["connection_id"]], tls=orjson.loads(tls) if tls is not None else None,
         error=r[c["error"]], websocket=frames_from_blob(r[c["websocket"]]),
         extra=orjson.loads(extra) if extra is not None else {}, source=r[c["source"]],
+        order=r[c["ord"]],
     )  # fmt: skip
 
 

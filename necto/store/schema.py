@@ -114,7 +114,44 @@ CREATE TABLE rule_state (
 );
 """
 
-MIGRATIONS: list[str] = [SCHEMA_V1, CONNECTIVITY_V2, RULES_V3]
+
+# HAR fidelity (issue 12): imported pages, log fields and every warning are kept per import;
+# `entries.ord` keeps an imported file's order. ALTER TABLE puts `ord` after the bodies, so
+# only queries that read the bodies anyway select it; the expression index orders a session
+# without reading it (captured rows leave it NULL and sort by `started`).
+HAR_IMPORTS_V4 = """
+ALTER TABLE entries ADD COLUMN ord REAL;
+CREATE INDEX entries_by_order ON entries(session_id, COALESCE(ord, started), seq);
+CREATE TABLE har_imports (
+    id TEXT PRIMARY KEY,
+    session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+    created_at INTEGER NOT NULL,
+    file_name TEXT NOT NULL,
+    imported INTEGER NOT NULL DEFAULT 0,
+    total INTEGER NOT NULL DEFAULT 0,
+    warning_count INTEGER NOT NULL DEFAULT 0,
+    skipped_count INTEGER NOT NULL DEFAULT 0,
+    log BLOB
+);
+CREATE INDEX har_imports_by_session ON har_imports(session_id, created_at);
+CREATE TABLE har_pages (
+    import_id TEXT NOT NULL REFERENCES har_imports(id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    page BLOB NOT NULL,
+    PRIMARY KEY (import_id, position)
+);
+CREATE TABLE har_import_warnings (
+    import_id TEXT NOT NULL REFERENCES har_imports(id) ON DELETE CASCADE,
+    n INTEGER NOT NULL,
+    skipped INTEGER NOT NULL DEFAULT 0,
+    entry_index INTEGER,
+    path TEXT NOT NULL,
+    message TEXT NOT NULL,
+    PRIMARY KEY (import_id, n)
+);
+"""
+
+MIGRATIONS: list[str] = [SCHEMA_V1, CONNECTIVITY_V2, RULES_V3, HAR_IMPORTS_V4]
 
 
 class SchemaTooNew(Exception):

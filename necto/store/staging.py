@@ -52,6 +52,7 @@ class Staging(StoreBase):
                     if cur.rowcount == 0:
                         raise KeyError(into)
                     await self._w.execute("UPDATE entries SET session_id = ? WHERE session_id = ?", (into, staging_id))
+                    await self._w.execute("UPDATE har_imports SET session_id = ? WHERE session_id = ?", (into, staging_id))
                     await self._w.execute("DELETE FROM sessions WHERE id = ?", (staging_id,))
                     target = into
                 await self._w.execute("COMMIT")

@@ -14,7 +14,7 @@ from bench_lib import data
 
 
 def run(work: Path, entries: int, ijson_file: Path | None) -> dict[str, Any]:
-    from necto.store import ENTRY_COLUMNS, INSERT_ENTRY, SCHEMA_V1, entry_to_row
+    from necto.store import ENTRY_COLUMNS, INSERT_ENTRY, MIGRATIONS, entry_to_row
 
     gen = data.Generator(4)  # the same entries as the export sessions
     es = list(gen.entries("ref-session", entries))
@@ -59,7 +59,8 @@ def run(work: Path, entries: int, ijson_file: Path | None) -> dict[str, Any]:
     db = sqlite3.connect(db_path, isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
-    db.executescript(SCHEMA_V1)
+    for migration in MIGRATIONS:
+        db.executescript(migration)
     db.execute("INSERT INTO sessions (id, name, created_at, updated_at) VALUES ('ref-session', 'ref', 0, 0)")
     t = time.perf_counter()
     for i in range(0, len(rows), 500):
