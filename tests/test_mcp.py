@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 from mcp import Client, StdioServerParameters
 
-from helpers import ROOT, TestPki, Upstream, free_port, necto_process, run_cmd, stop
+from helpers import ROOT, TestPki, Upstream, free_port, necto_process, poll_until, run_cmd, stop
 
 NECTOPROXY_TOOLS = {
     "list_traffic", "get_traffic", "search_traffic", "get_traffic_stats", "list_rules",
@@ -66,7 +66,7 @@ async def test_mcp_tools_online_then_offline(pki: TestPki, upstream: Upstream, t
             assert NECTOPROXY_TOOLS | NECTO_TOOLS <= names
 
             found = await call(client, "search_traffic", urlContains=f"planted={planted}")
-            assert found["matched"] == 1
+            assert found["matched"] == 1, found
             [hit] = found["entries"]
             assert hit["status"] == 200 and hit["url"].endswith(f"/api/data?planted={planted}") and "requestBody" not in hit
             detail = await call(client, "get_traffic", id=hit["id"])
@@ -150,8 +150,11 @@ async def test_mcp_mock_rule_takes_effect(pki: TestPki, upstream: Upstream, tmp_
         assert b"data loaded" in await curl(proc.proxy_url, home, url)
         await call(client, "delete_rule", id=rule_id)
         assert (await call(client, "list_rules"))["rules"] == []
-        found = await call(client, "search_traffic", urlContains="/api/data", statusMin=418, statusMax=418)
-        assert found["matched"] == 1
+        async def mocked_entry_found() -> bool:  # captures are committed within ~100 ms
+            found = await call(client, "search_traffic", urlContains="/api/data", statusMin=418, statusMax=418)
+            return bool(found["matched"] == 1)
+
+        await poll_until(mocked_entry_found, "the mocked exchange in search_traffic")
 
 
 def test_diff_results_are_cut_and_redacted() -> None:
