@@ -183,6 +183,10 @@ async def test_toggle_and_drag_reorder_apply_to_the_next_request(
     assert await answer() == b"upstream /order/x"
     assert counting.hits("/order/x") == 1  # only with both rules off did the origin see it
 
+    await page.locator(f'.rule-row[data-id="{ids["A"]}"] button', has_text="Delete").click()  # confirmed
+    await expect(rows).to_have_count(1)
+    assert [r.id for r in await necto.store.list_rules()] == [ids["B"]]
+
 
 async def _order(necto: RunningNecto, ids: dict[str, str]) -> bool:
     return [r.id for r in await necto.store.list_rules()] == [ids["B"], ids["A"]]
@@ -288,6 +292,32 @@ async def test_slow_3g_is_shown_while_on_and_slows_the_next_request(
     await expect(page.locator("#btn-network")).to_have_text("Network ▾")
 
 
+async def test_custom_network_profile_made_in_the_page(page: Page, necto: RunningNecto) -> None:
+    await page.click("#btn-network")
+    await expect(page.locator("#network-items")).to_contain_text("None yet")
+    await page.click("#btn-new-profile")
+    await page.click("#profile-form button[type=submit]")
+    await expect(page.locator("#profile-error")).to_have_text("Profile name is required")
+    await page.fill("#profile-form input[name=name]", "Hotel Wi-Fi")
+    await page.fill("#profile-form input[name=downloadBandwidth]", "50")
+    await page.fill("#profile-form input[name=latency]", "250")
+    await page.click("#profile-form button[type=submit]")
+    await expect(page.locator("#dialog")).to_be_hidden()
+    custom = [p for p in (await call(necto, "GET", "/api/network/profiles"))[1]["profiles"] if not p["isPreset"]]
+    assert [(p["name"], p["downloadBandwidth"], p["latency"]) for p in custom] == [("Hotel Wi-Fi", 50 * 1024, 250)]
+    try:
+        await page.click("#btn-network")
+        item = page.locator(f'#network-items [data-profile="{custom[0]["id"]}"]')
+        await expect(item).to_contain_text("↓ 50 KB/s · ↑ unlimited · 250 ms latency")
+        await item.click()
+        await expect(page.locator("#network-active-name")).to_have_text("Hotel Wi-Fi")
+        await page.click("#btn-network-off")
+        await expect(page.locator("#network-banner")).to_be_hidden()
+        assert (await call(necto, "GET", "/api/network/active"))[1] == {"activeProfile": None}
+    finally:
+        await call(necto, "DELETE", f"/api/network/profiles/{custom[0]['id']}")
+
+
 # ---------------------------------------------------------------- connection entries, empty state
 async def test_tunnel_and_tls_failed_rows_are_distinct(
     page: Page, necto: RunningNecto, counting: Counting, pki: TestPki
@@ -372,8 +402,8 @@ async def test_screenshots(
     for r in rules:
         assert (await call(necto, "POST", "/api/rules", r))[0] == 201
     await curl(necto, "-X", "POST", f"{counting.http_url}/login")
-    await curl(necto, f"{counting.http_url}/json")
     await call(necto, "POST", "/api/network/activate/preset-4")
+    await curl(necto, f"{counting.http_url}/json")
     p = await open_page(browser, necto.api_url + "/")
     try:
         rows = p.locator(".row[data-id]")

@@ -130,7 +130,7 @@ function profileForm() {
   const field = (label, name, attrs = {}) => h("label", { class: "field", "data-field": name }, h("span", { text: label }), h("input", { name, ...attrs }));
   const form = h(
     "form",
-    { class: "rule-form", id: "profile-form" },
+    { class: "rule-form", id: "profile-form", novalidate: true },
     h("h3", { text: "New network profile" }),
     h("p", { class: "error-text", id: "profile-error", hidden: true }),
     h("div", { class: "grid2" },

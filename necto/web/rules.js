@@ -5,7 +5,7 @@
 // and what the origin answered); "create rule from this entry". Live on `event: rules`.
 
 import { api, withToken } from "./api.js";
-import { $, h, b64bytes, bytesToText, closeDialog, fmtSize, kvTable, menu, showDialog, throttle, toast } from "./dom.js";
+import { $, h, b64bytes, bytesToText, closeDialog, fmtMs, fmtSize, kvTable, menu, showDialog, throttle, toast } from "./dom.js";
 import { on, state } from "./state.js";
 import { ACTIONS, actionLabel, draftFromEntry, ruleForm } from "./ruleform.js";
 import { fmtRate } from "./network.js";
@@ -371,7 +371,7 @@ export function ruleTabs(e) {
       if (applied.length) {
         out.push(
           h("h4", { text: "Applied rules, in order" }),
-          h("table", { class: "kv", id: "applied-rules" }, h("tbody", {}, applied.map((m) => h("tr", {}, h("td", {}, ruleLink(m)), h("td", { text: actionLabel(m.action) })))))
+          h("ol", { class: "applied-rules", id: "applied-rules" }, applied.map((m) => h("li", {}, ruleLink(m), h("span", { class: "badge act act-" + m.action, text: actionLabel(m.action) }))))
         );
         if (e.isMocked) out.push(h("p", { class: "muted", text: "A rule answered: the response shown is the rule's, and the origin was not contacted." }));
       }
@@ -381,8 +381,8 @@ export function ruleTabs(e) {
           h("h4", { text: "Network conditions" }),
           kvTable([
             c.profile ? ["Profile", c.profile.name] : null,
-            ["Held before sending (latency, delays)", `${c.latency} ms`],
-            ["Upload time", `${c.upload} ms`],
+            ["Held before sending (latency, delays)", fmtMs(c.latency)],
+            ["Upload time", fmtMs(c.upload)],
             c.downloadBytesPerSecond ? ["Response paced at", fmtRate(c.downloadBytesPerSecond)] : null,
           ].filter(Boolean))
         );
