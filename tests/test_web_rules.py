@@ -281,6 +281,12 @@ async def test_slow_3g_is_shown_while_on_and_slows_the_next_request(
     assert "Slow 3G" in await page.title()
     slow = (await curl_fetch(necto, url)).seconds
     assert slow > baseline + 0.25, (baseline, slow)  # 400 ± 100 ms of latency (and 97 KB/s)
+    rows = page.locator(".row[data-id]")
+    await expect(rows).to_have_count(3, timeout=10_000)
+    await rows.nth(2).click()
+    await page.get_by_role("tab", name="Conditions").click()  # what held the exchange, in its detail
+    await expect(page.locator("#detail")).to_contain_text("Network conditions")
+    await expect(page.locator("#detail table").first).to_contain_text("ProfileSlow 3G")
     await shot(page, "network-slow-3g")
 
     # persistent: a reload still says so; live: turned off elsewhere, the page follows
@@ -351,7 +357,7 @@ async def test_tunnel_and_tls_failed_rows_are_distinct(
         "[...document.querySelectorAll('.row[data-id]')].map((r) => getComputedStyle(r).backgroundImage + '|' + getComputedStyle(r).backgroundColor)"
     )
     assert len(set(colors)) == 3  # three looks: plain, tunnel, TLS failure
-    await expect(page.locator("#tls-note")).to_have_text("⚠ 1 TLS failure")
+    await expect(page.locator("#tls-note")).to_have_text("⚠ 1 TLS failure")  # "⚠ 1" in narrow windows
 
     await failed.click()
     note = page.locator("#kind-note")
@@ -386,10 +392,11 @@ async def test_empty_state_says_how_to_point_clients_at_the_proxy(page: Page, ne
 
 # ---------------------------------------------------------------- screenshots to look at
 async def test_screenshots(
-    browser: Browser, necto: RunningNecto, counting: Counting, fresh_session: Session, clean_rules: None
+    browser: Browser, necto: RunningNecto, counting: Counting, pki: TestPki, fresh_session: Session, clean_rules: None
 ) -> None:
-    """The Rules panel, the editor, a rule-touched entry and the network banner at 1440x900 and
-    1024x768, light and dark, into test-artifacts/."""
+    """The list with rule marks, a tunnel and a TLS failure, the Rules panel, the editor, a
+    rule-touched entry and the network banner at 1440x900 and 1024x768, light and dark, into
+    test-artifacts/."""
     rules = [
         {"name": "Mock the login", "match": {"method": "POST", "url": f"{counting.http_url}/login"}, "action": "mock",
          "config": {"status": 200, "headers": {"Content-Type": "application/json"}, "body": '{"token": "t"}'}},
@@ -404,14 +411,23 @@ async def test_screenshots(
     await curl(necto, "-X", "POST", f"{counting.http_url}/login")
     await call(necto, "POST", "/api/network/activate/preset-4")
     await curl(necto, f"{counting.http_url}/json")
+    await run_cmd("curl", "-sS", "-x", necto.proxy_url, f"{counting.https_url}/hello")  # refuses Necto's CA
+    status, added = await call(necto, "POST", "/api/ssl-passthrough", {"domain": "localhost"})
+    try:
+        await run_cmd("curl", "-sS", "-x", necto.proxy_url, "--cacert", str(pki.ca_pem), f"{counting.https_url}/hello")
+    finally:
+        await call(necto, "DELETE", f"/api/ssl-passthrough/{added['id']}")
     p = await open_page(browser, necto.api_url + "/")
     try:
         rows = p.locator(".row[data-id]")
-        await expect(rows).to_have_count(2, timeout=10_000)
+        await expect(rows).to_have_count(4, timeout=10_000)
         for width, height in ((1440, 900), (1024, 768)):
             await p.set_viewport_size({"width": width, "height": height})
             for scheme in ("light", "dark"):
                 await p.emulate_media(color_scheme=scheme)  # type: ignore[arg-type]
+                await p.keyboard.press("Escape")
+                await expect(p.locator("#detail")).to_be_hidden()
+                await shot(p, f"rules-list-{width}-{scheme}")
                 await rows.nth(1).click()
                 await p.get_by_role("tab", name="Rules").click()
                 await shot(p, f"rules-entry-{width}-{scheme}")

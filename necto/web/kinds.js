@@ -126,7 +126,7 @@ export async function refreshTlsNote() {
   }
   if (state.sessionId !== sid) return;
   note.hidden = n === 0;
-  note.textContent = `⚠ ${n} TLS failure${n === 1 ? "" : "s"}`;
+  note.replaceChildren(`⚠ ${n}`, h("span", { class: "long", text: ` TLS failure${n === 1 ? "" : "s"}` }));
   note.title = `Clients broke off ${n} TLS handshake${n === 1 ? "" : "s"} with Necto in this session (they do not trust its CA, or pin certificates). Click for the fix.`;
 }
 

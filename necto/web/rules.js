@@ -361,12 +361,13 @@ function bodyText(b64) {
   return text !== null ? text : `(${fmtSize(bytes.length)} of binary data)`;
 }
 
-/** The detail's "Rules" tab, when rules or network conditions touched the entry. */
+/** The detail's "Rules" tab when rules touched the entry ("Conditions" when only a network
+ * profile did). */
 export function ruleTabs(e) {
   const applied = e.appliedRules || [];
   if (!applied.length && !e.upstreamRequest && !e.upstreamResponse && !e.conditions) return {};
   return {
-    Rules: () => {
+    [applied.length || e.upstreamRequest || e.upstreamResponse ? "Rules" : "Conditions"]: () => {
       const out = [];
       if (applied.length) {
         out.push(
