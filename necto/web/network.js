@@ -88,7 +88,7 @@ function item(p) {
     { class: "net-item" + (active ? " active" : "") },
     h(
       "button",
-      { "data-profile": p.id, title: p.description || "", role: "menuitemradio", "aria-checked": String(!!active), onclick: () => activate(p.id) },
+      { "data-profile": p.id, title: p.description || "", "aria-pressed": String(!!active), onclick: () => activate(p.id) },
       h("span", { class: "net-check", text: active ? "✓" : "" }),
       h("span", { class: "net-name", text: p.name }),
       h("span", { class: "net-nums muted", text: p.id === "preset-0" ? "no limits" : profileSummary(p) })
@@ -106,7 +106,7 @@ function renderMenu() {
     h(
       "div",
       { class: "net-item" + (net.active ? "" : " active") },
-      h("button", { "data-profile": "", role: "menuitemradio", "aria-checked": String(!net.active), onclick: () => activate(null) }, h("span", { class: "net-check", text: net.active ? "" : "✓" }), h("span", { class: "net-name", text: "Off" }), h("span", { class: "net-nums muted", text: "traffic at full speed" }))
+      h("button", { "data-profile": "", "aria-pressed": String(!net.active), onclick: () => activate(null) }, h("span", { class: "net-check", text: net.active ? "" : "✓" }), h("span", { class: "net-name", text: "Off" }), h("span", { class: "net-nums muted", text: "traffic at full speed" }))
     ),
     h("div", { class: "menu-heading", text: "Presets" }),
     presets.map(item),

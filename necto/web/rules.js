@@ -9,6 +9,7 @@ import { $, h, b64bytes, bytesToText, closeDialog, fmtMs, fmtSize, kvTable, menu
 import { on, state } from "./state.js";
 import { ACTIONS, actionLabel, draftFromEntry, ruleForm } from "./ruleform.js";
 import { fmtRate } from "./network.js";
+import { isConnectionEntry } from "./kinds.js";
 
 const rules = { list: [], loaded: false };
 
@@ -324,7 +325,8 @@ export function ruleMenuItems(item, fetchFirst) {
     CREATE_KINDS.map(([kind, label]) =>
       item(label, async () => {
         const e = await fetchFirst();
-        if (e) createRuleFrom(kind, e);
+        if (e && isConnectionEntry(e)) toast("A tunnel or a failed TLS handshake has no request to make a rule from");
+        else if (e) createRuleFrom(kind, e);
       }, { "data-create-rule": kind })
     ),
   ];
