@@ -24,6 +24,9 @@ import { openInventory } from "./inventory.js";
 import { importFile } from "./importer.js";
 import { countLive, currentSession, loadSessions, refreshSessions, renderSessions, sessionAction } from "./sessions.js";
 import { curlCommand } from "./snippets.js";
+import { loadRules, openRules, ruleMenuItems, wireRules } from "./rules.js";
+import { loadNetwork, wireNetwork } from "./network.js";
+import { refreshTlsNote, wireKinds } from "./kinds.js";
 
 // ---------------------------------------------------------------- sessions
 async function switchSession(id) {
@@ -36,6 +39,7 @@ async function switchSession(id) {
   renderChips();
   await connectEvents();
   if (state.sessionId === id) await reloadTraffic();
+  refreshTlsNote();
 }
 
 // ---------------------------------------------------------------- theme
@@ -182,8 +186,9 @@ const SHORTCUTS = [
   ["Shift + ↓ / ↑", "extend the selection"],
   ["Esc", "close the menu, dialog or entry detail"],
   ["/", "focus the filter"],
+  ["r", "the Rules panel"],
   ["?", "this list"],
-  ["Right-click a row", "export, copy, replay, compare"],
+  ["Right-click a row", "export, copy, replay, compare, create a rule"],
   ["Right-click the header", "show or hide columns"],
 ];
 
@@ -219,6 +224,9 @@ function onKey(ev) {
   } else if (ev.key === "?") {
     ev.preventDefault();
     showShortcuts();
+  } else if (ev.key === "r") {
+    ev.preventDefault();
+    openRules();
   } else if (ev.key === "j" || ev.key === "ArrowDown") {
     ev.preventDefault();
     moveCursor(1, ev.shiftKey);
@@ -265,7 +273,8 @@ function rowMenu(x, y) {
         if (e) state.base = { id: e.id, label: `${e.method} ${e.url}` };
         if (e) toast("Set as A: now pick another entry (any session) and “Compare with A”");
       }),
-      base && ids[0] && ids[0] !== base.id ? item("Compare with A", () => openEntryDiff(base.id, ids[0]), { title: base.label }) : null
+      base && ids[0] && ids[0] !== base.id ? item("Compare with A", () => openEntryDiff(base.id, ids[0]), { title: base.label }) : null,
+      ruleMenuItems(item, first)
     )
   );
 }
@@ -377,6 +386,9 @@ function wire() {
   $("dialog").addEventListener("close", () => $("viewport").focus({ preventScroll: true }));
   wireList();
   wireDivider();
+  wireRules();
+  wireNetwork();
+  wireKinds();
 }
 
 async function main() {
@@ -392,7 +404,7 @@ async function main() {
   writeFilterInputs();
   renderChips();
   relayout();
-  const [health] = await Promise.all([api("/api/health").catch(() => null), loadSessions()]);
+  const [health] = await Promise.all([api("/api/health").catch(() => null), loadSessions(), loadRules(), loadNetwork()]);
   state.health = health;
   const wanted = state.sessions.find((s) => s.id === url.session);
   if (url.session && !wanted) toast("That session no longer exists; showing the active one");
@@ -402,6 +414,7 @@ async function main() {
   await connectEvents();
   renderChips();
   await reloadTraffic();
+  refreshTlsNote();
   if (url.entry) {
     selectId(url.entry);
     await openDetail(url.entry);

@@ -4,6 +4,7 @@
 import { $, h, fmtClock, fmtMs, fmtSize } from "./dom.js";
 import { prefs, savePrefs, state } from "./state.js";
 import { typeOf } from "./filters.js";
+import { kindCell, kindTitle, tlsFailureText, tunnelText } from "./kinds.js";
 
 export const ROW_H = 24; // must match --row in style.css
 const GAP = 6; // grid column gap in style.css
@@ -170,10 +171,18 @@ function urlParts(e) {
 const MARKERS = [
   ["replay", (e) => e.source === "replay", "↻", "Replayed"],
   ["import", (e) => e.source === "import", "⤓", "Imported from a HAR file"],
-  ["mock", (e) => !!e.isMocked, "M", "Mocked by a rule"],
+  ["mock", (e) => !!e.isMocked, "M", (e) => "Mocked by a rule" + ruleNames(e)],
+  ["rule", (e) => !e.isMocked && (e.appliedRules || []).length > 0, "R", (e) => "Changed by rules" + ruleNames(e)],
+  ["tunnel", (e) => e.kind === "tunnel", "⇄", (e) => "Tunnel: " + tunnelText(e)],
+  ["tls", (e) => e.kind === "tls-failed", "⚠", (e) => "TLS failed: " + tlsFailureText(e)],
   ["breakpoint", (e) => !!e.isBreakpointed, "⏸", "Paused at a breakpoint"],
   ["note", (e) => annotationCount(e) > 0, "✎", null],
 ];
+
+function ruleNames(e) {
+  const rules = e.appliedRules || [];
+  return rules.length ? ": " + rules.map((r) => `${r.name} (${r.action})`).join(", ") : "";
+}
 
 function annotationCount(e) {
   const a = e.annotations;
@@ -200,7 +209,7 @@ export function markers(e) {
   const out = h("span", { class: "marks" });
   for (const [kind, test, glyph, title] of MARKERS) {
     if (!test(e)) continue;
-    const t = title || "Note: " + (annotationText(e) || `${annotationCount(e)} annotation(s)`);
+    const t = typeof title === "function" ? title(e) : title || "Note: " + (annotationText(e) || `${annotationCount(e)} annotation(s)`);
     out.append(h("span", { class: "mk mk-" + kind, title: t, "aria-label": t, text: glyph }));
   }
   return out;
@@ -243,6 +252,8 @@ export function waterfallBar(e, scale) {
 }
 
 export function cellContent(col, e, index, scale) {
+  const special = kindCell(col, e); // tunnels and TLS failures read differently
+  if (special !== undefined) return special;
   switch (col) {
     case "mark":
       return markers(e);
@@ -280,6 +291,8 @@ export function shortType(ct) {
 }
 
 export function columnTitle(col, e) {
+  const special = kindTitle(col, e);
+  if (special !== undefined) return special;
   if (col === "path") return e.url;
   if (col === "host") return e.host;
   if (col === "start") return new Date(e.timestamp).toISOString();

@@ -5,6 +5,8 @@ import { api } from "./api.js";
 import { $, h, b64bytes, bytesToText, copy, fmtMs, fmtSize, kvTable, menu, showDialog, toast } from "./dom.js";
 import { state, prefs, savePrefs, emit, writeUrl } from "./state.js";
 import { SNIPPETS } from "./snippets.js";
+import { createRuleMenu, ruleNote, ruleTabs } from "./rules.js";
+import { isConnectionEntry, kindNotes } from "./kinds.js";
 
 export function closeDetail() {
   const wasOpen = state.detailId !== null;
@@ -239,6 +241,7 @@ export async function openDetail(id) {
       ]),
     ],
   };
+  Object.assign(tabs, ruleTabs(e)); // what rules and network conditions did, when they did
   if (e.webSocketMessages) {
     tabs.WebSocket = () => [
       kvTable(e.webSocketMessages.map((m) => [`${m.type} ${new Date(m.time * 1000).toISOString()}`, m.encoding ? `(binary) ${m.data}` : m.data])),
@@ -263,6 +266,7 @@ export async function openDetail(id) {
       "div",
       { class: "actions" },
       copyMenu(e),
+      isConnectionEntry(e) ? null : createRuleMenu(e),
       h("button", { text: "Replay", id: "btn-replay", onclick: () => emit("replay", e.id) }),
       base && base.id !== e.id
         ? h("button", { text: "Compare with A", id: "btn-compare-base", title: `A: ${base.label}`, onclick: () => emit("compare", base.id, e.id) })
@@ -278,6 +282,7 @@ export async function openDetail(id) {
         },
       })
     ),
+    h("div", { class: "entry-notes" }, ruleNote(e), kindNotes(e)),
     tabBar,
     content
   );

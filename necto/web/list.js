@@ -18,6 +18,7 @@ import {
   onColumnsChanged,
 } from "./columns.js";
 import { fmtMs } from "./dom.js";
+import { setupHelp } from "./kinds.js";
 
 const PAGE = 200; // rows per API page
 const MAX_CACHED = 6000; // list entries kept in memory in paged mode; farther pages are dropped
@@ -165,6 +166,7 @@ export function connectEvents() {
   if (!state.sessionId) return Promise.resolve();
   const es = new EventSource(withToken("/api/events?sessionId=" + encodeURIComponent(state.sessionId)));
   state.events = es;
+  emit("stream", es); // modules listen for their own events (rules, network...) on it
   let opened = false;
   const ready = new Promise((resolve) => {
     setTimeout(resolve, 3000);
@@ -363,6 +365,7 @@ function fillRow(el, e, i) {
   if (state.cursor === i) cls.push("cursor");
   if (e.status === null || e.status === undefined) cls.push(e.error ? "failed" : "pending");
   else cls.push("s" + String(e.status)[0]);
+  if (e.kind === "tunnel" || e.kind === "tls-failed") cls.push("k-" + e.kind);
   const color = annotationColor(e);
   if (color) cls.push("ann", "ann-" + String(color).replace(/[^a-z]/gi, ""));
   el.className = cls.join(" ");
@@ -493,24 +496,7 @@ function renderEmpty() {
     );
     return;
   }
-  const hl = state.health;
-  const proxy = hl ? `${hl.proxy.host}:${hl.proxy.port}` : "127.0.0.1:8888";
-  const steps = h("div");
-  empty.replaceChildren(
-    h("h2", { text: "No traffic in this session yet" }),
-    h("p", { text: "Point a browser, curl or a phone at the proxy, and requests appear here as they happen." }),
-    h("p", {}, "curl: ", h("code", { text: `curl -x http://${proxy} --cacert necto-ca-cert.pem https://example.com/` })),
-    h("p", {}, "Browser: set the HTTP and HTTPS proxy to ", h("code", { text: proxy }), ", then trust Necto's CA."),
-    h("p", {}, h("a", { href: withToken("/api/certificates/download"), id: "ca-download", text: "Download the CA certificate" })),
-    steps
-  );
-  api("/api/certificates/ca/install")
-    .then((info) => {
-      for (const [platform, lines] of Object.entries(info.platforms)) {
-        steps.append(h("h4", { text: platform }), h("pre", { text: lines.join("\n") }));
-      }
-    })
-    .catch(() => {});
+  empty.replaceChildren(...setupHelp(state.health));
 }
 
 // ---------------------------------------------------------------- selection
