@@ -7,6 +7,7 @@ from pathlib import Path
 
 import aiosqlite
 
+from necto.store.breakpoints import BreakpointStore
 from necto.store.connectivity import ConnectivitySettings
 from necto.store.entries import Entries
 from necto.store.query import IS_STATIC_SQL, sql_is_static
@@ -26,7 +27,7 @@ def _private_file(path: Path) -> None:
         os.chmod(path, 0o600)
 
 
-class Store(Entries, Sessions, Staging, OutsideChanges, ConnectivitySettings, RuleStore):
+class Store(Entries, Sessions, Staging, OutsideChanges, ConnectivitySettings, RuleStore, BreakpointStore):
     """Sessions and entries. Captures are queued with `record()` and committed in batches; every
     other write goes through the same connection under one lock."""
 
@@ -65,6 +66,7 @@ class Store(Entries, Sessions, Staging, OutsideChanges, ConnectivitySettings, Ru
         """Write everything still pending, then close both connections."""
         await self._stop_watch()
         self._close_probe()
+        self._close_breakpoint_probe()
         await self._stop_writer()
         await self._r.close()
         await self._w.close()

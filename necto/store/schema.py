@@ -114,7 +114,21 @@ CREATE TABLE rule_state (
 );
 """
 
-MIGRATIONS: list[str] = [SCHEMA_V1, CONNECTIVITY_V2, RULES_V3]
+# Breakpoints (issue 14): NectoProxy's fields as columns, the rest (match, conditions, timeouts)
+# as JSON. A change bumps `rule_state` key `breakpoints.version`, so a running Necto notices
+# another process's change (the CLI) on its next request.
+BREAKPOINTS_V4 = """
+CREATE TABLE breakpoints (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    enabled INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    fields BLOB NOT NULL,
+    created_at INTEGER NOT NULL
+);
+"""
+
+MIGRATIONS: list[str] = [SCHEMA_V1, CONNECTIVITY_V2, RULES_V3, BREAKPOINTS_V4]
 
 
 class SchemaTooNew(Exception):
