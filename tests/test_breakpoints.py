@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import os
+import shlex
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -24,12 +27,14 @@ from helpers import (
     api,
     curl,
     curl_fetch,
+    necto_cli,
     necto_process,
     poll_until,
     run_cmd,
     stop,
     wait_for_entries,
 )
+from necto.breakpoints import message
 from necto.model import Session
 from necto.store import Store
 
@@ -525,3 +530,156 @@ async def test_ctrl_c_releases_a_held_request_and_breakpoints_survive(tmp_path: 
         assert [b.name for b in await store.list_breakpoints()] == ["Hold"]  # stored: they survive a restart
     finally:
         await store.close()
+
+
+# ------------------------------------------------------------------ the command line
+async def test_cli_manages_breakpoints_and_the_running_necto_follows(
+    necto: RunningNecto, http: aiohttp.ClientSession, counting: Counting, fresh_session: Session
+) -> None:
+    home = str(necto.data_dir)
+    code, out, err = await necto_cli("breakpoints", "add", "From CLI", "--data-dir", home, "--path", "/echo/cli",
+                                     "--method", "POST", "--condition", "header:X-Debug equals 1", "--timeout", "30", "--json")  # fmt: skip
+    assert code == 0, err.decode()
+    bp = orjson.loads(out)
+    assert (bp["type"], bp["match"], bp["timeout"]) == ("request", {"path": "/echo/cli", "method": "POST"}, 30000)
+    assert bp["conditions"] == [{"field": "header", "headerName": "X-Debug", "operator": "equals", "value": "1"}]
+    # Another process changed the database: the running Necto holds the very next request.
+    url = counting.http_url + "/echo/cli"
+    task = fetch_in_background(necto, url, "-X", "POST", "-H", "X-Debug: 1", "--data", "x")
+    (hit,) = await held(http, necto.api_url)
+    assert hit["breakpointId"] == bp["id"]
+    await resume(http, necto.api_url, hit["id"], {"action": "continue"})
+    assert (await task).status == 200
+
+    code, out, _ = await necto_cli("breakpoints", "disable", "From CLI", "--data-dir", home)
+    assert code == 0 and out.decode().startswith("disabled " + bp["id"])
+    assert (await curl_fetch(necto, url, "-X", "POST", "-H", "X-Debug: 1", "--data", "x")).status == 200  # not held
+    code, out, _ = await necto_cli("breakpoints", "list", "--data-dir", home)
+    assert code == 0 and bp["id"] in out.decode() and " off " in out.decode() and "header:X-Debug equals 1" in out.decode()
+    code, out, _ = await necto_cli("breakpoints", "enable", bp["id"], "--data-dir", home)
+    assert code == 0
+    code, out, _ = await necto_cli("breakpoints", "list", "--json", "--data-dir", home)
+    assert [(b["name"], b["enabled"]) for b in orjson.loads(out)["breakpoints"]] == [("From CLI", True)]
+
+    code, _, err = await necto_cli("breakpoints", "delete", "From CLI", "nope", "--data-dir", home)
+    assert code == 1 and "Breakpoint not found: nope" in err.decode()  # nothing deleted when one is missing
+    code, _, err = await necto_cli("breakpoints", "add", "Bad", "--data-dir", home, "--condition", "status above 3")
+    assert code == 1 and "conditions[0].operator must be one of" in err.decode()
+    code, out, _ = await necto_cli("breakpoints", "delete", bp["id"], "--data-dir", home)
+    assert code == 0
+    code, out, _ = await necto_cli("breakpoints", "list", "--data-dir", home)
+    assert out.decode().startswith("no breakpoints")
+
+
+class Output:
+    """A process's stdout, read up to what a test waits for."""
+
+    def __init__(self, stream: asyncio.StreamReader) -> None:
+        self.stream, self.seen = stream, b""
+
+    async def until(self, marker: bytes, timeout: float = 20) -> bytes:
+        deadline = time.monotonic() + timeout
+        while marker not in self.seen:
+            left = deadline - time.monotonic()
+            assert left > 0, f"waited for {marker!r}; got {self.seen.decode(errors='replace')}"
+            try:
+                chunk = await asyncio.wait_for(self.stream.read(4096), left)
+            except TimeoutError:
+                raise AssertionError(f"waited for {marker!r}; got {self.seen.decode(errors='replace')}") from None
+            assert chunk, f"ended before {marker!r}: {self.seen.decode(errors='replace')}"
+            self.seen += chunk
+        head, _, self.seen = self.seen.partition(marker)
+        return head + marker
+
+
+FAKE_EDITOR = """import sys
+path = sys.argv[1]
+text = open(path, encoding="utf-8").read()
+head, _, body = text.partition("\\n\\n")
+lines = head.split("\\n")
+lines.insert(2, "X-Watched: yes")  # after the comment and the request line
+open(path, "w", encoding="utf-8").write("\\n".join(lines) + "\\n\\n" + body.replace("hello", "edited"))
+"""
+
+
+async def test_watch_shows_hits_and_edits_them_in_the_editor(
+    necto: RunningNecto, http: aiohttp.ClientSession, counting: Counting, fresh_session: Session, tmp_path: Path
+) -> None:
+    script = tmp_path / "fake_editor.py"
+    script.write_text(FAKE_EDITOR)
+    editor = f"{shlex.quote(sys.executable)} {shlex.quote(str(script))}"
+    await add(http, necto, {"name": "Watched", "type": "request", "match": {"path": "/echo/watched*"}})
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "necto", "breakpoints", "watch", "--url", necto.api_url,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "EDITOR": editor, "VISUAL": editor},
+    )  # fmt: skip
+    assert proc.stdin is not None and proc.stdout is not None
+    out = Output(proc.stdout)
+    try:
+        await out.until(b"Nothing is held; waiting.")
+        task = fetch_in_background(necto, counting.http_url + "/echo/watched", "-H", "Content-Type: text/plain", "--data-binary", "hello world")
+        shown = await out.until(b"> ")
+        assert f"HELD request  POST {counting.http_url}/echo/watched".encode() in shown
+        assert b'breakpoint "Watched"' in shown and b"goes on by itself in" in shown
+        proc.stdin.write(b"e\n")
+        await out.until(b"continued with your edits")
+        got = await task
+        assert got.status == 200
+        reached = counting.last("/echo/watched")
+        assert (reached["body"], reached["headers"]["x-watched"]) == (b"edited world", "yes")
+        assert reached["headers"]["content-length"] == "12"
+
+        task = fetch_in_background(necto, counting.http_url + "/echo/watched-2")
+        await out.until(b"HELD request")
+        proc.stdin.write(b"a\n")
+        got = await task
+        assert (got.status, got.body) == (499, b"Request aborted by breakpoint")
+        await out.until(b"aborted (499)")
+        proc.stdin.write(b"q\n")
+        assert await asyncio.wait_for(proc.wait(), 20) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    entries = await wait_for_entries(necto.store, fresh_session.id, 2)
+    record = entries[0].extra["breakpoint"]["hits"][0]
+    assert record["edits"]["changed"] == ["headers", "body"] and record["by"] == "user"
+
+
+async def test_http_message_round_trip_sends_only_what_changed() -> None:
+    def b64(data: bytes) -> str:
+        return base64.b64encode(data).decode()
+
+    hit = {"type": "request", "method": "POST", "url": "https://a.test/x?q=1", "httpVersion": "HTTP/1.1",
+           "requestHeaderList": [{"name": "Content-Type", "value": "application/json"}], "requestBody": b64(b'{"a": 1}')}  # fmt: skip
+    text = message.render_request(hit)
+    assert text.splitlines()[1:] == ["POST https://a.test/x?q=1 HTTP/1.1", "Content-Type: application/json", "", '{"a": 1}']
+    assert message.request_resume(hit, text) == {"action": "continue"}
+    edited = text.replace("POST https://a.test/x?q=1", "PUT https://b.test/y").replace('{"a": 1}', '{"a": 2}\n')
+    assert message.request_resume(hit, edited)["modifications"]["request"] == {
+        "method": "PUT", "url": "https://b.test/y", "body": '{"a": 2}\n'}  # fmt: skip
+    assert message.request_resume(hit, text + "X-New: 1\n")["modifications"]["request"]["body"] == '{"a": 1}\nX-New: 1'
+    headers = text.replace("Content-Type: application/json", "Content-Type: text/plain\nX-New:  1 ")
+    assert message.request_resume(hit, headers)["modifications"]["request"] == {
+        "headerList": [{"name": "Content-Type", "value": "text/plain"}, {"name": "X-New", "value": "1"}]}  # fmt: skip
+
+    binary = {**hit, "requestBody": b64(b"\xff\x00\x01")}
+    text = message.render_request(binary)
+    assert "<binary body, 3 bytes" in text and message.request_resume(binary, text) == {"action": "continue"}
+    replaced = message.request_resume(binary, text.split("<binary")[0] + "now text\n")
+    assert replaced["modifications"]["request"] == {"body": "now text"}
+
+    response = {"type": "response", "method": "GET", "url": "https://a.test/", "status": 200, "statusText": "OK",
+                "responseHeaderList": [{"name": "X-A", "value": "1"}], "responseBody": b64(b"fine")}  # fmt: skip
+    text = message.render_response(response)
+    assert text.splitlines()[1] == "HTTP/1.1 200 OK"
+    assert message.response_resume(response, text.replace("200 OK", "503 Service Unavailable"))["modifications"]["response"] == {
+        "status": 503, "statusText": "Service Unavailable"}  # fmt: skip
+    mock = message.mock_resume(response, message.render_mock(response))
+    assert mock["modifications"]["mock"] == {"status": 200, "statusText": "OK", "headerList": [{"name": "X-A", "value": "1"}], "body": "fine"}
+    assert message.mock_resume(hit, message.render_mock(hit))["modifications"]["mock"]["status"] == 200
+    for bad, kind, why in (("", "request", "empty"), ("GET\n", "request", "METHOD URL"), ("HTTP/1.1 abc\n", "response", "STATUS"),
+                           ("GET /x\nnot a header\n", "request", "not a header"), ("HTTP/1.1 999 x\n", "response", "between 100")):  # fmt: skip
+        with pytest.raises(message.MessageError, match=why):
+            message.parse(bad, kind)
