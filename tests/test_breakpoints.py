@@ -134,9 +134,9 @@ async def test_breakpoints_api_follows_nectoproxy(necto: RunningNecto, http: aio
         ({"name": "x", "type": "both", "match": {}, "abort": "drop"}, 'abort must be "499"'),
         ({"name": "x", "type": "both", "match": {}, "color": "red"}, "color is not a breakpoint field"),
     ]
-    for body, message in bad:
+    for body, expected in bad:
         status, answer = await api(http, "POST", base, body)
-        assert status == 400 and answer["error"].startswith(message), (body, answer)
+        assert status == 400 and answer["error"].startswith(expected), (body, answer)
     status, answer = await api(http, "PUT", f"{base}/{b['id']}", {"type": "request"})  # b has a status condition
     assert status == 400 and "only known for response breakpoints" in answer["error"]
     status, still = await api(http, "GET", f"{base}/{b['id']}")
