@@ -24,6 +24,7 @@ import { openInventory } from "./inventory.js";
 import { importFile } from "./importer.js";
 import { countLive, currentSession, loadSessions, refreshSessions, renderSessions, sessionAction } from "./sessions.js";
 import { curlCommand } from "./snippets.js";
+import { breakOn, wirePaused } from "./paused.js";
 
 // ---------------------------------------------------------------- sessions
 async function switchSession(id) {
@@ -183,7 +184,9 @@ const SHORTCUTS = [
   ["Esc", "close the menu, dialog or entry detail"],
   ["/", "focus the filter"],
   ["?", "this list"],
-  ["Right-click a row", "export, copy, replay, compare"],
+  ["Right-click a row", "export, copy, replay, compare, break on this"],
+  ["F8 / Shift+F8", "continue / abort the held exchange in the editor"],
+  ["Ctrl/Cmd + Enter", "continue it with your edits"],
   ["Right-click the header", "show or hide columns"],
 ];
 
@@ -259,6 +262,7 @@ function rowMenu(x, y) {
         if (e) copy(curlCommand(e), "cURL copied");
       }),
       item("Replay", () => ids[0] && replay(ids[0])),
+      item("Break on this", () => ids[0] && breakOn(ids[0]), { title: "Hold the next request with this method and URL" }),
       item(`Compare selected${ids.length === 2 ? "" : " (select two)"}`, () => compareSelectedOrToast(ids)),
       item("Set as A for compare", async () => {
         const e = await first();
@@ -377,6 +381,7 @@ function wire() {
   $("dialog").addEventListener("close", () => $("viewport").focus({ preventScroll: true }));
   wireList();
   wireDivider();
+  wirePaused();
 }
 
 async function main() {
