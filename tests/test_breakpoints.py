@@ -235,6 +235,46 @@ async def test_response_breakpoint_changes_what_the_client_sees(
     assert entry["timings"]["wait"] < 200 and entry["duration"] < 200
 
 
+async def test_a_held_https_request_is_blocked_time_too(
+    necto: RunningNecto, http: aiohttp.ClientSession, counting: Counting, fresh_session: Session
+) -> None:
+    """Over HTTPS the upstream connection opens at CONNECT, before the request: the hold would
+    fall into `wait` if Necto did not move it to `blocked`."""
+    await add(http, necto, {"name": "TLS", "type": "request", "match": {"path": "/echo/tls-held"}})
+    task = fetch_in_background(necto, counting.https_url + "/echo/tls-held")
+    (hit,) = await held(http, necto.api_url)
+    await asyncio.sleep(0.3)  # held for a while
+    await resume(http, necto.api_url, hit["id"], {"action": "continue"})
+    assert (await task).status == 200
+    entry = await entry_of(http, necto, fresh_session)
+    t, paused = entry["timings"], entry["breakpoint"]["hits"][0]["pausedMs"]
+    assert t["dns"] >= 0 and t["connect"] >= 0 and t["ssl"] >= 0  # the connection's cost, opened at CONNECT
+    assert paused >= 300 and t["blocked"] >= paused - 1 and t["wait"] < paused / 2, (t, paused)
+
+
+@pytest.mark.usefixtures("clean_rules")
+async def test_a_paced_response_is_held_whole_before_it_streams(
+    necto: RunningNecto, http: aiohttp.ClientSession, counting: Counting, fresh_session: Session
+) -> None:
+    """A network profile streams bodies through its pacer: a response breakpoint must still get
+    the response before any of it reaches the client."""
+    status, profile = await api(http, "POST", necto.api_url + "/api/network/profiles",
+                                {"name": "Fast enough", "downloadBandwidth": 10_000_000})  # fmt: skip
+    assert status == 200
+    await api(http, "POST", f"{necto.api_url}/api/network/activate/{profile['id']}")
+    try:
+        await add(http, necto, {"name": "Paced", "type": "response", "match": {"path": "/bytes"}})
+        task = fetch_in_background(necto, counting.http_url + "/bytes?n=200000")
+        (hit,) = await held(http, necto.api_url)
+        assert hit["responseBodySize"] == 200000
+        await resume(http, necto.api_url, hit["id"], {"modifications": {"response": {"status": 206, "body": "cut"}}})
+        got = await task
+        assert (got.status, got.body) == (206, b"cut")
+    finally:
+        await api(http, "POST", necto.api_url + "/api/network/deactivate")
+        await api(http, "DELETE", f"{necto.api_url}/api/network/profiles/{profile['id']}")
+
+
 async def test_mock_answers_without_touching_upstream(
     necto: RunningNecto, http: aiohttp.ClientSession, counting: Counting, fresh_session: Session
 ) -> None:
