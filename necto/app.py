@@ -205,6 +205,7 @@ class Necto:
         # NextLayer: it places the upstream proxy's tunnel under CONNECTs it routes. Rules come
         # before the recorder, which then sees each flow as the client got it. Breakpoints come
         # after the rules: they show what goes upstream and what the client will get.
+        breakpoints = [BreakpointsAddon(self.breakpoint_book, self.breakpoints)] if cfg.breakpoints else []
         self.master.addons.add(
             core.Core(),
             self._proxyserver,
@@ -213,7 +214,7 @@ class Necto:
             tlsconfig.TlsConfig(),
             tracker,
             RulesAddon(self.rules, self._proxyserver),
-            BreakpointsAddon(self.breakpoint_book, self.breakpoints),
+            *breakpoints,
             recorder,
         )
         updates: dict[str, object] = {

@@ -723,3 +723,13 @@ async def test_http_message_round_trip_sends_only_what_changed() -> None:
                            ("GET /x\nnot a header\n", "request", "not a header"), ("HTTP/1.1 999 x\n", "response", "between 100")):  # fmt: skip
         with pytest.raises(message.MessageError, match=why):
             message.parse(bad, kind)
+
+
+async def test_necto_record_never_pauses_at_stored_breakpoints(tmp_path: Path, pki: TestPki, counting: Counting) -> None:
+    home = str(tmp_path / "home")
+    code, _, err = await necto_cli("breakpoints", "add", "Everything", "--data-dir", home, "--type", "both", "--timeout", "0")
+    assert code == 0, err.decode()
+    code, out, err = await necto_cli("record", "--data-dir", home, "--upstream-ca", str(pki.ca_pem), "--",
+                                     "curl", "-sS", "--fail", counting.http_url + "/echo/recorded", timeout=60)  # fmt: skip
+    assert code == 0, err.decode()
+    assert orjson.loads(out)["path"] == "/echo/recorded" and "1 exchange recorded" in err.decode()
