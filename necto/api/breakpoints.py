@@ -13,16 +13,19 @@ let go, so a 400 leaves it held.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from aiohttp import web
 
 from necto.api.context import ctx
-from necto.api.errors import bad_request, json_response, not_found, read_json
+from necto.api.errors import ApiError, bad_request, json_response, not_found, read_json
 from necto.breakpoints.hits import ResumeError, parse_resume
 from necto.breakpoints.model import BREAKPOINT_NOT_FOUND, PAUSED_NOT_FOUND, BreakpointError, validate_breakpoint
 
+log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
+FAILED_TO_CREATE = "Failed to create breakpoint"  # NectoProxy's 500
 
 
 def _validated(body: dict[str, Any], current: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -102,7 +105,11 @@ async def get_breakpoint(request: web.Request) -> web.Response:
 @routes.post("/api/breakpoints")
 async def create_breakpoint(request: web.Request) -> web.Response:
     fields = _validated(await read_json(request))
-    bp = await ctx(request).store.create_breakpoint(fields)
+    try:
+        bp = await ctx(request).store.create_breakpoint(fields)
+    except Exception:
+        log.exception("could not store a breakpoint")
+        raise ApiError(500, FAILED_TO_CREATE) from None
     return json_response(bp.as_json(), status=201)
 
 

@@ -12,6 +12,7 @@ import logging
 from typing import Any
 
 from necto.breakpoints.model import CompiledBreakpoint, compile_breakpoint
+from necto.match import MatchIndex
 
 log = logging.getLogger(__name__)
 
@@ -20,8 +21,9 @@ class BreakpointBook:
     def __init__(self, store: Any) -> None:
         self.store = store
         self.breakpoints: list[CompiledBreakpoint] = []
-        self.requests: list[CompiledBreakpoint] = []  # those that pause requests, in order
-        self.responses: list[CompiledBreakpoint] = []  # those that pause responses, in order
+        # Those that pause requests, and responses: indexed by the host (or path) they pin.
+        self.requests: MatchIndex[CompiledBreakpoint] = MatchIndex()
+        self.responses: MatchIndex[CompiledBreakpoint] = MatchIndex()
         self._generation = -1
         self._lock = asyncio.Lock()
 
@@ -41,6 +43,6 @@ class BreakpointBook:
                 except Exception as e:  # one that cannot apply must not stop the others
                     log.warning("breakpoint %r (%s) is not applied: %s", bp.name, bp.id, e)
             self.breakpoints = compiled
-            self.requests = [c for c in compiled if "request" in c.phases]
-            self.responses = [c for c in compiled if "response" in c.phases]
+            self.requests = MatchIndex(c for c in compiled if "request" in c.phases)
+            self.responses = MatchIndex(c for c in compiled if "response" in c.phases)
             self._generation = generation

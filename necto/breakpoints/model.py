@@ -277,17 +277,14 @@ class CompiledBreakpoint:
     conditions: list[Callable[[Facts], bool]] = field(default_factory=list)
     any_of: bool = False
 
-    def matches_request(self, req: Request) -> bool:
-        """The match object alone (what can be known before a response exists)."""
-        return self.match.matches(req)
-
-    def applies(self, phase: str, req: Request, facts: Facts) -> bool:
-        if phase not in self.phases or not self.match.matches(req):
-            return False
+    def conditions_hold(self, facts: Facts) -> bool:
         if not self.conditions:
             return True
         results = (test(facts) for test in self.conditions)
         return any(results) if self.any_of else all(results)
+
+    def applies(self, phase: str, req: Request, facts: Facts) -> bool:
+        return phase in self.phases and self.match.matches(req) and self.conditions_hold(facts)
 
 
 def compile_breakpoint(bp: Breakpoint) -> CompiledBreakpoint:

@@ -303,15 +303,15 @@ class BreakpointsAddon:
         req = FlowRequest(flow.request)
         if book.requests:
             facts = FlowFacts(flow, req, response=False)
-            for cbp in book.requests:
-                if cbp.applies("request", req, facts):
+            for cbp in book.requests.matching(req):
+                if cbp.conditions_hold(facts):
                     return self._hold_request(flow, cbp)
         self._keep_response(flow, req)
         return None
 
     def _keep_response(self, flow: http.HTTPFlow, req: FlowRequest) -> None:
         """A response breakpoint may want this response: it must not stream past the hook."""
-        if any(cbp.matches_request(req) for cbp in self.book.responses):
+        if self.book.responses and next(self.book.responses.matching(req), None) is not None:
             flow.metadata[KEEP_RESPONSE] = True
 
     def _response(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
@@ -323,8 +323,8 @@ class BreakpointsAddon:
             return None  # answered here, not by the origin
         req = FlowRequest(flow.request)
         facts = FlowFacts(flow, req, response=True)
-        for cbp in self.book.responses:
-            if cbp.applies("response", req, facts):
+        for cbp in self.book.responses.matching(req):
+            if cbp.conditions_hold(facts):
                 return self._hold_response(flow, cbp)
         return None
 
