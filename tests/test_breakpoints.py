@@ -275,6 +275,24 @@ async def test_a_paced_response_is_held_whole_before_it_streams(
         await api(http, "DELETE", f"{necto.api_url}/api/network/profiles/{profile['id']}")
 
 
+async def test_an_edited_url_sends_the_request_elsewhere_with_its_host_header(
+    necto: RunningNecto, http: aiohttp.ClientSession, counting: Counting, fresh_session: Session
+) -> None:
+    await add(http, necto, {"name": "Reroute", "type": "request", "match": {"path": "/echo/url-a"}})
+    task = fetch_in_background(necto, counting.http_url + "/echo/url-a")
+    (hit,) = await held(http, necto.api_url)
+    target = counting.https_url + "/echo/url-b?x=1"  # another scheme, host and port
+    await resume(http, necto.api_url, hit["id"], {"modifications": {"request": {"method": "PATCH", "url": target}}})
+    assert (await task).status == 200
+    reached = counting.last("/echo/url-b")
+    assert (reached["method"], reached["query"], reached["headers"]["host"]) == ("PATCH", "x=1", target.split("/")[2])
+    assert counting.hits("/echo/url-a") == 0
+    entry = await entry_of(http, necto, fresh_session)
+    assert (entry["method"], entry["url"]) == ("GET", counting.http_url + "/echo/url-a")  # as the client sent it
+    assert (entry["upstreamRequest"]["method"], entry["upstreamRequest"]["url"]) == ("PATCH", target)
+    assert entry["breakpoint"]["hits"][0]["edits"]["changed"] == ["method", "url", "headers"]  # Host followed the URL
+
+
 async def test_mock_answers_without_touching_upstream(
     necto: RunningNecto, http: aiohttp.ClientSession, counting: Counting, fresh_session: Session
 ) -> None:
