@@ -23,7 +23,10 @@ from mitmproxy.proxy import mode_specs
 
 from necto.api import make_app
 from necto.api.context import ApiContext
+from necto.breakpoints.book import BreakpointBook
+from necto.breakpoints.hits import PauseBoard
 from necto.capture import errorpage, upstream
+from necto.capture.breakpoints import BreakpointsAddon
 from necto.capture.connections import ConnectionTracker, Protected
 from necto.capture.recorder import Recorder
 from necto.capture.rules import RulesAddon
@@ -100,6 +103,11 @@ class Necto:
         self._protected = Protected()
         self._task_factory: Any = False  # the loop's own, restored on stop
         self.replays = ReplayManager()  # session replays run through this Necto's proxy
+        # Exchanges held at breakpoints (the API lists and resumes them, the proxy holds them).
+        self.breakpoints = PauseBoard(
+            timeout_ms=int(config.breakpoint_timeout * 1000), timeout_action=config.breakpoint_timeout_action
+        )
+        self.breakpoint_book: BreakpointBook | None = None  # the breakpoints the proxy applies
 
     # ------------------------------------------------------------------ start
     async def start(self) -> Addresses:
@@ -138,6 +146,7 @@ class Necto:
             connectivity=lambda: self.connectivity,
             replays=self.replays,
             rules=lambda: self.rules,
+            breakpoints=self.breakpoints,
         )
         self._runner = web.AppRunner(make_app(context), access_log=None, handle_signals=False)
         await self._runner.setup()
@@ -190,9 +199,13 @@ class Necto:
         self._proxyserver = proxyserver.Proxyserver()
         self.rules = RuleBook(self.store)
         await self.rules.reload()
+        self.breakpoint_book = BreakpointBook(self.store)
+        await self.breakpoint_book.reload()
         # Only what Necto uses: every addon runs on every flow event. The router comes before
         # NextLayer: it places the upstream proxy's tunnel under CONNECTs it routes. Rules come
-        # before the recorder, which then sees each flow as the client got it.
+        # before the recorder, which then sees each flow as the client got it. Breakpoints come
+        # after the rules: they show what goes upstream and what the client will get.
+        breakpoints = [BreakpointsAddon(self.breakpoint_book, self.breakpoints)] if cfg.breakpoints else []
         self.master.addons.add(
             core.Core(),
             self._proxyserver,
@@ -201,6 +214,7 @@ class Necto:
             tlsconfig.TlsConfig(),
             tracker,
             RulesAddon(self.rules, self._proxyserver),
+            *breakpoints,
             recorder,
         )
         updates: dict[str, object] = {
@@ -265,6 +279,10 @@ class Necto:
     # ------------------------------------------------------------------ stop
     async def stop(self) -> None:
         """Close both listeners, then write every pending capture and close the store."""
+        # Held exchanges continue (unmodified) and are answered before the listener closes, so
+        # no client hangs; nothing new pauses from here on.
+        if self._proxyserver is not None:
+            await self.breakpoints.shutdown()
         # Replays go through the proxy: end them before it closes.
         await self.replays.cancel_all()
         if self._proxyserver is not None:

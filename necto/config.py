@@ -41,6 +41,9 @@ class Config:
     connect_timeout: float = 30.0  # seconds to resolve and connect to an upstream
     network: str | None = None  # a network profile (name or id) to activate at start; "off" clears it
     capture_session: str | None = None  # record into this session, not the active one (`necto record`)
+    breakpoint_timeout: float = 300.0  # seconds a held exchange waits before it goes on (0 = forever)
+    breakpoint_timeout_action: str = "continue"  # or "abort", when that time is up
+    breakpoints: bool = True  # hold exchanges at stored breakpoints (the private Nectos of record and replay do not)
 
     @property
     def db_path(self) -> Path:

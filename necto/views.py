@@ -59,6 +59,8 @@ def entry_summary(e: Entry) -> dict[str, Any]:
         # Rules (necto.rules): NectoProxy's flag, and which rules touched the exchange.
         "isMocked": bool(e.extra.get("isMocked")),
         "appliedRules": e.extra.get("appliedRules") or [],
+        # Breakpoints (necto.breakpoints): held on its way; details in the entry's `breakpoint`.
+        "isBreakpointed": bool(e.extra.get("isBreakpointed")),
     }
 
 
@@ -103,6 +105,10 @@ def entry_detail(e: Entry) -> dict[str, Any]:
             "upstreamRequest": e.extra.get("upstreamRequest"),
             "upstreamResponse": e.extra.get("upstreamResponse"),
             "conditions": e.extra.get("conditions"),
+            # Breakpoint hits: how long each held the exchange, who let it go, what was edited;
+            # `paused` is the time a response was held (outside the timing phases).
+            "breakpoint": e.extra.get("breakpoint"),
+            "paused": e.extra.get("paused"),
             "webSocketMessages": [
                 {**frame_json(m.type, m.time, m.opcode, m.data), "encoding": None if m.opcode == 1 else "base64"}
                 for m in e.websocket

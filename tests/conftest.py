@@ -132,3 +132,19 @@ async def clean_rules(necto: RunningNecto, counting: Counting) -> AsyncIterator[
     counting.reset()
     yield
     await clear()
+
+
+# ------------------------------------------------------------------ breakpoints
+@pytest_asyncio.fixture
+async def clean_breakpoints(necto: RunningNecto, counting: Counting) -> AsyncIterator[None]:
+    """No breakpoints and nothing held before and after the test (the Necto is shared)."""
+
+    async def clear() -> None:
+        necto.app.breakpoints.resume_all()
+        for bp in await necto.store.list_breakpoints():
+            await necto.store.delete_breakpoint(bp.id)
+
+    await clear()
+    counting.reset()
+    yield
+    await clear()

@@ -7,6 +7,7 @@ import time
 from aiohttp import web
 
 from necto import __version__
+from necto.api import breakpoints as breakpoints_api
 from necto.api import certificates, dns, events, har, page, sessions, ssl_passthrough, traffic, upstream_proxy
 from necto.api import compare as compare_api
 from necto.api import inventory as inventory_api
@@ -56,6 +57,7 @@ ROUTE_TABLES: list[web.RouteTableDef] = [
     upstream_proxy.routes,
     rules_api.routes,
     network_api.routes,
+    breakpoints_api.routes,
     events.routes,
     page.routes,
 ]

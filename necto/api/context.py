@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from necto.breakpoints.hits import PauseBoard
 from necto.capture.recorder import Recorder
 from necto.capture.settings import ConnectivityState
 from necto.certs import CaFiles
@@ -28,6 +29,7 @@ class ApiContext:
     connectivity: Callable[[], ConnectivityState | None] = lambda: None  # DNS, passthrough, upstream
     replays: ReplayManager = field(default_factory=ReplayManager)
     rules: Callable[[], RuleBook | None] = lambda: None  # what the proxy applies (load errors)
+    breakpoints: PauseBoard = field(default_factory=PauseBoard)  # exchanges held at breakpoints
     started_at: float = field(default_factory=time.time)
 
 

@@ -6,6 +6,11 @@ itself, and it passes through the same Host/Origin/token checks as any GET.
 Each client gets list summaries only (never bodies) in a bounded backlog. A client that falls
 behind (a stalled tab, a paused debugger) loses its backlog and gets one `event: reset`, which
 tells the page to reload the list: memory never grows with a slow reader.
+
+Breakpoint events carry their payload as JSON (`breakpoint:hit` the held exchange,
+`breakpoint:resumed` and `breakpoint:timeout` its id and what happened). `?kinds=a,b` limits a
+stream to those events (and `reset`): `necto breakpoints watch` and the page's Paused tray
+listen to breakpoint events only.
 """
 
 from __future__ import annotations
@@ -23,16 +28,19 @@ routes = web.RouteTableDef()
 
 BATCH_SECONDS = 0.1
 MAX_BACKLOG = 2000  # summaries held per client; past this the client is told to reload
+MAX_EVENTS = 1000  # payload events (breakpoints) held per client; past this: reset
 KEEPALIVE_SECONDS = 15
 
 
 class ClientFeed:
     """What one event-stream client has not been sent yet."""
 
-    def __init__(self, session_id: str | None) -> None:
+    def __init__(self, session_id: str | None, only: frozenset[str] | None = None) -> None:
         self.session_id = session_id
+        self.only = only  # the event kinds this client asked for (None = all)
         self.entries: list[dict[str, Any]] = []
         self.kinds: list[str] = []  # "removed", "sessions", "reset", in arrival order, once each
+        self.events: list[tuple[str, Any]] = []  # events with a payload (breakpoints), in order
         self.ready = asyncio.Event()
 
     def _kind(self, kind: str) -> None:
@@ -41,8 +49,17 @@ class ClientFeed:
         self.ready.set()
 
     def __call__(self, kind: str, payload: Any) -> None:
-        """A store listener: runs on the event loop, must stay cheap."""
-        if kind == "entries":
+        """A store (or breakpoint board) listener: runs on the event loop, must stay cheap."""
+        if self.only is not None and kind not in self.only:
+            return
+        if kind.startswith("breakpoint:"):
+            if len(self.events) >= MAX_EVENTS:
+                self.events.clear()
+                self._kind("reset")
+                return
+            self.events.append((kind, payload))
+            self.ready.set()
+        elif kind == "entries":
             mine = [e for e in payload if self.session_id is None or e.session_id == self.session_id]
             if not mine:
                 return
@@ -64,17 +81,24 @@ class ClientFeed:
             self.entries.clear()
         if self.entries:
             out.append(b"event: entries\ndata: " + orjson.dumps(self.entries) + b"\n\n")
+        for kind, payload in self.events:
+            out.append(f"event: {kind}\ndata: ".encode() + orjson.dumps(payload) + b"\n\n")
         for kind in self.kinds:
             out.append(f"event: {kind}\ndata: {{}}\n\n".encode())
-        self.entries, self.kinds = [], []
+        self.entries, self.kinds, self.events = [], [], []
         self.ready.clear()
         return b"".join(out)
 
 
 @routes.get("/api/events")
 async def events(request: web.Request) -> web.StreamResponse:
-    store = ctx(request).store
-    feed = ClientFeed(request.query.get("sessionId") or None)
+    c = ctx(request)
+    store = c.store
+    only = request.query.get("kinds")
+    feed = ClientFeed(
+        request.query.get("sessionId") or None,
+        frozenset(k.strip() for k in only.split(",") if k.strip()) | {"reset"} if only else None,
+    )
     resp = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream",
@@ -84,6 +108,7 @@ async def events(request: web.Request) -> web.StreamResponse:
     )
     await resp.prepare(request)
     unsubscribe = store.subscribe(feed)
+    unsubscribe_breakpoints = c.breakpoints.subscribe(feed)
     streams = request.app[STREAMS]
     task = asyncio.current_task()
     assert task is not None
@@ -102,6 +127,7 @@ async def events(request: web.Request) -> web.StreamResponse:
         pass
     finally:
         unsubscribe()
+        unsubscribe_breakpoints()
         streams.discard(task)
     return resp
 

@@ -42,6 +42,9 @@ from necto.vocab import DEFAULT_PORTS
 log = logging.getLogger(__name__)
 
 PLAN = "necto.rules.plan"
+# Set by another addon (breakpoints) that needs the whole response before it goes to the client:
+# the response is then not streamed through the pacer (it is paced when written instead).
+KEEP_RESPONSE = "necto.keep_response"
 
 
 class FlowRequest:
@@ -82,23 +85,46 @@ class FlowRequest:
         return self._r.get_content(strict=False)
 
 
-def _headers(pairs: list[tuple[str, str]]) -> http.Headers:
+def make_headers(pairs: list[tuple[str, str]]) -> http.Headers:
     return http.Headers([(k.encode("utf-8"), v.encode("utf-8", "surrogateescape")) for k, v in pairs])
 
 
-def _answer(status: int, body: bytes, headers: list[tuple[str, str]], reason: str = "") -> http.Response:
-    resp = http.Response.make(status, body, _headers(headers))
+def answer(status: int, body: bytes, headers: list[tuple[str, str]], reason: str = "") -> http.Response:
+    resp = http.Response.make(status, body, make_headers(headers))
     if reason:
         resp.reason = reason
     return resp
 
 
-def _text_answer(status: int, text: str) -> http.Response:
-    return _answer(status, text.encode("utf-8"), [("Content-Type", "text/plain; charset=utf-8")])
+def text_answer(status: int, text: str) -> http.Response:
+    return answer(status, text.encode("utf-8"), [("Content-Type", "text/plain; charset=utf-8")])
 
 
-def _header_list(h: http.Headers) -> list[Header]:
+def header_pairs(h: http.Headers) -> list[Header]:
     return [(k.decode("utf-8", "replace"), v.decode("utf-8", "replace")) for k, v in h.fields]
+
+
+def show_client_request(entry: Entry, client: http.Request, cap: int) -> None:
+    """The entry shows the request as the client sent it; what went upstream is kept in
+    `upstreamRequest` (the first addon to change the request records it)."""
+    if "upstreamRequest" not in entry.extra:
+        up: dict[str, Any] = {
+            "method": entry.method,
+            "url": entry.url,
+            "headers": [{"name": n, "value": v} for n, v in entry.request_headers],
+            "bodySize": entry.request_body_size,
+        }
+        if entry.request_body != client.get_content(strict=False):
+            up["body"] = base64.b64encode(entry.request_body or b"").decode("ascii")
+        entry.extra["upstreamRequest"] = up
+    body = client.get_content(strict=False)
+    entry.method = client.method
+    entry.url = client.pretty_url
+    entry.request_headers = header_pairs(client.headers)
+    entry.request_body_size = len(client.raw_content or b"")
+    if body is not None and 0 <= cap < len(body):
+        body, entry.request_truncated = body[:cap], True
+    entry.request_body = body
 
 
 @dataclass
@@ -135,31 +161,10 @@ class Plan:
                 cond["profile"] = {"id": self.profile.id, "name": self.profile.name}
             entry.extra["conditions"] = cond
         if self.client_request is not None:
-            self._client_view(entry, self.client_request, cap)
+            show_client_request(entry, self.client_request, cap)
         if self.upstream_response is not None:
             entry.extra["upstreamResponse"] = self.upstream_response
         self._attribute_hold(entry, flow)
-
-    @staticmethod
-    def _client_view(entry: Entry, client: http.Request, cap: int) -> None:
-        """The entry shows the request as the client sent it; what went upstream is kept."""
-        up: dict[str, Any] = {
-            "method": entry.method,
-            "url": entry.url,
-            "headers": [{"name": n, "value": v} for n, v in entry.request_headers],
-            "bodySize": entry.request_body_size,
-        }
-        body = client.get_content(strict=False)
-        if entry.request_body != body:
-            up["body"] = base64.b64encode(entry.request_body or b"").decode("ascii")
-        entry.extra["upstreamRequest"] = up
-        entry.method = client.method
-        entry.url = client.pretty_url
-        entry.request_headers = _header_list(client.headers)
-        entry.request_body_size = len(client.raw_content or b"")
-        if body is not None and 0 <= cap < len(body):
-            body, entry.request_truncated = body[:cap], True
-        entry.request_body = body
 
     def _attribute_hold(self, entry: Entry, flow: http.HTTPFlow) -> None:
         """The proxy held the request for latency + upload: take that time out of the phase it
@@ -223,7 +228,7 @@ class RulesAddon:
         if plan.profile is not None and plan.profile.dropped(self._rng):
             plan.drop_response = True
             return
-        if plan.rate is not None and not plan.response_rules and flow.websocket is None:
+        if plan.rate is not None and not plan.response_rules and not flow.metadata.get(KEEP_RESPONSE) and flow.websocket is None:
             pacer = self._pacer(flow)
             if pacer is None:
                 return
@@ -272,7 +277,7 @@ class RulesAddon:
         if profile is not None:
             if profile.dropped(self._rng):
                 plan.error = REQUEST_DROPPED
-                flow.response = _text_answer(503, REQUEST_DROPPED)
+                flow.response = text_answer(503, REQUEST_DROPPED)
                 return
             plan.latency_ms += profile.draw_latency(self._rng)
             if profile.download:
@@ -324,31 +329,31 @@ class RulesAddon:
         cfg = r.config
         action = r.action
         if action == "block":
-            return _text_answer(int(cfg["status"]), str(cfg["body"]))
+            return text_answer(int(cfg["status"]), str(cfg["body"]))
         if action == "mock":
             plan.latency_ms += float(cfg.get("delay") or 0)
             if cfg.get("bodyFile"):
                 try:
                     content = await asyncio.to_thread(file_body, cfg["bodyFile"])
                 except OSError as e:
-                    return _text_answer(500, f"Necto mock: cannot read bodyFile: {e}")
+                    return text_answer(500, f"Necto mock: cannot read bodyFile: {e}")
                 if content is None:
-                    return _text_answer(404, f"Local file not found: {cfg['bodyFile']}")
+                    return text_answer(404, f"Local file not found: {cfg['bodyFile']}")
             elif cfg.get("bodyEncoding") == "base64":
                 content = base64.b64decode(cfg.get("body") or "")
             else:
                 content = str(cfg.get("body") or "").encode("utf-8")
-            return _answer(int(cfg["status"]), content, cfg["headerList"], cfg.get("statusText") or "")
+            return answer(int(cfg["status"]), content, cfg["headerList"], cfg.get("statusText") or "")
         if action == "map-local":
             got = await asyncio.to_thread(serve_local, cfg["localPath"], flow.request.path, r.match.path_prefix)
-            return _answer(got.status, got.body, got.headers)
+            return answer(got.status, got.body, got.headers)
         # replay-from
         rec = r.recording
         hit = rec.pick(flow.request.method, flow.request.pretty_url) if rec is not None else None
         entry = await fetch_entry(hit, self.book.store.get_entry) if hit is not None else None
         if entry is None:
             if cfg.get("onMiss") == "404":
-                return _answer(
+                return answer(
                     404, f"Necto replay-from: no recorded response for {flow.request.method} {flow.request.pretty_url}\n".encode(),
                     [("Content-Type", "text/plain; charset=utf-8")],
                 )  # fmt: skip
@@ -360,7 +365,7 @@ class RulesAddon:
             if receive > 20 and body:
                 rate = len(body) / (receive / 1000.0)
                 plan.rate = rate if plan.rate is None else min(plan.rate, rate)
-        return _answer(status, body, headers, reason)
+        return answer(status, body, headers, reason)
 
     @staticmethod
     def _reroute(req: http.Request, r: CompiledRule) -> None:
@@ -402,8 +407,8 @@ class RulesAddon:
         if plan.drop_response:
             plan.error = RESPONSE_DROPPED
             plan.upstream_response = {"status": resp.status_code, "statusText": resp.reason,
-                                      "headers": [{"name": n, "value": v} for n, v in _header_list(resp.headers)]}  # fmt: skip
-            dropped = _text_answer(503, RESPONSE_DROPPED)
+                                      "headers": [{"name": n, "value": v} for n, v in header_pairs(resp.headers)]}  # fmt: skip
+            dropped = text_answer(503, RESPONSE_DROPPED)
             dropped.timestamp_start, dropped.timestamp_end = resp.timestamp_start, resp.timestamp_end
             flow.response = dropped
             return
@@ -411,7 +416,7 @@ class RulesAddon:
             plan.upstream_response = None if plan.mocked else {
                 "status": resp.status_code,
                 "statusText": resp.reason,
-                "headers": [{"name": n, "value": v} for n, v in _header_list(resp.headers)],
+                "headers": [{"name": n, "value": v} for n, v in header_pairs(resp.headers)],
             }  # fmt: skip
             for r in plan.response_rules:
                 edits = r.edits

@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "necto.cli.replay",
     "necto.cli.inventory",
     "necto.cli.rules",
+    "necto.cli.breakpoints",
     "necto.cli.network",
     "necto.cli.mock",
     "necto.cli.record",

@@ -175,6 +175,7 @@ async def cmd_replay(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     cfg.proxy_port = cfg.api_port = 0
     cfg.upstream_ca, cfg.ssl_insecure = args.upstream_ca, args.ssl_insecure
+    cfg.breakpoints = False  # nobody watches this private Necto: a stored breakpoint must not hang it
     necto = Necto(cfg)
     try:
         await necto.start()

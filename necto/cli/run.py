@@ -31,6 +31,8 @@ def register(sub: Any, add_data_dir_arg: DataDirArg) -> dict[str, Handler]:
     run.add_argument("--client-certs", type=Path, default=None, metavar="DIR|FILE", help="client certificate (PEM with key) for upstream mTLS, or a directory of <host>.pem files")
     run.add_argument("--connect-timeout", type=float, default=30.0, metavar="SECONDS", help="give up resolving and connecting to an upstream after this long (default 30)")
     run.add_argument("--network", metavar="PROFILE", default=None, help='network conditions for all traffic: a profile name or id ("Slow 3G", preset-4; see necto network list), or off')
+    run.add_argument("--breakpoint-timeout", type=float, default=300.0, metavar="SECONDS", help="how long an exchange held at a breakpoint waits before it goes on by itself (default 300; 0 = wait forever; a breakpoint's own timeout wins)")
+    run.add_argument("--breakpoint-timeout-action", choices=("continue", "abort"), default="continue", help="what a held exchange does when its time is up: continue unmodified (default) or abort")
     run.add_argument("-v", "--verbose", action="store_true", help="log mitmproxy's connection events")
     return {"run": cmd_run}
 
@@ -45,6 +47,9 @@ def _conditions(necto: Any) -> list[str]:
         lines.append(f"  Network    {book.profile.name}: {describe(book.profile)} (necto network deactivate)")
     if book is not None and book.rules:
         lines.append(f"  Rules      {len(book.rules.rules)} enabled (necto rules list)")
+    breaks = necto.breakpoint_book
+    if breaks is not None and breaks.breakpoints:
+        lines.append(f"  Breakpoints {len(breaks.breakpoints)} enabled (necto breakpoints list; necto breakpoints watch)")
     return lines
 
 
@@ -66,6 +71,10 @@ async def cmd_run(args: argparse.Namespace) -> int:
     cfg.upstream_proxy, cfg.client_certs = args.upstream_proxy, args.client_certs
     cfg.connect_timeout = args.connect_timeout
     cfg.network = args.network
+    if args.breakpoint_timeout < 0:
+        print("necto: --breakpoint-timeout must be 0 (wait forever) or more seconds", file=sys.stderr)
+        return EXIT_USAGE
+    cfg.breakpoint_timeout, cfg.breakpoint_timeout_action = args.breakpoint_timeout, args.breakpoint_timeout_action
     necto = Necto(cfg)
     try:
         addrs = await necto.start()

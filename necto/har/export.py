@@ -53,8 +53,9 @@ BATCH_ENTRIES = 200
 BATCH_BODY_BYTES = 4 * 1024 * 1024
 _OPTIONAL_PHASES = ("blocked", "dns", "connect", "ssl")
 
-# What rules and network conditions left on an entry, exported under `_necto`.
-NECTO_FIELDS = ("appliedRules", "isMocked", "upstreamRequest", "upstreamResponse", "conditions")
+# What rules, network conditions and breakpoints left on an entry, exported under `_necto`.
+NECTO_FIELDS = ("appliedRules", "isMocked", "upstreamRequest", "upstreamResponse", "conditions",
+                "isBreakpointed", "breakpoint", "paused")  # fmt: skip
 
 
 def _num(x: float) -> float | int:

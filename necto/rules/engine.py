@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from necto.match import CompiledMatch, Request, compile_match, host_could_match, request_segment
+from necto.match import CompiledMatch, MatchIndex, Request, compile_match, host_could_match
 from necto.rules.edits import Edits, compile_edits, header_strings
 from necto.rules.model import TERMINAL, Rule
 from necto.rules.recorded import Recording
@@ -82,23 +82,7 @@ class RuleSet:
 
     def __init__(self, rules: Iterable[CompiledRule] = ()) -> None:
         self.rules = sorted(rules, key=lambda r: r.index)
-        self.by_host: dict[str, list[CompiledRule]] = {}
-        self.by_suffix: dict[str, list[CompiledRule]] = {}
-        self.by_segment: dict[str, list[CompiledRule]] = {}  # no host, but a literal first path segment
-        self.general: list[CompiledRule] = []
-        for r in self.rules:
-            m = r.match
-            if m.hosts is not None:
-                for h in m.hosts:
-                    self.by_host.setdefault(h, []).append(r)
-                if m.host_suffix is not None:
-                    self.by_suffix.setdefault(m.host_suffix, []).append(r)
-            elif m.host_suffix is not None:
-                self.by_suffix.setdefault(m.host_suffix, []).append(r)
-            elif m.path_segment is not None:
-                self.by_segment.setdefault(m.path_segment, []).append(r)
-            else:
-                self.general.append(r)
+        self.index = MatchIndex(self.rules)
         self.redirecting = [r for r in self.rules if r.action in REDIRECTING]
 
     def __bool__(self) -> bool:
@@ -107,41 +91,16 @@ class RuleSet:
     def candidates(self, host: str, segment: str | None = None) -> list[CompiledRule]:
         """The rules that could match a request to `host` whose path starts with `segment`
         (None: any path), in evaluation order."""
-        lists = []
-        exact = self.by_host.get(host)
-        if exact:
-            lists.append(exact)
-        if self.by_suffix:
-            dot = host.find(".")
-            while dot != -1:
-                found = self.by_suffix.get(host[dot + 1 :])
-                if found:
-                    lists.append(found)
-                dot = host.find(".", dot + 1)
-        if self.by_segment:
-            if segment is None:
-                lists.extend(self.by_segment.values())
-            else:
-                found = self.by_segment.get(segment)
-                if found:
-                    lists.append(found)
-        if self.general:
-            lists.append(self.general)
-        if not lists:
-            return []
-        if len(lists) == 1:
-            return lists[0]
-        return sorted({id(r): r for lst in lists for r in lst}.values(), key=lambda r: r.index)
+        return self.index.candidates(host, segment)
 
     def matching(self, req: Request) -> list[CompiledRule]:
         """Matching rules in order, up to and including the first `mock`/`map-local`/`block`
         (a `replay-from` may still miss, so evaluation can go on past it)."""
         out = []
-        for r in self.candidates(req.host, request_segment(req.path()) if self.by_segment else None):
-            if r.match.matches(req):
-                out.append(r)
-                if r.terminal:
-                    break
+        for r in self.index.matching(req):
+            out.append(r)
+            if r.terminal:
+                break
         return out
 
     def may_redirect(self, host: str) -> bool:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import aiosqlite
 
+from necto.store.breakpoints import BreakpointStore
 from necto.store.connectivity import ConnectivitySettings
 from necto.store.entries import Entries
 from necto.store.har_imports import HarImports
@@ -27,7 +28,9 @@ def _private_file(path: Path) -> None:
         os.chmod(path, 0o600)
 
 
-class Store(Entries, Sessions, Staging, HarImports, OutsideChanges, ConnectivitySettings, RuleStore):
+class Store(
+    Entries, Sessions, Staging, HarImports, OutsideChanges, ConnectivitySettings, RuleStore, BreakpointStore
+):
     """Sessions and entries. Captures are queued with `record()` and committed in batches; every
     other write goes through the same connection under one lock."""
 
@@ -66,6 +69,7 @@ class Store(Entries, Sessions, Staging, HarImports, OutsideChanges, Connectivity
         """Write everything still pending, then close both connections."""
         await self._stop_watch()
         self._close_probe()
+        self._close_breakpoint_probe()
         await self._stop_writer()
         await self._r.close()
         await self._w.close()

@@ -151,7 +151,21 @@ CREATE TABLE har_import_warnings (
 );
 """
 
-MIGRATIONS: list[str] = [SCHEMA_V1, CONNECTIVITY_V2, RULES_V3, HAR_IMPORTS_V4]
+# Breakpoints (issue 14): NectoProxy's fields as columns, the rest (match, conditions, timeouts)
+# as JSON. A change bumps `rule_state` key `breakpoints.version`, so a running Necto notices
+# another process's change (the CLI) on its next request.
+BREAKPOINTS_V5 = """
+CREATE TABLE breakpoints (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    enabled INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    fields BLOB NOT NULL,
+    created_at INTEGER NOT NULL
+);
+"""
+
+MIGRATIONS: list[str] = [SCHEMA_V1, CONNECTIVITY_V2, RULES_V3, HAR_IMPORTS_V4, BREAKPOINTS_V5]
 
 
 class SchemaTooNew(Exception):

@@ -27,6 +27,7 @@ import { curlCommand } from "./snippets.js";
 import { loadRules, openRules, ruleMenuItems, wireRules } from "./rules.js";
 import { loadNetwork, wireNetwork } from "./network.js";
 import { refreshTlsNote, wireKinds } from "./kinds.js";
+import { breakOn, wirePaused } from "./paused.js";
 
 // ---------------------------------------------------------------- sessions
 async function switchSession(id) {
@@ -188,7 +189,9 @@ const SHORTCUTS = [
   ["/", "focus the filter"],
   ["r", "the Rules panel"],
   ["?", "this list"],
-  ["Right-click a row", "export, copy, replay, compare, create a rule"],
+  ["Right-click a row", "export, copy, replay, compare, create a rule, break on this"],
+  ["F8 / Shift+F8", "continue / abort the held exchange in the editor"],
+  ["Ctrl/Cmd + Enter", "continue it with your edits"],
   ["Right-click the header", "show or hide columns"],
 ];
 
@@ -267,6 +270,7 @@ function rowMenu(x, y) {
         if (e) copy(curlCommand(e), "cURL copied");
       }),
       item("Replay", () => ids[0] && replay(ids[0])),
+      item("Break on this", () => ids[0] && breakOn(ids[0]), { title: "Hold the next request with this method and URL" }),
       item(`Compare selected${ids.length === 2 ? "" : " (select two)"}`, () => compareSelectedOrToast(ids)),
       item("Set as A for compare", async () => {
         const e = await first();
@@ -389,6 +393,7 @@ function wire() {
   wireRules();
   wireNetwork();
   wireKinds();
+  wirePaused();
 }
 
 async function main() {
