@@ -10,6 +10,10 @@ from pathlib import Path
 DEFAULT_PROXY_PORT = 8888
 DEFAULT_API_PORT = 8889
 DEFAULT_MAX_UPLOAD = 1 << 30  # 1 GiB
+DEFAULT_HEADER_TIMEOUT = 30.0  # seconds for a new connection to send its first request's headers
+DEFAULT_IDLE_TIMEOUT = 60.0  # seconds a connection may sit with no request in progress
+DEFAULT_MAX_CONNECTIONS = 10_000  # proxy client connections (lowered to fit the descriptor limit)
+DEFAULT_SHUTDOWN_TIMEOUT = 5.0  # seconds exchanges in flight get to finish on Ctrl-C / SIGTERM
 
 
 def default_data_dir() -> Path:
@@ -39,6 +43,10 @@ class Config:
     allowed_hosts: list[str] = field(default_factory=list)  # extra Host names the API answers
     upstream_ca: Path | None = None  # extra CA to trust for upstream servers
     ssl_insecure: bool = False  # do not verify upstream certificates
+    header_timeout: float = DEFAULT_HEADER_TIMEOUT
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT
 
     @property
     def db_path(self) -> Path:
@@ -47,6 +55,10 @@ class Config:
     @property
     def certs_dir(self) -> Path:
         return self.data_dir / "certs"
+
+    @property
+    def tmp_dir(self) -> Path:
+        return self.data_dir / "tmp"
 
     @property
     def api_is_loopback(self) -> bool:

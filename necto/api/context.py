@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -13,6 +14,10 @@ from necto.certs import CaFiles
 from necto.config import Config
 from necto.replay import ReplayManager
 from necto.store import Store
+
+if TYPE_CHECKING:
+    from necto.api.site import GuardedSite
+    from necto.capture.guard import ClientGuard
 
 
 @dataclass
@@ -25,6 +30,10 @@ class ApiContext:
     recorder: Callable[[], Recorder | None] = lambda: None  # for replays through the proxy
     replays: ReplayManager = field(default_factory=ReplayManager)
     started_at: float = field(default_factory=time.time)
+    # Connection limits, for the middleware and /api/health.
+    api_waiting: set[object] = field(default_factory=set)  # API connections yet to send a request
+    guard: Callable[[], ClientGuard | None] = lambda: None
+    api_site: Callable[[], GuardedSite | None] = lambda: None
 
 
 CTX = web.AppKey("necto", ApiContext)

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import logging
 import secrets
+import string
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote
 
 from mitmproxy import http
 
 from necto.capture.connections import ConnectionTracker
 from necto.capture.timing import ConnectionTimes, compute
-from necto.model import Entry, Header, WsMessage
-from necto.store import Pending
+from necto.model import Entry, Header, WsMessage, new_id
+from necto.store import Finish, Frames, Pending
 
 log = logging.getLogger(__name__)
 
@@ -28,10 +30,37 @@ ENTRY_ID = "necto.entry_id"
 # replay's session under an id chosen in advance. It carries a per-process secret (outsiders
 # cannot steer recording) and is removed before the request goes upstream.
 REPLAY_HEADER = "x-necto-replay"
+# An open WebSocket's (session id, entry id, connection times), and how many frames are queued.
+WS_ENTRY = "necto.ws_entry"
+WS_QUEUED = "necto.ws_queued"
+# Set by an addon that changed the response's headers on the way out (Connection: close while
+# Necto shuts down): the header fields the server really sent, which are what is recorded.
+SERVER_HEADERS = "necto.server_headers"
+_URL_SAFE = "".join(c for c in string.printable if not c.isspace())
 
 
-def _headers(h: http.Headers) -> list[Header]:
-    return [(k.decode("utf-8", "replace"), v.decode("utf-8", "replace")) for k, v in h.fields]
+def _headers(fields: Any) -> list[Header]:
+    return [(k.decode("utf-8", "replace"), v.decode("utf-8", "replace")) for k, v in fields]
+
+
+def _text(value: str) -> str:
+    """mitmproxy decodes raw bytes with surrogateescape, so bytes that are not UTF-8 (a method
+    sent as `GET\\xff`) arrive as lone surrogates, which SQLite and JSON refuse: write them as
+    `\\xNN` instead."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return value
+
+
+def _url(value: str) -> str:
+    """The same for a URL, percent-encoding what is not UTF-8."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return quote(value.encode("utf-8", "surrogateescape"), safe=_URL_SAFE)
+    return value
 
 
 def _capped(body: bytes | None, cap: int) -> tuple[bytes | None, bool]:
@@ -57,8 +86,11 @@ def flow_to_entry(
     conn: ConnectionTimes | None,
     max_body: int,
     entry_id: str | None = None,
+    frames: int | None = None,
 ) -> Entry:
-    """Build the Entry for a finished flow. Safe to run in a worker thread: the flow is done."""
+    """Build the Entry for a finished flow. Safe to run in a worker thread: the flow is done.
+
+    `frames` keeps only that many WebSocket frames (an open socket's entry starts with none)."""
     req, resp, server = flow.request, flow.response, flow.server_conn
     failed_at = flow.error.timestamp if flow.error else None
     started, timings = compute(
@@ -73,10 +105,10 @@ def flow_to_entry(
     entry = Entry(
         session_id=session_id,
         started=started,
-        method=req.method,
-        url=req.pretty_url,
-        http_version=req.http_version,
-        request_headers=_headers(req.headers),
+        method=_text(req.method),
+        url=_url(req.pretty_url),
+        http_version=_text(req.http_version),
+        request_headers=_headers(req.headers.fields),
         request_body=req_body,
         request_body_size=len(req.raw_content or b""),
         request_truncated=req_trunc,
@@ -86,7 +118,7 @@ def flow_to_entry(
         connection_id=server.id if server.timestamp_start is not None else None,
         tls=_tls(server),
         error=flow.error.msg if flow.error else None,
-        source="replay" if entry_id else "capture",
+        source="replay" if flow.metadata.get(ENTRY_ID) else "capture",
     )
     if entry_id:
         entry.id = entry_id
@@ -97,16 +129,13 @@ def flow_to_entry(
         entry.status = resp.status_code
         entry.status_text = resp.reason
         entry.response_http_version = resp.http_version
-        entry.response_headers = _headers(resp.headers)
+        entry.response_headers = _headers(flow.metadata.get(SERVER_HEADERS) or resp.headers.fields)
         entry.response_body, entry.response_truncated = _capped(body, max_body)
         entry.response_body_size = len(body or b"")
         entry.response_wire_size = len(resp.raw_content or b"")
     if flow.websocket is not None:
         ws = flow.websocket
-        entry.websocket = [
-            WsMessage("send" if m.from_client else "receive", m.timestamp, int(m.type), m.content)
-            for m in ws.messages
-        ]
+        entry.websocket = _frames(ws.messages[:frames] if frames is not None else ws.messages)
         if ws.close_code is not None:
             entry.extra["websocketClose"] = {
                 "code": ws.close_code,
@@ -116,8 +145,13 @@ def flow_to_entry(
     return entry
 
 
+def _frames(messages: Any) -> list[WsMessage]:
+    return [WsMessage("send" if m.from_client else "receive", m.timestamp, int(m.type), m.content) for m in messages]
+
+
 class Recorder:
-    """Records every finished HTTP exchange (and WebSocket, at its end) into the active session."""
+    """Records every finished HTTP exchange into the active session. A WebSocket is recorded
+    when it opens, its frames as they pass (in the store's batches), its end when it closes."""
 
     def __init__(
         self,
@@ -147,13 +181,17 @@ class Recorder:
             flow.metadata[SESSION_OVERRIDE] = session_id
             flow.metadata[ENTRY_ID] = entry_id
 
+    def _claim(self, flow: http.HTTPFlow) -> tuple[str | None, ConnectionTimes | None]:
+        """Once per flow: the session it is recorded into (None: paused) and its connection's
+        opening times (claimed even when paused: that cost belongs to this exchange)."""
+        flow.metadata[RECORDED] = True
+        conn = self._tracker.claim(flow)
+        return flow.metadata.get(SESSION_OVERRIDE) or self._target(), conn
+
     def _record(self, flow: http.HTTPFlow) -> None:
         if flow.metadata.get(RECORDED):
             return
-        flow.metadata[RECORDED] = True
-        # Claim first: a paused session must still consume the connection's opening cost.
-        conn = self._tracker.claim(flow)
-        session_id = flow.metadata.get(SESSION_OVERRIDE) or self._target()
+        session_id, conn = self._claim(flow)
         if session_id is None:
             return
         cap, entry_id = self.max_body_size, flow.metadata.get(ENTRY_ID)
@@ -167,5 +205,31 @@ class Recorder:
         if flow.websocket is None:
             self._record(flow)
 
+    def websocket_start(self, flow: http.HTTPFlow) -> None:
+        if flow.metadata.get(RECORDED):
+            return
+        session_id, conn = self._claim(flow)
+        if session_id is None:
+            return
+        cap, entry_id = self.max_body_size, flow.metadata.get(ENTRY_ID) or new_id()
+        flow.metadata[WS_ENTRY] = (session_id, entry_id, conn)
+        flow.metadata[WS_QUEUED] = 0
+        self._sink(lambda: flow_to_entry(flow, session_id, conn, cap, entry_id, frames=0))
+
+    def websocket_message(self, flow: http.HTTPFlow) -> None:
+        info = flow.metadata.get(WS_ENTRY)
+        if info is None or flow.websocket is None:
+            return
+        queued, messages = flow.metadata[WS_QUEUED], flow.websocket.messages
+        if len(messages) > queued:
+            flow.metadata[WS_QUEUED] = len(messages)
+            self._sink(Frames(info[1], queued, _frames(messages[queued:])))
+
     def websocket_end(self, flow: http.HTTPFlow) -> None:
-        self._record(flow)
+        info = flow.metadata.get(WS_ENTRY)
+        if info is None:
+            self._record(flow)  # opened before the recorder was loaded, or paused: as before
+            return
+        session_id, entry_id, conn = info
+        cap = self.max_body_size
+        self._sink(Finish(lambda: flow_to_entry(flow, session_id, conn, cap, entry_id)))

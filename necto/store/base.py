@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,15 @@ class StoreBase:
 
     async def flush(self) -> None:
         """Wait until every capture queued so far is committed (the writer overrides this)."""
+
+    async def _rollback(self) -> None:
+        """Roll back the open transaction, if SQLite has not already done so itself (it does
+        after some errors, e.g. a full disk: a second ROLLBACK would only hide the real error)."""
+        if self._w.in_transaction:
+            try:
+                await self._w.execute("ROLLBACK")
+            except sqlite3.Error as e:
+                log.warning("rollback failed: %s", e)
 
     async def _refresh_capture_target(self) -> None:
         async with self._r.execute(

@@ -3,25 +3,43 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 from pathlib import Path
 
 import aiosqlite
 
 from necto.store.entries import Entries
+from necto.store.integrity import DatabaseProblem, classify, damaged_advice, header_problem
+from necto.store.limits import LimitedConnection
 from necto.store.query import IS_STATIC_SQL, sql_is_static
-from necto.store.schema import PAGE_SIZE, migrate
+from necto.store.schema import MIGRATIONS, PAGE_SIZE, SchemaTooNew, migrate
 from necto.store.sessions import Sessions
 from necto.store.staging import Staging
 from necto.store.watch import OutsideChanges
 
 
+def private_dir(directory: Path) -> None:
+    """Create `directory` 0700, or make an existing one so (installs from before this rule)."""
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if directory.stat().st_mode & 0o077:
+        os.chmod(directory, 0o700)
+
+
 def _private_file(path: Path) -> None:
-    """Captured cookies and tokens live here: the directory 0700, the database 0600 (SQLite
-    gives its -wal and -shm files the database's mode)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Captured cookies and tokens live here: the directory 0700, the database and its -wal and
+    -shm files 0600 (SQLite gives new ones the database's mode; old ones are fixed here)."""
+    private_dir(path.parent)
     os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
-    if path.stat().st_mode & 0o077:
-        os.chmod(path, 0o600)
+    for p in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        try:
+            if p.stat().st_mode & 0o077:
+                os.chmod(p, 0o600)
+        except FileNotFoundError:
+            pass
+
+
+def _connect(path: Path) -> aiosqlite.Connection:
+    return aiosqlite.connect(path, isolation_level=None, factory=LimitedConnection)
 
 
 class Store(Entries, Sessions, Staging, OutsideChanges):
@@ -30,9 +48,30 @@ class Store(Entries, Sessions, Staging, OutsideChanges):
 
     @classmethod
     async def open(cls, path: Path | str) -> Store:
+        """Open (creating or migrating) the database; DatabaseProblem says, in one line, why a
+        file cannot be used (damaged, not a database, from a newer Necto)."""
         path = Path(path)
-        _private_file(path)
-        writer = await aiosqlite.connect(path, isolation_level=None)
+        try:
+            _private_file(path)
+        except OSError as e:
+            raise classify(path, e) from None
+        problem = header_problem(path)
+        if problem:
+            raise DatabaseProblem(path, problem, damaged_advice(path))
+        try:
+            return await cls._open(path)
+        except SchemaTooNew as e:
+            raise DatabaseProblem(
+                path,
+                f"it was written by a newer Necto (schema version {e.found}; this one reads up to {len(MIGRATIONS)})",
+                "Upgrade Necto, or start this one with another --data-dir",
+            ) from None
+        except (sqlite3.Error, OSError) as e:
+            raise classify(path, e) from None
+
+    @classmethod
+    async def _open(cls, path: Path) -> Store:
+        writer = await _connect(path)
         try:
             await writer.execute(f"PRAGMA page_size={PAGE_SIZE}")
             await writer.execute("PRAGMA journal_mode=WAL")
@@ -40,7 +79,7 @@ class Store(Entries, Sessions, Staging, OutsideChanges):
             await writer.execute("PRAGMA foreign_keys=ON")
             await writer.execute("PRAGMA busy_timeout=10000")
             await migrate(writer)
-            reader = await aiosqlite.connect(path, isolation_level=None)
+            reader = await _connect(path)
         except BaseException:
             await writer.close()
             raise
@@ -50,6 +89,7 @@ class Store(Entries, Sessions, Staging, OutsideChanges):
             store = cls(path, writer, reader)
             store._init_writer()
             await store._recover()
+            await store._fold_frames()
             await store.ensure_active_session()
         except BaseException:
             await reader.close()

@@ -60,7 +60,17 @@ CREATE INDEX entries_by_session ON entries(session_id, started, seq);
 CREATE INDEX entries_sizes ON entries(session_id, response_body_size, request_body_size);
 """
 
-MIGRATIONS: list[str] = [SCHEMA_V1]
+# Frames of WebSocket sockets still open (folded into entries.websocket when they close).
+WEBSOCKET_FRAMES = """
+CREATE TABLE websocket_frames (
+    entry_id TEXT NOT NULL REFERENCES entries(id) ON DELETE CASCADE,
+    n INTEGER NOT NULL,
+    frame BLOB NOT NULL,
+    PRIMARY KEY (entry_id, n)
+) WITHOUT ROWID;
+"""
+
+MIGRATIONS: list[str] = [SCHEMA_V1, WEBSOCKET_FRAMES]
 
 
 class SchemaTooNew(Exception):
@@ -87,5 +97,6 @@ async def migrate(db: aiosqlite.Connection) -> None:
                 "BEGIN;\n" + MIGRATIONS[target - 1] + f"\nPRAGMA user_version = {target};\nCOMMIT;"
             )
         except sqlite3.Error:
-            await db.execute("ROLLBACK")
+            if db.in_transaction:
+                await db.execute("ROLLBACK")
             raise
