@@ -449,11 +449,16 @@ class Proc:
 
 
 @asynccontextmanager
-async def necto_process(data_dir: Path, pki: TestPki, *extra: str) -> AsyncIterator[Proc]:
+async def necto_process(
+    data_dir: Path, pki: TestPki, *extra: str, env: dict[str, str] | None = None, prefix: tuple[str, ...] = ()
+) -> AsyncIterator[Proc]:
+    """`necto run` in its own process on free ports; `env` adds variables, `prefix` wraps the
+    command (e.g. `prlimit --nofile=...`)."""
     proc = await asyncio.create_subprocess_exec(
-        *NECTO, "run", "--data-dir", str(data_dir), "--proxy-port", "0", "--api-port", "0",
+        *prefix, *NECTO, "run", "--data-dir", str(data_dir), "--proxy-port", "0", "--api-port", "0",
         "--upstream-ca", str(pki.ca_pem), *extra,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, **(env or {})},
     )
     assert proc.stdout is not None
     banner = ""

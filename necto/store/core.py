@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 from pathlib import Path
@@ -39,7 +40,26 @@ def _private_file(path: Path) -> None:
 
 
 def _connect(path: Path) -> aiosqlite.Connection:
-    return aiosqlite.connect(path, isolation_level=None, factory=LimitedConnection)
+    conn = aiosqlite.connect(path, isolation_level=None, factory=LimitedConnection)
+    # aiosqlite's worker thread is not a daemon: a store left open by an error that ends the
+    # program would keep the process alive forever (a supervisor sees it "running"). SQLite's
+    # journal keeps the file consistent whenever the process ends.
+    thread = getattr(conn, "_thread", None)
+    if thread is not None:
+        thread.daemon = True
+    return conn
+
+
+def _capture_connection(path: Path) -> sqlite3.Connection:
+    """The capture writer's own connection (used from worker threads, one batch at a time)."""
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, factory=LimitedConnection)
+    try:
+        for pragma in ("synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=10000"):
+            db.execute(f"PRAGMA {pragma}")
+    except BaseException:
+        db.close()
+        raise
+    return db
 
 
 class Store(Entries, Sessions, Staging, OutsideChanges):
@@ -83,15 +103,19 @@ class Store(Entries, Sessions, Staging, OutsideChanges):
         except BaseException:
             await writer.close()
             raise
+        capture: sqlite3.Connection | None = None
         try:
             await reader.execute("PRAGMA busy_timeout=10000")
             await reader.create_function(IS_STATIC_SQL, 2, sql_is_static, deterministic=True)
+            capture = await asyncio.to_thread(_capture_connection, path)
             store = cls(path, writer, reader)
-            store._init_writer()
+            store._init_writer(capture)
             await store._recover()
             await store._fold_frames()
             await store.ensure_active_session()
         except BaseException:
+            if capture is not None:
+                capture.close()
             await reader.close()
             await writer.close()
             raise

@@ -26,7 +26,7 @@ from necto.store.rows import INSERT_ENTRY, UPSERT_ENTRY, WEBSOCKET, entry_to_row
 from necto.vocab import frame_json
 
 BATCH_MAX = 500
-BATCH_WINDOW = 0.05  # seconds the oldest queued capture waits for others before a commit
+BATCH_WINDOW = 0.03  # seconds the oldest queued capture waits for others before a commit
 
 
 @dataclass(slots=True)
@@ -77,7 +77,7 @@ class _Op:
     entry: Entry | None = None
     frames: int = 0
     updated: bool = False  # replaces an entry announced before
-    owner: tuple[str, str] = ("", "")  # (table, id) that must exist for the statement to make sense
+    owner: tuple[str, str] = ("", "")  # (table, id) whose deletion explains a failure
 
 
 @dataclass
@@ -99,7 +99,13 @@ def describe(exc: BaseException) -> str:
 
 
 class CaptureWriter(StoreBase):
-    def _init_writer(self) -> None:
+    """Captures are written by their own SQLite connection, in a worker thread: turning a batch
+    into rows and committing it is one hop off the event loop (each extra hop costs a GIL hand-
+    over; on a busy machine those, not SQLite, made commits late). Every write of this process
+    still goes through `_lock`, so the two connections never write at once."""
+
+    def _init_writer(self, capture_db: sqlite3.Connection) -> None:
+        self._cw = capture_db
         self._pending: list[Pending] = []
         self._first_at = 0.0  # loop time the oldest pending capture was queued
         self._wake = asyncio.Event()
@@ -118,6 +124,7 @@ class CaptureWriter(StoreBase):
             self._wake.set()
             await self._writer_task
             self._writer_task = None
+        await asyncio.to_thread(self._cw.close)
 
     def record(self, item: Pending) -> None:
         """Queue one capture. Never blocks and never touches SQLite (called from proxy hooks)."""
@@ -162,82 +169,19 @@ class CaptureWriter(StoreBase):
 
     async def _write_batch(self, batch: list[Pending]) -> None:
         try:
-            built = await asyncio.to_thread(_build_ops, batch)
-        except Exception as e:  # never expected: _build_ops catches per capture
-            log.exception("could not prepare %d captures", len(batch))
+            async with self._lock:
+                outcome = await asyncio.to_thread(_write, self._cw, batch)
+        except Exception as e:  # never expected: _write catches what it can name
+            log.exception("could not store %d captures", len(batch))
             self.drops.add(describe(e), entries=len(batch))
             return
-        for reason in built.failures:
-            self.drops.add(reason, entries=1)
-        if built.ops:
-            await self._commit_ops(built.ops)
-
-    async def _commit_ops(self, ops: list[_Op]) -> None:
-        try:
-            async with self._lock:
-                await self._w.execute("BEGIN")
-                try:
-                    await _run_grouped(self._w, ops)
-                    await self._w.execute("COMMIT")
-                except BaseException:
-                    await self._rollback()
-                    raise
-        except Exception as e:
-            log.info("batch of %d statements failed (%s); retrying one by one", len(ops), describe(e))
-            await self._commit_one_by_one(ops)
-            return
-        self._announce(ops)
-
-    async def _commit_one_by_one(self, ops: list[_Op]) -> None:
-        """Each statement in its own savepoint of one transaction: only what fails is lost."""
-        done: list[_Op] = []
-        failed: list[tuple[_Op, str]] = []
-        try:
-            async with self._lock:
-                await self._w.execute("BEGIN")
-                try:
-                    for op in ops:
-                        await self._w.execute("SAVEPOINT one")
-                        try:
-                            await self._w.execute(op.sql, op.params)
-                        except Exception as e:
-                            await self._w.execute("ROLLBACK TO one")
-                            failed.append((op, describe(e)))
-                        else:
-                            done.append(op)
-                        await self._w.execute("RELEASE one")
-                    await self._w.execute("COMMIT")
-                except BaseException:
-                    await self._rollback()
-                    raise
-        except Exception as e:
-            reason = describe(e)
-            failed = [(op, reason) for op in ops]
-            done = []
-        for op, reason in failed:
-            if await self._owner_gone(op):
-                continue  # its session or entry was deleted meanwhile: nothing to keep
+        for reason, entries, frames in outcome.lost:
             log.info("could not store a capture: %s", reason)
-            self.drops.add(reason, entries=1 if op.entry is not None else 0, frames=op.frames)
-        self._announce(done)
-
-    async def _owner_gone(self, op: _Op) -> bool:
-        table, key = op.owner
-        if not table:
-            return False
-        try:
-            async with self._r.execute(f"SELECT 1 FROM {table} WHERE id = ?", (key,)) as cur:
-                return await cur.fetchone() is None
-        except sqlite3.Error:
-            return False
-
-    def _announce(self, ops: Sequence[_Op]) -> None:
-        new = [op.entry for op in ops if op.entry is not None and not op.updated]
-        updated = [op.entry for op in ops if op.entry is not None and op.updated]
-        if new:
-            self._notify("entries", new)
-        if updated:
-            self._notify("updated", updated)
+            self.drops.add(reason, entries=entries, frames=frames)
+        if outcome.new:
+            self._notify("entries", outcome.new)
+        if outcome.updated:
+            self._notify("updated", outcome.updated)
 
     async def _insert(self, entries: Sequence[Entry], rows: list[tuple[Any, ...]]) -> None:
         """One transaction for a batch of rows (imports, replays); all or nothing."""
@@ -254,17 +198,94 @@ class CaptureWriter(StoreBase):
         self._notify("entries", entries)
 
 
-async def _run_grouped(db: Any, ops: Sequence[_Op]) -> None:
+@dataclass
+class _Outcome:
+    new: list[Entry] = field(default_factory=list)
+    updated: list[Entry] = field(default_factory=list)
+    lost: list[tuple[str, int, int]] = field(default_factory=list)  # (reason, entries, frames)
+
+
+def _write(db: sqlite3.Connection, batch: list[Pending]) -> _Outcome:
+    """Build and commit one batch (in a worker thread): in one transaction, or, if that fails,
+    statement by statement, each in a savepoint, so only what fails is lost."""
+    built = _build_ops(batch)
+    out = _Outcome(lost=[(reason, 1, 0) for reason in built.failures])
+    ops = built.ops
+    if not ops:
+        return out
+    try:
+        db.execute("BEGIN")
+        try:
+            _run_grouped(db, ops)
+            db.execute("COMMIT")
+        except BaseException:
+            _rollback(db)
+            raise
+        done = ops
+    except Exception as e:
+        log.info("batch of %d statements failed (%s); retrying one by one", len(ops), describe(e))
+        done = _one_by_one(db, ops, out)
+    out.new = [op.entry for op in done if op.entry is not None and not op.updated]
+    out.updated = [op.entry for op in done if op.entry is not None and op.updated]
+    return out
+
+
+def _one_by_one(db: sqlite3.Connection, ops: list[_Op], out: _Outcome) -> list[_Op]:
+    done: list[_Op] = []
+    failed: list[tuple[_Op, str]] = []
+    try:
+        db.execute("BEGIN")
+        try:
+            for op in ops:
+                db.execute("SAVEPOINT one")
+                try:
+                    db.execute(op.sql, op.params)
+                except Exception as e:
+                    db.execute("ROLLBACK TO one")
+                    failed.append((op, describe(e)))
+                else:
+                    done.append(op)
+                db.execute("RELEASE one")
+            db.execute("COMMIT")
+        except BaseException:
+            _rollback(db)
+            raise
+    except Exception as e:
+        reason = describe(e)
+        failed, done = [(op, reason) for op in ops], []
+    for op, reason in failed:
+        if not _owner_gone(db, op):  # its session or entry deleted meanwhile: nothing to keep
+            out.lost.append((reason, 1 if op.entry is not None else 0, op.frames))
+    return done
+
+
+def _rollback(db: sqlite3.Connection) -> None:
+    """Roll back unless SQLite already did (it does after a full disk, for one)."""
+    if db.in_transaction:
+        try:
+            db.execute("ROLLBACK")
+        except sqlite3.Error as e:
+            log.warning("rollback failed: %s", e)
+
+
+def _owner_gone(db: sqlite3.Connection, op: _Op) -> bool:
+    table, key = op.owner
+    if not table:
+        return False
+    try:
+        return db.execute(f"SELECT 1 FROM {table} WHERE id = ?", (key,)).fetchone() is None
+    except sqlite3.Error:
+        return False
+
+
+def _run_grouped(db: sqlite3.Connection, ops: Sequence[_Op]) -> None:
     """Run statements in order, consecutive ones with the same SQL as one executemany."""
     i = 0
     while i < len(ops):
         j = i
         while j < len(ops) and ops[j].sql == ops[i].sql:
             j += 1
-        if j - i == 1:
-            await db.execute(ops[i].sql, ops[i].params)
-        else:
-            await db.executemany(ops[i].sql, [op.params for op in ops[i:j]])
+        db.executemany(ops[i].sql, [op.params for op in ops[i:j]])
         i = j
 
 
