@@ -21,7 +21,7 @@ from necto.config import (
     DEFAULT_PROXY_PORT,
     DEFAULT_SHUTDOWN_TIMEOUT,
 )
-from necto.store import Store
+from necto.store import Drops
 
 TOKEN_ENV = "NECTO_TOKEN"
 DROP_REPORT_EVERY = 10.0  # seconds between "captures could not be stored" lines
@@ -131,16 +131,22 @@ async def cmd_run(args: argparse.Namespace) -> int:
         lines.append(f"API token: the one from {token_source} (Authorization: Bearer ... or ?token=...)")
     lines.append("Stop with Ctrl-C.")
     print("\n".join(lines), flush=True)
-    reporter = asyncio.create_task(report_drops(necto.store))
+    drops = necto.store.drops
+    reporter = DropReporter(drops)
+    unsubscribe = necto.store.subscribe(reporter)
     try:
         await necto.serve_until_signalled()
     finally:
-        reporter.cancel()
+        unsubscribe()
+        reporter.close()
     report = necto.shutdown
     summary = f"Necto stopped in {report.seconds:.1f} s"
     if report.cut:
         summary += f"; {report.cut} connection(s) were still exchanging at the --shutdown-timeout and were closed (what they got so far is recorded)"
-    print(summary + "; everything captured is saved.", flush=True)
+    if drops.entries or drops.frames:
+        print(f"{summary}; {lost_text(drops)} could not be stored (last reason: {drops.reason}).", flush=True)
+    else:
+        print(summary + "; everything captured is saved.", flush=True)
     return EXIT_OK
 
 
@@ -163,16 +169,40 @@ def read_token(args: argparse.Namespace) -> tuple[str | None, str]:
     return None, "generated"
 
 
-async def report_drops(store: Store | None, every: float = DROP_REPORT_EVERY) -> None:
-    """One line on stderr when captures could not be stored, at most every `every` seconds."""
-    if store is None:
-        return
-    reported = 0
-    while True:
-        await asyncio.sleep(1.0)
-        d = store.drops
-        if d.entries + d.frames > reported:
-            what = f"{d.entries} captured exchange(s)" + (f" and {d.frames} WebSocket frame(s)" if d.frames else "")
-            print(f"necto: {what} could not be stored since start; last reason: {d.reason} (see /api/health)", file=sys.stderr, flush=True)
-            reported = d.entries + d.frames
-            await asyncio.sleep(every - 1.0)
+def lost_text(d: Drops) -> str:
+    return f"{d.entries} captured exchange(s)" + (f" and {d.frames} WebSocket frame(s)" if d.frames else "")
+
+
+class DropReporter:
+    """A store listener: one line on stderr when captures could not be stored, then at most
+    one every `every` seconds while it goes on (with the running count)."""
+
+    def __init__(self, drops: Drops, every: float = DROP_REPORT_EVERY) -> None:
+        self.drops = drops
+        self.every = every
+        self.last = float("-inf")
+        self.reported = 0
+        self._later: asyncio.TimerHandle | None = None
+
+    def __call__(self, kind: str, payload: Any) -> None:
+        if kind != "dropped" or self._later is not None:
+            return
+        loop = asyncio.get_running_loop()
+        wait = self.last + self.every - loop.time()
+        if wait <= 0:
+            self._say()
+        else:
+            self._later = loop.call_later(wait, self._say)
+
+    def _say(self) -> None:
+        self._later = None
+        d = self.drops
+        if d.entries + d.frames > self.reported:
+            self.last = asyncio.get_running_loop().time()
+            self.reported = d.entries + d.frames
+            print(f"necto: {lost_text(d)} could not be stored since start; last reason: {d.reason} (see /api/health)", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self._later is not None:
+            self._later.cancel()
+            self._say()

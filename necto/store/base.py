@@ -35,8 +35,10 @@ class StoreBase:
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Call `listener(kind, payload)` after each change; returns the unsubscribe function.
 
-        Kinds: "entries" (list of new Entry), "removed" (session id whose entries were
-        deleted), "sessions" (None). Listeners must not block: they run on the event loop.
+        Kinds: "entries" (list of new Entry), "updated" (list of Entry replacing earlier
+        ones: a WebSocket that closed), "removed" (session id whose entries were deleted),
+        "sessions" (None), "dropped" (the store's Drops: captures could not be stored).
+        Listeners must not block: they run on the event loop.
         """
         self._listeners.add(listener)
         return lambda: self._listeners.discard(listener)

@@ -174,10 +174,13 @@ class CaptureWriter(StoreBase):
         except Exception as e:  # never expected: _write catches what it can name
             log.exception("could not store %d captures", len(batch))
             self.drops.add(describe(e), entries=len(batch))
+            self._notify("dropped", self.drops)
             return
         for reason, entries, frames in outcome.lost:
             log.info("could not store a capture: %s", reason)
             self.drops.add(reason, entries=entries, frames=frames)
+        if outcome.lost:
+            self._notify("dropped", self.drops)
         if outcome.new:
             self._notify("entries", outcome.new)
         if outcome.updated:
