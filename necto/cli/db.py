@@ -63,7 +63,7 @@ async def cmd_db(args: argparse.Namespace) -> int:
     except (FileExistsError, RuntimeError, OSError) as e:
         err(str(e))
         return EXIT_FAIL
-    print(f"recovered with {rec.method} into {output}")
+    print(f"recovered with {rec.method} into {output}" if not rec.note else f"{rec.note}: recovered into {output}")
     for table, n in rec.rows.items():
         skipped = rec.skipped.get(table)
         print(f"  {table}: {n} rows" + (f" ({skipped} unreadable skipped)" if skipped else ""))

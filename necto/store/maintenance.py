@@ -139,7 +139,18 @@ def recover(path: Path, output: Path, use_shell: bool = True) -> Recovery:
     if output.exists():
         raise FileExistsError(f"{output} exists already: move it away or choose another -o")
     shell = sqlite_shell() if use_shell else None
-    result = _recover_with_shell(shell, path, output) if shell else _recover_with_python(path, output)
+    if shell:
+        result = _recover_with_shell(shell, path, output)
+        _finish(output, result)
+        if result.usable and not result.note:
+            return result
+        # Older shells fail on some files (3.40's .recover on 32 KiB pages): copy instead.
+        output.unlink(missing_ok=True)
+        failed = result.note or "it rebuilt none of Necto's tables"
+        result = _recover_with_python(path, output)
+        result.note = f"sqlite3 .recover failed ({failed}); copied with Python instead"
+    else:
+        result = _recover_with_python(path, output)
     _finish(output, result)
     return result
 
@@ -150,10 +161,12 @@ def _recover_with_shell(shell: str, path: Path, output: Path) -> Recovery:
     assert dump.stdout is not None
     dump.stdout.close()
     _, dump_err = dump.communicate()
-    if dump.returncode != 0 and not output.exists():
-        raise RuntimeError(f"sqlite3 .recover failed: {dump_err.decode(errors='replace').strip()}")
-    note = (load.stderr or b"").decode(errors="replace").strip()
-    return Recovery(output, "sqlite3 .recover", note=note.splitlines()[0] if note else "")
+    errors = (dump_err + (load.stderr or b"")).decode(errors="replace").strip()
+    if dump.returncode != 0 or load.returncode != 0 or "error" in errors.lower():
+        return Recovery(output, "sqlite3 .recover", note=errors.splitlines()[0] if errors else "failed")
+    if not output.exists():
+        sqlite3.connect(output).close()
+    return Recovery(output, "sqlite3 .recover")
 
 
 def _recover_with_python(path: Path, output: Path) -> Recovery:
