@@ -68,6 +68,7 @@ class GuardedSite(web.TCPSite):
         self.refused_at = float("-inf")  # monotonic time of the last refusal
         self.timed_out = 0
         self._refusal_log = RateLimitedLog(log)
+        self._fresh: list[tuple[float, web.RequestHandler]] = []
 
     def refused_recently(self, seconds: float) -> bool:
         return time.monotonic() - self.refused_at < seconds
@@ -75,12 +76,17 @@ class GuardedSite(web.TCPSite):
     def _protocol(self) -> asyncio.BaseProtocol:
         server = self._runner.server
         assert server is not None
-        if len(server.connections) >= self.max_connections:
+        # asyncio accepts a burst of connections before any of them is "made" (and counted by
+        # aiohttp): count the ones created in the last second that are not made yet too.
+        now = time.monotonic()
+        self._fresh = [(t, h) for t, h in self._fresh if h.transport is None and now - t < 1.0]
+        if len(server.connections) + len(self._fresh) >= self.max_connections:
             self.refused += 1
             self.refused_at = time.monotonic()
             self._refusal_log(f"API: {self.max_connections} connections open, the limit; refusing new ones")
             return _Refuse()
         handler = server()
+        self._fresh.append((now, handler))
         self.waiting.add(handler)
         asyncio.get_running_loop().call_later(self.header_timeout, self._check_header, handler)
         return handler
