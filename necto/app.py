@@ -300,14 +300,26 @@ class Necto:
             await asyncio.wait(hooks, timeout=max(0.1, deadline - time.monotonic()))
 
     async def serve_until_signalled(self) -> None:
-        """Run until SIGINT/SIGTERM, then stop cleanly (nothing captured is lost)."""
+        """Run until SIGINT/SIGTERM, then stop cleanly (nothing captured is lost). A second
+        signal while stopping cuts the wait for exchanges in flight short (captures are still
+        written)."""
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+
+        def on_signal() -> None:
+            if stop.is_set() and self.guard is not None:
+                self.guard.hurry()
+            stop.set()
+
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, on_signal)
+        stopped = False
         try:
             await stop.wait()
+            await self.stop()
+            stopped = True
         finally:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
-            await self.stop()
+            if not stopped:
+                await self.stop()  # after an error: still write what was captured

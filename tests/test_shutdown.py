@@ -230,3 +230,32 @@ async def test_websocket_frames_are_readable_while_open_and_folded_at_close(
     with sqlite3.connect(home / "necto.db") as db:
         assert db.execute("SELECT COUNT(*) FROM websocket_frames").fetchone()[0] == 0  # folded in
         assert db.execute("SELECT COUNT(*) FROM entries").fetchone()[0] == 1
+
+
+async def test_a_second_signal_cuts_the_wait_short(tmp_path: Path, pki: TestPki, upstream: Upstream) -> None:
+    home = tmp_path / "home"
+    async with necto_process(home, pki, "--shutdown-timeout", "120") as p:
+        async with aiohttp.ClientSession() as c:
+
+            async def hung() -> None:
+                try:
+                    async with c.get(f"{upstream.http_url}/delay?ms=120000", proxy=p.proxy_url) as r:
+                        await r.read()
+                except aiohttp.ClientError:
+                    pass
+
+            task = asyncio.create_task(hung())
+            await asyncio.sleep(0.2)  # the request is with the upstream
+            t0 = time.monotonic()
+            p.proc.send_signal(signal.SIGINT)
+            await asyncio.sleep(0.5)
+            p.proc.send_signal(signal.SIGINT)
+            out, err = await asyncio.wait_for(p.proc.communicate(), 60)
+            took = time.monotonic() - t0
+            await task
+    output = (out + err).decode()
+    assert p.proc.returncode == 0 and "Traceback" not in output, output
+    assert took < 60, took  # not the 120 s the first signal would have waited
+    with sqlite3.connect(home / "necto.db") as db:
+        [(status, error)] = db.execute("SELECT status, error FROM entries").fetchall()
+    assert status is None and error

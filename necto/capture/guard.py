@@ -90,6 +90,7 @@ class ClientGuard:
         self.draining = False
         self._refusal_log = RateLimitedLog(log)
         self._sweeper: asyncio.Task[None] | None = None
+        self._deadline = 0.0  # of the drain in progress
 
     # ------------------------------------------------------------------ hooks
     def running(self) -> None:
@@ -222,13 +223,18 @@ class ClientGuard:
                 self.timed_out += 1
                 self.close(cid)
 
+    def hurry(self) -> None:
+        """End a drain now (a second Ctrl-C)."""
+        self._deadline = 0.0
+
     async def drain(self, timeout: float) -> int:
         """Let exchanges in flight finish, closing each connection once it has none; after
         `timeout` close the rest. Returns how many had to be closed mid-exchange."""
         self.draining = True
-        deadline = time.monotonic() + timeout
+        self._deadline = time.monotonic() + timeout
         while True:
             now = time.monotonic()
+            deadline = self._deadline
             for cid, c in list(self.conns.items()):
                 if c.busy == 0 and (c.requests == 0 or c.streams or now - c.idle_since >= DRAIN_GRACE):
                     self.close(cid)
