@@ -473,7 +473,8 @@ async def necto_process(
     finally:
         if proc.returncode is None:
             proc.kill()
-            await proc.wait()
+            # Read what is left: with a full pipe asyncio never sees the process end.
+            await asyncio.wait_for(proc.communicate(), 30)
 
 
 async def stop(p: Proc) -> tuple[int, str]:

@@ -188,7 +188,7 @@ async def test_upload_left_by_a_killed_import_is_removed_at_next_start(tmp_path:
         tmp = home / "tmp"
         await poll_until(lambda: tmp.is_dir() and any(tmp.glob("upload-*.har")), "the upload's temp file")
         p.proc.kill()
-        await p.proc.wait()
+        await p.proc.communicate()
         writer.close()
     [left] = list(tmp.glob("upload-*.har"))
     # Another live process's upload (this test's pid) must survive; a dead one's and an

@@ -150,7 +150,7 @@ async def test_kill_9_keeps_everything_answered_before_the_window(
         await hammer.until(800)
         killed_at = time.time()
         p.proc.kill()
-        await p.proc.wait()
+        await p.proc.communicate()
         hammer.stop.set()
         await asyncio.gather(*tasks)
     stored = stored_urls(home)
@@ -181,7 +181,7 @@ async def test_kill_9_keeps_websocket_frames_of_an_open_socket(
                 # The claim under test is about time: frames older than the window are on disk.
                 await asyncio.sleep(max(0.0, KILL_WINDOW + 0.05 - (time.monotonic() - last_echo)))
                 p.proc.kill()
-                await p.proc.wait()
+                await p.proc.communicate()
     code, out, err = await run_cmd(*NECTO, "traffic", "list", "--json", "--data-dir", str(home))
     assert code == 0, err
     entries = orjson.loads(out)["entries"]
