@@ -213,10 +213,17 @@ async def test_a_full_disk_is_counted_shown_and_the_proxy_keeps_proxying(
             for i in range(3):
                 async with c.get(f"{upstream.http_url}/hello?after={i}", proxy=p.proxy_url) as r:
                     assert r.status == 200
-            entries = await traffic(c, p.api_url, 6)
+            wanted = {f"{upstream.http_url}/hello?{w}={i}" for w in ("before", "after") for i in range(3)}
+            urls: set[str] = set()
+
+            async def all_there() -> bool:
+                nonlocal urls
+                async with c.get(f"{p.api_url}/api/traffic", params={"limit": "1000"}) as r:
+                    urls = {e["url"] for e in (await r.json())["entries"]}
+                return wanted <= urls
+
+            await poll_until(all_there, "the captures before and after the disk was full", timeout=20)
         code, output = await stop(p)
-    urls = {e["url"] for e in entries}
-    assert {f"{upstream.http_url}/hello?{w}={i}" for w in ("before", "after") for i in range(3)} <= urls
     assert code == 0, output
     assert "could not be stored" in output and "Traceback" not in output, output
     assert "cannot rollback" not in output
