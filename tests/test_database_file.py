@@ -203,3 +203,23 @@ async def test_upload_left_by_a_killed_import_is_removed_at_next_start(tmp_path:
         assert not left.exists() and not legacy.exists()
         assert live.exists() and other.exists()
         await stop(p)
+
+
+async def test_damage_found_while_running_is_a_clear_error_and_shows_in_health(
+    tmp_path: Path, filled_home: Path, pki: TestPki
+) -> None:
+    db = copy_home(filled_home, tmp_path / "home")
+    garble(db, (db.stat().st_size // PAGE // 2) * PAGE + 200, 6000)  # a data page: found only when read
+    async with necto_process(db.parent, pki) as p:
+        async with aiohttp.ClientSession() as c:
+            async with c.get(f"{p.api_url}/api/sessions") as r:
+                sid = next(s["id"] for s in await r.json() if s["trafficCount"] == ENTRIES)
+            async with c.get(f"{p.api_url}/api/traffic", params={"sessionId": sid, "limit": "1000"}) as r:
+                assert r.status == 500
+                body = await r.json()
+            async with c.get(f"{p.api_url}/api/health") as r:
+                health = await r.json()
+        code, output = await stop(p)
+    assert body["error"] == "The database is damaged" and "necto db check" in body["detail"], body
+    assert health["status"] == "degraded" and "damaged" in health["problems"][0], health
+    assert code == 0 and "Traceback" not in output, output

@@ -13,7 +13,7 @@ from necto.api import compare as compare_api
 from necto.api import inventory as inventory_api
 from necto.api import replay as replay_api
 from necto.api.context import CTX, ApiContext, ctx
-from necto.api.errors import error_middleware, json_response
+from necto.api.errors import DAMAGE, DATABASE_DAMAGED, error_middleware, json_response
 from necto.api.security import make_security_middleware
 from necto.api.site import API_MAX_CONNECTIONS, mark_connections
 
@@ -48,6 +48,9 @@ async def health(request: web.Request) -> web.Response:
     connections, problems = _connections(c)
     if drops.recent(DEGRADED_SECONDS):
         problems.insert(0, f"captures could not be stored: {drops.reason}")
+    damage = request.app[DAMAGE]
+    if damage:
+        problems.insert(0, f"{DATABASE_DAMAGED}: {damage[-1]}")
     return json_response(
         {
             "status": "degraded" if problems else "ok",
@@ -96,6 +99,7 @@ def make_app(context: ApiContext) -> web.Application:
         client_max_size=JSON_BODY_LIMIT,
     )
     app[CTX] = context
+    app[DAMAGE] = []
     for table in ROUTE_TABLES:
         app.add_routes(table)
     events.setup(app)

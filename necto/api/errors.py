@@ -59,6 +59,8 @@ def bad_request(message: str) -> ApiError:
 
 
 INSUFFICIENT_STORAGE = "Insufficient storage"
+DATABASE_DAMAGED = "The database is damaged"
+DAMAGE: web.AppKey[list[str]] = web.AppKey("necto.damage", list)  # what reading hit, for health
 
 
 def disk_full(exc: BaseException) -> bool:
@@ -75,6 +77,11 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
     except ApiError as e:
         return json_response(e.body, e.status)
     except (sqlite3.Error, OSError) as e:
+        if isinstance(e, sqlite3.DatabaseError) and "malformed" in str(e):
+            log.error("%s %s: the database is damaged (%s)", request.method, request.path, e)
+            detail = f"{e}: stop Necto and run `necto db check` (then `necto db recover`)"
+            request.app[DAMAGE][:] = [detail]  # /api/health says so from now on
+            return json_response({"error": DATABASE_DAMAGED, "detail": detail}, 500)
         if not disk_full(e):
             log.exception("unhandled error in %s %s", request.method, request.path)
             return json_response({"error": "Internal server error"}, 500)

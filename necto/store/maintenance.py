@@ -84,7 +84,13 @@ def check(path: Path, limit: int = 100) -> CheckResult:
             result.facts["pageSize"] = db.execute("PRAGMA page_size").fetchone()[0]
             result.facts["pages"] = db.execute("PRAGMA page_count").fetchone()[0]
             result.facts["freePages"] = db.execute("PRAGMA freelist_count").fetchone()[0]
+            try:
+                present = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            except sqlite3.Error:
+                present = set(TABLES)
             for table in TABLES:
+                if table not in present:
+                    continue  # an older schema
                 try:
                     result.facts[table] = db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
                 except sqlite3.Error as e:
