@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import resource
 import secrets
 import signal
+import time
 import weakref
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,14 +22,17 @@ from mitmproxy import exceptions, options
 from mitmproxy.addons import core, next_layer, proxyserver, tlsconfig
 from mitmproxy.master import Master
 from mitmproxy.proxy import mode_specs
+from mitmproxy.utils import asyncio_utils
 
 from necto.api import make_app
 from necto.api.context import ApiContext
+from necto.api.site import API_MAX_CONNECTIONS, GuardedSite
 from necto.breakpoints.book import BreakpointBook
 from necto.breakpoints.hits import PauseBoard
 from necto.capture import errorpage, upstream
 from necto.capture.breakpoints import BreakpointsAddon
 from necto.capture.connections import ConnectionTracker, Protected
+from necto.capture.guard import ClientGuard, Limits, RateLimitedLog
 from necto.capture.recorder import Recorder
 from necto.capture.rules import RulesAddon
 from necto.capture.settings import ConnectivityState
@@ -36,7 +41,9 @@ from necto.certs import CaFiles, ensure_ca
 from necto.config import Config
 from necto.replay import ReplayManager
 from necto.rules.book import RuleBook, find_profile
-from necto.store import Store
+from necto.store import DatabaseProblem, Store
+from necto.store.core import private_dir
+from necto.uploads import remove_stale_uploads
 
 log = logging.getLogger(__name__)
 _RUNNING: weakref.WeakSet[Master] = weakref.WeakSet()  # masters of started, not yet stopped Nectos
@@ -77,6 +84,39 @@ def mode_specs_for(modes: list[str], host: str, port: int) -> list[str]:
     return specs
 
 
+# Descriptors kept out of the proxy's share: the store, certificates, logs, threads, and the
+# API's own connections (API_MAX_CONNECTIONS), so the page answers when the proxy is saturated.
+FD_RESERVE = 64
+FD_PER_CLIENT = 2  # a proxied connection holds its client's socket and usually one upstream
+
+
+def raise_fd_limit() -> int:
+    """Raise the soft limit on open files to the hard one; return the soft limit in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 16)
+    if soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError):
+            pass
+    return soft
+
+
+def proxy_connection_cap(requested: int, fd_limit: int) -> int:
+    """The proxy's connection cap: what was asked, within what the descriptors allow."""
+    budget = (fd_limit - API_MAX_CONNECTIONS - FD_RESERVE) // FD_PER_CLIENT
+    return max(8, min(requested, budget))
+
+
+@dataclass
+class ShutdownReport:
+    """How a stop went: for `necto run`'s last line and the tests."""
+
+    seconds: float = 0.0
+    cut: int = 0  # connections closed with an exchange still in flight (shutdown timeout)
+
+
 class _ListenErrors(logging.Handler):
     """Collects what mitmproxy logs while bringing its listener up (it does not raise)."""
 
@@ -108,21 +148,38 @@ class Necto:
             timeout_ms=int(config.breakpoint_timeout * 1000), timeout_action=config.breakpoint_timeout_action
         )
         self.breakpoint_book: BreakpointBook | None = None  # the breakpoints the proxy applies
+        self._exception_handler: Any = False  # the loop's own, restored on stop
+        self.guard: ClientGuard | None = None
+        self.api_site: GuardedSite | None = None
+        self.api_waiting: set[object] = set()  # API connections yet to send a request
+        self.shutdown = ShutdownReport()
+        self._fd_log = RateLimitedLog(log)
+        self.fd_limit = 0
 
     # ------------------------------------------------------------------ start
     async def start(self) -> Addresses:
         cfg = self.config
         if not cfg.api_is_loopback and not cfg.token:
             cfg.token = secrets.token_urlsafe(24)
-        cfg.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            private_dir(cfg.data_dir)  # captured cookies and tokens: 0700, fixed if it was not
+        except OSError as e:
+            raise StartupError(f"cannot use the data directory {cfg.data_dir}: {e.strerror or e}") from None
+        remove_stale_uploads(cfg.tmp_dir)
+        self.fd_limit = raise_fd_limit()
         # What mitmproxy's Master.run() would do, since we drive the Master ourselves: eager
         # tasks (a measured win for mitmproxy's many short-lived tasks).
         loop = asyncio.get_running_loop()
         self._task_factory = loop.get_task_factory()
         loop.set_task_factory(asyncio.eager_task_factory)
-        self.ca = ensure_ca(cfg.certs_dir)
-        self.store = await Store.open(cfg.db_path)
+        self._exception_handler = loop.get_exception_handler()
+        loop.set_exception_handler(self._loop_exception)
         try:
+            self.ca = ensure_ca(cfg.certs_dir)
+            try:
+                self.store = await Store.open(cfg.db_path)
+            except DatabaseProblem as e:
+                raise StartupError(str(e)) from None
             await self._apply_network_option()
             api_addr = await self._start_api()
             self._protected.api.add(api_addr[1])
@@ -133,6 +190,18 @@ class Necto:
         first = listeners[0]
         self.addresses = Addresses(proxy=(first.host, first.port), api=api_addr, listeners=listeners)
         return self.addresses
+
+    def _loop_exception(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        """Out of descriptors, asyncio logs every failed accept with a traceback: one line a
+        minute instead (the connection caps keep Necto below the limit; this is the backstop)."""
+        message = str(context.get("message", ""))
+        if message.startswith("socket.accept() out of system resource"):
+            self._fd_log(f"out of file descriptors (limit {self.fd_limit}): new connections wait")
+            return
+        if self._exception_handler:
+            self._exception_handler(loop, context)
+        else:
+            loop.default_exception_handler(context)
 
     async def _start_api(self) -> tuple[str, int]:
         assert self.store is not None and self.ca is not None
@@ -147,10 +216,25 @@ class Necto:
             replays=self.replays,
             rules=lambda: self.rules,
             breakpoints=self.breakpoints,
+            api_waiting=self.api_waiting,
+            guard=lambda: self.guard,
+            api_site=lambda: self.api_site,
         )
-        self._runner = web.AppRunner(make_app(context), access_log=None, handle_signals=False)
+        self._runner = web.AppRunner(
+            make_app(context),
+            access_log=None,
+            handle_signals=False,
+            keepalive_timeout=self.config.idle_timeout,
+            shutdown_timeout=self.config.shutdown_timeout,
+        )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.config.api_host, self.config.api_port)
+        site = self.api_site = GuardedSite(
+            self._runner,
+            self.config.api_host,
+            self.config.api_port,
+            waiting=self.api_waiting,
+            header_timeout=self.config.header_timeout,
+        )
         try:
             await site.start()
         except OSError as e:
@@ -196,7 +280,13 @@ class Necto:
             max_body_size=cfg.max_body_size,
             passthrough=self.connectivity.is_passthrough,
         )
-        self._proxyserver = proxyserver.Proxyserver()
+        self._proxyserver = server = proxyserver.Proxyserver()
+        limits = Limits(
+            max_connections=proxy_connection_cap(cfg.max_connections, self.fd_limit),
+            header_timeout=cfg.header_timeout,
+            idle_timeout=cfg.idle_timeout,
+        )
+        self.guard = ClientGuard(limits, handlers=lambda: server.connections)
         self.rules = RuleBook(self.store)
         await self.rules.reload()
         self.breakpoint_book = BreakpointBook(self.store)
@@ -212,6 +302,7 @@ class Necto:
             router,
             next_layer.NextLayer(),
             tlsconfig.TlsConfig(),
+            self.guard,
             tracker,
             RulesAddon(self.rules, self._proxyserver),
             *breakpoints,
@@ -278,16 +369,23 @@ class Necto:
 
     # ------------------------------------------------------------------ stop
     async def stop(self) -> None:
-        """Close both listeners, then write every pending capture and close the store."""
+        """Stop accepting, let exchanges in flight finish (at most `shutdown_timeout`), then
+        write every capture and close the store: whatever a client got an answer to is kept."""
+        started = time.monotonic()
         # Held exchanges continue (unmodified) and are answered before the listener closes, so
         # no client hangs; nothing new pauses from here on.
         if self._proxyserver is not None:
             await self.breakpoints.shutdown()
         # Replays go through the proxy: end them before it closes.
         await self.replays.cancel_all()
+        if self.api_site is not None and self.api_site._server is not None:
+            self.api_site._server.close()  # no new API connections; open ones end below
         if self._proxyserver is not None:
             # Master.run() returning would not close the listener; emptying the modes does.
             await self._proxyserver.servers.update([])
+            if self.guard is not None:
+                self.shutdown.cut = await self.guard.drain(self.config.shutdown_timeout)
+            await self._connections_gone()
             self._proxyserver = None
         if self.master is not None:
             _RUNNING.discard(self.master)
@@ -298,22 +396,52 @@ class Necto:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+            self.api_site = None
         if self.store is not None:
             await self.store.close()
             self.store = None
+        loop = asyncio.get_running_loop()
         if self._task_factory is not False:
-            asyncio.get_running_loop().set_task_factory(self._task_factory)
+            loop.set_task_factory(self._task_factory)
             self._task_factory = False
+        if self._exception_handler is not False:
+            loop.set_exception_handler(self._exception_handler)
+            self._exception_handler = False
+        self.shutdown.seconds = time.monotonic() - started
+
+    async def _connections_gone(self, timeout: float = 2.0) -> None:
+        """Wait for mitmproxy's connection handlers and the hooks they started (a closing
+        WebSocket's end, a flow's error) to finish, so their captures reach the store."""
+        assert self._proxyserver is not None
+        deadline = time.monotonic() + timeout
+        while self._proxyserver.connections and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        current = asyncio.current_task()
+        hooks = [t for t in list(asyncio_utils._KEEP_ALIVE) if not t.done() and t is not current]
+        if hooks:
+            await asyncio.wait(hooks, timeout=max(0.1, deadline - time.monotonic()))
 
     async def serve_until_signalled(self) -> None:
-        """Run until SIGINT/SIGTERM, then stop cleanly (nothing captured is lost)."""
+        """Run until SIGINT/SIGTERM, then stop cleanly (nothing captured is lost). A second
+        signal while stopping cuts the wait for exchanges in flight short (captures are still
+        written)."""
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
+
+        def on_signal() -> None:
+            if stop.is_set() and self.guard is not None:
+                self.guard.hurry()
+            stop.set()
+
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, on_signal)
+        stopped = False
         try:
             await stop.wait()
+            await self.stop()
+            stopped = True
         finally:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
-            await self.stop()
+            if not stopped:
+                await self.stop()  # after an error: still write what was captured

@@ -11,6 +11,10 @@ from necto.addresses import is_loopback
 DEFAULT_PROXY_PORT = 8888
 DEFAULT_API_PORT = 8889
 DEFAULT_MAX_UPLOAD = 1 << 30  # 1 GiB
+DEFAULT_HEADER_TIMEOUT = 30.0  # seconds for a new connection to send its first request's headers
+DEFAULT_IDLE_TIMEOUT = 60.0  # seconds a connection may sit with no request in progress
+DEFAULT_MAX_CONNECTIONS = 10_000  # proxy client connections (lowered to fit the descriptor limit)
+DEFAULT_SHUTDOWN_TIMEOUT = 5.0  # seconds exchanges in flight get to finish on Ctrl-C / SIGTERM
 
 
 def default_data_dir() -> Path:
@@ -44,6 +48,10 @@ class Config:
     breakpoint_timeout: float = 300.0  # seconds a held exchange waits before it goes on (0 = forever)
     breakpoint_timeout_action: str = "continue"  # or "abort", when that time is up
     breakpoints: bool = True  # hold exchanges at stored breakpoints (the private Nectos of record and replay do not)
+    header_timeout: float = DEFAULT_HEADER_TIMEOUT
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT
 
     @property
     def db_path(self) -> Path:
@@ -52,6 +60,10 @@ class Config:
     @property
     def certs_dir(self) -> Path:
         return self.data_dir / "certs"
+
+    @property
+    def tmp_dir(self) -> Path:
+        return self.data_dir / "tmp"
 
     @property
     def api_is_loopback(self) -> bool:

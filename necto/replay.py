@@ -64,7 +64,11 @@ def validate_request(method: Any, url: Any) -> str | None:
         return "Method must be an HTTP token such as GET"
     if not isinstance(url, str):
         return "URL must be a string"
-    u = urlsplit(url)
+    try:
+        u = urlsplit(url)
+        u.port  # noqa: B018 - raises ValueError for a port that is not a number or out of range
+    except ValueError:
+        return "URL must be an absolute http or https URL (it could not be parsed)"
     if u.scheme not in ("http", "https") or not u.hostname:
         return "URL must be an absolute http or https URL"
     return None
@@ -452,6 +456,14 @@ async def run_job(job: ReplayJob, pipe: Pipeline, source: EntrySource, opts: Rep
 
 async def _replay_one(job: ReplayJob, pipe: Pipeline, client: aiohttp.ClientSession, entry: Entry, opts: ReplayOptions) -> None:
     req = request_from_entry(entry, drop_headers=opts.drop_headers, rewrites=opts.rewrites)
+    problem = validate_request(req.method, req.url)
+    if problem:
+        # A recorded method like `GET;touch /tmp/x` (sent raw to the proxy) is never sent on.
+        job.done += 1
+        job.failed += 1
+        if len(job.failures) < MAX_FAILURES_KEPT:
+            job.failures.append({"method": req.method, "url": req.url, "error": f"not replayed: {problem}"})
+        return
     entry_id = new_id()
     outcome = await send(pipe, client, req, job.session_id, entry_id, opts.timeout)
     if not outcome.reached_proxy:

@@ -449,12 +449,21 @@ class Proc:
 
 
 @asynccontextmanager
-async def necto_process(data_dir: Path, pki: TestPki, *extra: str, trust_upstream: bool = True) -> AsyncIterator[Proc]:
-    """`necto run` in its own process (trusting the test upstream's CA unless told not to)."""
+async def necto_process(
+    data_dir: Path,
+    pki: TestPki,
+    *extra: str,
+    trust_upstream: bool = True,
+    env: dict[str, str] | None = None,
+    prefix: tuple[str, ...] = (),
+) -> AsyncIterator[Proc]:
+    """`necto run` in its own process on free ports (trusting the test upstream's CA unless told
+    not to); `env` adds variables, `prefix` wraps the command (e.g. `prlimit --nofile=...`)."""
     trust = ["--upstream-ca", str(pki.ca_pem)] if trust_upstream else []
     proc = await asyncio.create_subprocess_exec(
-        *NECTO, "run", "--data-dir", str(data_dir), "--proxy-port", "0", "--api-port", "0", *trust, *extra,
+        *prefix, *NECTO, "run", "--data-dir", str(data_dir), "--proxy-port", "0", "--api-port", "0", *trust, *extra,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, **(env or {})},
     )
     assert proc.stdout is not None
     banner = ""
@@ -469,7 +478,8 @@ async def necto_process(data_dir: Path, pki: TestPki, *extra: str, trust_upstrea
     finally:
         if proc.returncode is None:
             proc.kill()
-            await proc.wait()
+            # Read what is left: with a full pipe asyncio never sees the process end.
+            await asyncio.wait_for(proc.communicate(), 30)
 
 
 @dataclass

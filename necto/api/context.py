@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -16,6 +17,10 @@ from necto.config import Config
 from necto.replay import ReplayManager
 from necto.rules.book import RuleBook
 from necto.store import Store
+
+if TYPE_CHECKING:
+    from necto.api.site import GuardedSite
+    from necto.capture.guard import ClientGuard
 
 
 @dataclass
@@ -31,6 +36,10 @@ class ApiContext:
     rules: Callable[[], RuleBook | None] = lambda: None  # what the proxy applies (load errors)
     breakpoints: PauseBoard = field(default_factory=PauseBoard)  # exchanges held at breakpoints
     started_at: float = field(default_factory=time.time)
+    # Connection limits, for the middleware and /api/health.
+    api_waiting: set[object] = field(default_factory=set)  # API connections yet to send a request
+    guard: Callable[[], ClientGuard | None] = lambda: None
+    api_site: Callable[[], GuardedSite | None] = lambda: None
 
 
 CTX = web.AppKey("necto", ApiContext)

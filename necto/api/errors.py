@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import logging
+import sqlite3
 from typing import Any
 
 import orjson
@@ -56,12 +58,35 @@ def bad_request(message: str) -> ApiError:
     return ApiError(400, message)
 
 
+INSUFFICIENT_STORAGE = "Insufficient storage"
+DATABASE_DAMAGED = "The database is damaged"
+DAMAGE: web.AppKey[list[str]] = web.AppKey("necto.damage", list)  # what reading hit, for health
+
+
+def disk_full(exc: BaseException) -> bool:
+    """A full disk (or quota), as SQLite or the OS reports it."""
+    if isinstance(exc, sqlite3.Error):
+        return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in str(exc)
+    return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Any) -> web.StreamResponse:
     try:
         return await handler(request)
     except ApiError as e:
         return json_response(e.body, e.status)
+    except (sqlite3.Error, OSError) as e:
+        if isinstance(e, sqlite3.DatabaseError) and "malformed" in str(e):
+            log.error("%s %s: the database is damaged (%s)", request.method, request.path, e)
+            detail = f"{e}: stop Necto and run `necto db check` (then `necto db recover`)"
+            request.app[DAMAGE][:] = [detail]  # /api/health says so from now on
+            return json_response({"error": DATABASE_DAMAGED, "detail": detail}, 500)
+        if not disk_full(e):
+            log.exception("unhandled error in %s %s", request.method, request.path)
+            return json_response({"error": "Internal server error"}, 500)
+        log.warning("%s %s: disk full (%s)", request.method, request.path, e)
+        return json_response({"error": INSUFFICIENT_STORAGE, "detail": f"The disk holding Necto's data is full: {e}"}, 507)
     except web.HTTPException as e:
         if e.status < 400:
             raise

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from necto.har.pages import ExportPlan, plan_for_entries, plan_for_session
 from necto.har.report import HarError
 from necto.har.validate import validate_har
 from necto.model import Entry, now_ms
+from necto.uploads import new_upload_file
 
 routes = web.RouteTableDef()
 
@@ -125,8 +125,7 @@ async def receive_upload(request: web.Request) -> AsyncIterator[Upload]:
         raise bad_request("No file provided")
     if limit >= 0 and request.content_length is not None and request.content_length > limit + 64 * 1024:
         raise _too_large(limit)
-    tmpdir = c.config.data_dir / "tmp"
-    tmpdir.mkdir(parents=True, exist_ok=True)
+    tmpdir = c.config.tmp_dir
     upload = Upload(None, "", {})
     try:
         try:
@@ -162,8 +161,7 @@ async def _read_form(request: web.Request, upload: Upload, tmpdir: Path, limit: 
             continue
         if part.name == "file" and upload.path is None:
             upload.filename = part.filename or "upload.har"
-            fd, name = tempfile.mkstemp(prefix="upload-", suffix=".har", dir=tmpdir)
-            upload.path = Path(name)
+            fd, upload.path = new_upload_file(tmpdir)
             await _copy_part(part, fd, limit)
         elif part.name in ("sessionId", "sessionName") and part.name not in upload.fields:
             text = (await part.read(decode=True))[:4096].decode("utf-8", "replace").strip()

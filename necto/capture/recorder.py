@@ -16,9 +16,11 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+import string
 import time
 from collections.abc import Callable
 from typing import Any, cast
+from urllib.parse import quote
 
 from mitmproxy import connection, http, tcp
 from mitmproxy import tls as mtls
@@ -30,8 +32,8 @@ from necto.capture import errorpage
 from necto.capture.connections import ConnectionTracker, Opened
 from necto.capture.timing import compute, refused_timings
 from necto.capture.upstream import FAILED
-from necto.model import Entry, Header, WsMessage
-from necto.store import Pending
+from necto.model import Entry, Header, WsMessage, new_id
+from necto.store import Finish, Frames, Pending
 from necto.urls import bracket_host
 from necto.vocab import TLS_FAILED_ERROR
 
@@ -51,10 +53,37 @@ TLS_LOG_KEYS = 10_000  # distinct (host, reason) pairs remembered for that
 # Callables `(entry, flow, max_body)` other addons leave on a flow to complete its entry (the
 # rules addon: which rules applied, the request as the client sent it, conditioning timings).
 ANNOTATE = "necto.annotate"
+# An open WebSocket's (session id, entry id, connection times), and how many frames are queued.
+WS_ENTRY = "necto.ws_entry"
+WS_QUEUED = "necto.ws_queued"
+# Set by an addon that changed the response's headers on the way out (Connection: close while
+# Necto shuts down): the header fields the server really sent, which are what is recorded.
+SERVER_HEADERS = "necto.server_headers"
+_URL_SAFE = "".join(c for c in string.printable if not c.isspace())
 
 
-def _headers(h: http.Headers) -> list[Header]:
-    return [(k.decode("utf-8", "replace"), v.decode("utf-8", "replace")) for k, v in h.fields]
+def _headers(fields: Any) -> list[Header]:
+    return [(k.decode("utf-8", "replace"), v.decode("utf-8", "replace")) for k, v in fields]
+
+
+def _text(value: str) -> str:
+    """mitmproxy decodes raw bytes with surrogateescape, so bytes that are not UTF-8 (a method
+    sent as `GET\\xff`) arrive as lone surrogates, which SQLite and JSON refuse: write them as
+    `\\xNN` instead."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return value
+
+
+def _safe_url(value: str) -> str:
+    """The same for a URL, percent-encoding what is not UTF-8."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return quote(value.encode("utf-8", "surrogateescape"), safe=_URL_SAFE)
+    return value
 
 
 def _capped(body: bytes | None, cap: int) -> tuple[bytes | None, bool]:
@@ -64,11 +93,12 @@ def _capped(body: bytes | None, cap: int) -> tuple[bytes | None, bool]:
 
 
 def _url(req: http.Request) -> str:
-    """The request's URL with an IPv6 literal host in brackets (mitmproxy leaves them out)."""
+    """The request's URL with an IPv6 literal host in brackets (mitmproxy leaves them out),
+    bytes that are not UTF-8 percent-encoded."""
     url = req.pretty_url
     for host in {req.pretty_host, req.host}:
         url = bracket_host(url, host)
-    return url
+    return _safe_url(url)
 
 
 def _head_size(message: http.Message, assemble: Callable[[Any], bytes]) -> int | None:
@@ -130,8 +160,11 @@ def flow_to_entry(
     opened: Opened | None,
     max_body: int,
     entry_id: str | None = None,
+    frames: int | None = None,
 ) -> Entry:
-    """Build the Entry for a finished flow. Safe to run in a worker thread: the flow is done."""
+    """Build the Entry for a finished flow. Safe to run in a worker thread: the flow is done.
+
+    `frames` keeps only that many WebSocket frames (an open socket's entry starts with none)."""
     req, resp, server = flow.request, flow.response, flow.server_conn
     refused = flow.metadata.get(FAILED)
     if refused is not None:  # Necto answered with its own error page: no response from upstream
@@ -157,10 +190,10 @@ def flow_to_entry(
     entry = Entry(
         session_id=session_id,
         started=started,
-        method=req.method,
+        method=_text(req.method),
         url=_url(req),
-        http_version=req.http_version,
-        request_headers=_headers(req.headers),
+        http_version=_text(req.http_version),
+        request_headers=_headers(req.headers.fields),
         request_body=req_body,
         request_body_size=len(req.raw_content or b""),
         request_truncated=req_trunc,
@@ -168,7 +201,7 @@ def flow_to_entry(
         connection_id=server.id if server.timestamp_start is not None else None,
         tls=_tls(server),
         error=error,
-        source="replay" if entry_id else "capture",
+        source="replay" if flow.metadata.get(ENTRY_ID) else "capture",
     )
     _client(entry, flow.client_conn)
     if entry_id:
@@ -182,7 +215,7 @@ def flow_to_entry(
         entry.status = resp.status_code
         entry.status_text = resp.reason
         entry.response_http_version = resp.http_version
-        entry.response_headers = _headers(resp.headers)
+        entry.response_headers = _headers(flow.metadata.get(SERVER_HEADERS) or resp.headers.fields)
         entry.response_body, entry.response_truncated = _capped(body, max_body)
         entry.response_body_size = len(body or b"")
         entry.response_wire_size = len(resp.raw_content or b"")
@@ -192,9 +225,7 @@ def flow_to_entry(
         entry.extra["headersSize"] = head_sizes
     if flow.websocket is not None:
         ws = flow.websocket
-        entry.websocket = [
-            WsMessage("send" if m.from_client else "receive", m.timestamp, int(m.type), m.content) for m in ws.messages
-        ]
+        entry.websocket = _frames(ws.messages[:frames] if frames is not None else ws.messages)
         if ws.close_code is not None:
             entry.extra["websocketClose"] = {
                 "code": ws.close_code,
@@ -204,6 +235,10 @@ def flow_to_entry(
     for note in flow.metadata.get(ANNOTATE, ()):
         note(entry, flow, max_body)
     return entry
+
+
+def _frames(messages: Any) -> list[WsMessage]:
+    return [WsMessage("send" if m.from_client else "receive", m.timestamp, int(m.type), m.content) for m in messages]
 
 
 def connect_failure_entry(flow: http.HTTPFlow, session_id: str, opened: Opened | None, error: str, at: float) -> Entry:
@@ -219,7 +254,7 @@ def connect_failure_entry(flow: http.HTTPFlow, session_id: str, opened: Opened |
         method="CONNECT",
         url=authority_url(req.host, req.port),
         http_version=req.http_version,
-        request_headers=_headers(req.headers),
+        request_headers=_headers(req.headers.fields),
         request_body_size=0,
         timings=timings,
         error=error,
@@ -315,13 +350,17 @@ class Recorder:
             flow.metadata[ENTRY_ID] = entry_id
 
     # ------------------------------------------------------------------ HTTP
+    def _claim(self, flow: http.HTTPFlow) -> tuple[str | None, Opened | None]:
+        """Once per flow: the session it is recorded into (None: paused) and its connection's
+        opening (claimed even when paused: that cost belongs to this exchange)."""
+        flow.metadata[RECORDED] = True
+        opened = self._tracker.claim(flow)
+        return flow.metadata.get(SESSION_OVERRIDE) or self._target(), opened
+
     def _record(self, flow: http.HTTPFlow) -> None:
         if flow.metadata.get(RECORDED):
             return
-        flow.metadata[RECORDED] = True
-        # Claim first: a paused session must still consume the connection's opening cost.
-        opened = self._tracker.claim(flow)
-        session_id = flow.metadata.get(SESSION_OVERRIDE) or self._target()
+        session_id, opened = self._claim(flow)
         if session_id is None:
             return
         cap, entry_id = self.max_body_size, flow.metadata.get(ENTRY_ID)
@@ -335,8 +374,36 @@ class Recorder:
         if flow.websocket is None:
             self._record(flow)
 
+    def websocket_start(self, flow: http.HTTPFlow) -> None:
+        """A WebSocket is recorded when it opens; its frames follow in the store's batches, so a
+        crash loses only the last moments of a long socket."""
+        if flow.metadata.get(RECORDED):
+            return
+        session_id, opened = self._claim(flow)
+        if session_id is None:
+            return
+        cap, entry_id = self.max_body_size, flow.metadata.get(ENTRY_ID) or new_id()
+        flow.metadata[WS_ENTRY] = (session_id, entry_id, opened)
+        flow.metadata[WS_QUEUED] = 0
+        self._sink(lambda: flow_to_entry(flow, session_id, opened, cap, entry_id, frames=0))
+
+    def websocket_message(self, flow: http.HTTPFlow) -> None:
+        info = flow.metadata.get(WS_ENTRY)
+        if info is None or flow.websocket is None:
+            return
+        queued, messages = flow.metadata[WS_QUEUED], flow.websocket.messages
+        if len(messages) > queued:
+            flow.metadata[WS_QUEUED] = len(messages)
+            self._sink(Frames(info[1], queued, _frames(messages[queued:])))
+
     def websocket_end(self, flow: http.HTTPFlow) -> None:
-        self._record(flow)
+        info = flow.metadata.get(WS_ENTRY)
+        if info is None:
+            self._record(flow)  # opened before the recorder was loaded, or paused: as before
+            return
+        session_id, entry_id, opened = info
+        cap = self.max_body_size
+        self._sink(Finish(lambda: flow_to_entry(flow, session_id, opened, cap, entry_id)))
 
     def http_connect(self, flow: http.HTTPFlow) -> None:
         self._asked.add(flow.client_conn.id)

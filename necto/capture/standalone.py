@@ -7,6 +7,7 @@ same store (`--set necto_home=DIR`, else NECTO_HOME or ~/.necto) when mitmdump s
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from necto.capture.connections import ConnectionTracker
 from necto.capture.recorder import Recorder
 from necto.config import default_data_dir
 from necto.model import Entry
-from necto.store import Pending, Store
+from necto.store import Finish, Frames, Pending, Store
 
 EARLY = "necto-early"  # placeholder session id, replaced when the store opens
 
@@ -39,7 +40,7 @@ class StoreLifecycle:
         session_id = store.capture_session_id
         if session_id is not None:
             for item in self._early:
-                store.record(functools.partial(_retarget, item, session_id))
+                store.record(_retarget(item, session_id))
         self._early.clear()
 
     async def done(self) -> None:
@@ -59,7 +60,16 @@ class StoreLifecycle:
         return self.store.capture_session_id
 
 
-def _retarget(item: Pending, session_id: str) -> Entry | None:
+def _retarget(item: Pending, session_id: str) -> Pending:
+    """A capture queued before the store opened, recorded into `session_id`."""
+    if isinstance(item, Frames):
+        return item
+    if isinstance(item, Finish):
+        return Finish(functools.partial(_rebuild, item.build, session_id))
+    return functools.partial(_rebuild, item, session_id)
+
+
+def _rebuild(item: Entry | Callable[[], Entry | None], session_id: str) -> Entry | None:
     entry = item if isinstance(item, Entry) else item()
     if entry is not None:
         entry.session_id = session_id

@@ -14,6 +14,7 @@ import sys
 
 from necto import __version__
 from necto.cli.common import EXIT_USAGE, Handler, data_dir_arg
+from necto.store import DatabaseProblem
 
 COMMAND_MODULES = [
     "necto.cli.run",
@@ -30,6 +31,7 @@ COMMAND_MODULES = [
     "necto.cli.record",
     "necto.cli.check",
     "necto.cli.mcp",
+    "necto.cli.db",
 ]
 
 
@@ -54,6 +56,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     try:
         return asyncio.run(handlers[args.command](args))  # type: ignore[arg-type]
+    except DatabaseProblem as e:
+        # A damaged database, or one from a newer Necto: one line naming the file and what to do.
+        print(f"necto: {e}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:

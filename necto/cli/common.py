@@ -24,6 +24,7 @@ __all__ = [
     "Handler",
     "Progress",
     "config_from_args",
+    "bounded_int",
     "err",
     "open_store",
     "parse_size",
@@ -58,6 +59,21 @@ def parse_size(text: str) -> int:
     if value < 0 or value != value or value == float("inf"):
         raise argparse.ArgumentTypeError(f"size must be a positive number: {text!r}")
     return int(value * mult)
+
+
+def bounded_int(lo: int, hi: int) -> Callable[[str], int]:
+    """An argparse type: a whole number from lo to hi, or a usage error (never a traceback)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"must be between {lo} and {hi}: {text[:30]}")
+        return value
+
+    return parse
 
 
 def data_dir_arg(p: argparse.ArgumentParser, leaf: bool = False) -> None:

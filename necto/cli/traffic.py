@@ -6,8 +6,18 @@ import argparse
 import sys
 from typing import Any
 
-from necto.cli.common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, DataDirArg, Handler, open_store, print_json, table
-from necto.store import Store, TrafficQuery
+from necto.cli.common import (
+    EXIT_FAIL,
+    EXIT_OK,
+    EXIT_USAGE,
+    DataDirArg,
+    Handler,
+    bounded_int,
+    open_store,
+    print_json,
+    table,
+)
+from necto.store import SORT_COLUMNS, Store, TrafficQuery
 from necto.views import entry_detail, entry_summary
 
 MIN_ID_PREFIX = 4  # as git: shorter prefixes match too much to be useful
@@ -41,10 +51,10 @@ def register(sub: Any, add_data_dir_arg: DataDirArg) -> dict[str, Handler]:
     tl.add_argument("--method", action="append", default=[], help="only this method (repeatable)")
     tl.add_argument("--status", action="append", default=[], help="status code or class like 4xx (repeatable)")
     tl.add_argument("--host", action="append", default=[], help="only this host (repeatable)")
-    tl.add_argument("--sort", default="timestamp", help="timestamp, duration, size, status, host, method")
+    tl.add_argument("--sort", default="timestamp", choices=list(SORT_COLUMNS), help="sort by (default timestamp)")
     tl.add_argument("--desc", action="store_true", help="sort descending")
-    tl.add_argument("--limit", type=int, default=50)
-    tl.add_argument("--offset", type=int, default=0)
+    tl.add_argument("--limit", type=bounded_int(1, 1_000_000), default=50)
+    tl.add_argument("--offset", type=bounded_int(0, 1 << 62), default=0)
     tl.add_argument("--json", action="store_true", help="print JSON")
     ts = tsub.add_parser("show", help="one entry in full, as JSON (bodies base64)")
     add_data_dir_arg(ts, leaf=True)

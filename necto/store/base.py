@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,8 +35,10 @@ class StoreBase:
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Call `listener(kind, payload)` after each change; returns the unsubscribe function.
 
-        Kinds: "entries" (list of new Entry), "removed" (session id whose entries were
-        deleted), "sessions" (None). Listeners must not block: they run on the event loop.
+        Kinds: "entries" (list of new Entry), "updated" (list of Entry replacing earlier
+        ones: a WebSocket that closed), "removed" (session id whose entries were deleted),
+        "sessions" (None), "dropped" (the store's Drops: captures could not be stored).
+        Listeners must not block: they run on the event loop.
         """
         self._listeners.add(listener)
         return lambda: self._listeners.discard(listener)
@@ -49,6 +52,15 @@ class StoreBase:
 
     async def flush(self) -> None:
         """Wait until every capture queued so far is committed (the writer overrides this)."""
+
+    async def _rollback(self) -> None:
+        """Roll back the open transaction, if SQLite has not already done so itself (it does
+        after some errors, e.g. a full disk: a second ROLLBACK would only hide the real error)."""
+        if self._w.in_transaction:
+            try:
+                await self._w.execute("ROLLBACK")
+            except sqlite3.Error as e:
+                log.warning("rollback failed: %s", e)
 
     async def _refresh_capture_target(self) -> None:
         async with self._r.execute(

@@ -7,9 +7,10 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from necto.model import Entry
+from necto.store.frames import OpenSockets
 from necto.store.query import TrafficQuery
-from necto.store.rows import E_COLUMNS, ENTRY_COLUMNS, ORDER_KEY, SUMMARY_COLUMNS, entry_to_row, rows_to_entries
-from necto.store.writer import CaptureWriter
+from necto.store.rows import E_COLUMNS, ENTRY_COLUMNS, ORDER_KEY, SUMMARY_COLUMNS, rows_to_entries
+from necto.store.writer import CaptureWriter, fitted_row
 
 # Converting more rows than this (JSON headers, frames) moves to a worker thread: the proxy
 # shares the event loop.
@@ -22,13 +23,19 @@ async def convert(rows: Sequence[Sequence[Any]]) -> list[Entry]:
     return await asyncio.to_thread(rows_to_entries, rows)
 
 
-class Entries(CaptureWriter):
+class Entries(CaptureWriter, OpenSockets):
     async def add_entries(self, entries: Sequence[Entry]) -> None:
-        """Insert entries now, in one transaction (imports and replays; capture uses `record`)."""
-        rows = [entry_to_row(e) for e in entries] if len(entries) <= CONVERT_ON_LOOP else (
-            await asyncio.to_thread(lambda: [entry_to_row(e) for e in entries])
+        """Insert entries now, in one transaction (imports and replays; capture uses `record`).
+        An entry too large for SQLite is stored cut to fit and flagged truncated."""
+        pairs = [fitted_row(e) for e in entries] if len(entries) <= CONVERT_ON_LOOP else (
+            await asyncio.to_thread(lambda: [fitted_row(e) for e in entries])
         )
-        await self._insert(entries, rows)
+        await self._insert([e for e, _ in pairs], [r for _, r in pairs])
+
+    async def _with_frames(self, rows: Sequence[Sequence[Any]]) -> list[Entry]:
+        entries = await convert(rows)
+        await self._attach_frames(entries)
+        return entries
 
     async def get_entry(self, entry_id: str) -> Entry | None:
         async with self._r.execute(
@@ -37,7 +44,7 @@ class Entries(CaptureWriter):
             (entry_id,),
         ) as cur:
             row = await cur.fetchone()
-        return (await convert([row]))[0] if row else None
+        return (await self._with_frames([row]))[0] if row else None
 
     async def get_entries(self, entry_ids: Sequence[str]) -> list[Entry]:
         """The entries that exist, in the order asked for."""
@@ -51,7 +58,7 @@ class Entries(CaptureWriter):
                 chunk,
             ) as cur:
                 rows = list(await cur.fetchall())
-            for e in await convert(rows):
+            for e in await self._with_frames(rows):
                 found[e.id] = e
         return [found[i] for i in entry_ids if i in found]
 
@@ -78,7 +85,7 @@ class Entries(CaptureWriter):
                 rows = list(await cur.fetchall())
             if not rows:
                 return
-            for e in await convert(rows):
+            for e in await self._with_frames(rows):
                 yield e
             last = (rows[-1][-2], rows[-1][-1])
 

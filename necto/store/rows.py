@@ -20,6 +20,10 @@ COLUMNS = (
 )  # fmt: skip
 ENTRY_COLUMNS = ", ".join(COLUMNS)
 INSERT_ENTRY = f"INSERT INTO entries ({ENTRY_COLUMNS}) VALUES ({', '.join('?' * len(COLUMNS))})"
+# Captures: a WebSocket is recorded when it opens and replaced by its final form when it closes.
+UPSERT_ENTRY = INSERT_ENTRY + " ON CONFLICT(id) DO UPDATE SET " + ", ".join(
+    f"{c} = excluded.{c}" for c in COLUMNS if c != "id"
+)
 # The same columns qualified for queries that join sessions (alias e).
 E_COLUMNS = ", ".join("e." + c for c in COLUMNS)
 # The list view never shows bodies or frames: it reads neither (an empty frame list still
@@ -37,6 +41,7 @@ _C = {name: i for i, name in enumerate(COLUMNS)}
 STARTED = _C["started"]
 # Where an entry sits in its session: an import's anchor (file order kept by seq), else its start.
 ORDER_KEY = "COALESCE(ord, started)"
+WEBSOCKET = _C["websocket"]
 
 
 def frames_to_blob(messages: list[WsMessage] | None) -> bytes | None:

@@ -165,7 +165,24 @@ CREATE TABLE breakpoints (
 );
 """
 
-MIGRATIONS: list[str] = [SCHEMA_V1, CONNECTIVITY_V2, RULES_V3, HAR_IMPORTS_V4, BREAKPOINTS_V5]
+# Frames of WebSocket sockets still open (folded into entries.websocket when they close).
+WEBSOCKET_FRAMES_V6 = """
+CREATE TABLE websocket_frames (
+    entry_id TEXT NOT NULL REFERENCES entries(id) ON DELETE CASCADE,
+    n INTEGER NOT NULL,
+    frame BLOB NOT NULL,
+    PRIMARY KEY (entry_id, n)
+) WITHOUT ROWID;
+"""
+
+MIGRATIONS: list[str] = [
+    SCHEMA_V1,
+    CONNECTIVITY_V2,
+    RULES_V3,
+    HAR_IMPORTS_V4,
+    BREAKPOINTS_V5,
+    WEBSOCKET_FRAMES_V6,
+]
 
 
 class SchemaTooNew(Exception):
@@ -192,5 +209,6 @@ async def migrate(db: aiosqlite.Connection) -> None:
                 "BEGIN;\n" + MIGRATIONS[target - 1] + f"\nPRAGMA user_version = {target};\nCOMMIT;"
             )
         except sqlite3.Error:
-            await db.execute("ROLLBACK")
+            if db.in_transaction:
+                await db.execute("ROLLBACK")
             raise
