@@ -66,6 +66,33 @@ def garble(path: Path, offset: int, length: int) -> None:
         f.write(b"\x55" * length)
 
 
+def entries_table_page(path: Path) -> int:
+    """The byte offset of the `entries` table's root page: damage there is found by an integrity
+    check and by any read of the entries, but not by opening the store (which counts entries
+    through its indexes)."""
+    with sqlite3.connect(path) as db:
+        (root,) = db.execute("SELECT rootpage FROM sqlite_master WHERE type = 'table' AND name = 'entries'").fetchone()
+    return (int(root) - 1) * PAGE
+
+
+def garble_entries(path: Path) -> None:
+    garble(path, entries_table_page(path) + 8, PAGE - 8)  # the page's cells; its type byte stays
+
+
+def garble_entries_leaf(path: Path) -> None:
+    """Garble the first leaf under the `entries` root (an interior b-tree page: type 5, then its
+    first cell's 4-byte child page number), so a few rows are lost and the rest can be recovered."""
+    root = entries_table_page(path)
+    with open(path, "rb") as f:
+        f.seek(root)
+        header = f.read(16)
+        assert header[0] == 5, "the entries table fits in one page: make the fixture bigger"
+        first_cell = int.from_bytes(header[12:14], "big")
+        f.seek(root + first_cell)
+        child = int.from_bytes(f.read(4), "big")
+    garble(path, (child - 1) * PAGE + 8, PAGE - 8)
+
+
 def set_user_version(path: Path, version: int) -> None:
     with sqlite3.connect(path) as db:
         db.execute(f"PRAGMA user_version = {version}")
@@ -103,12 +130,11 @@ async def test_db_check_vacuum_and_recover(tmp_path: Path, filled_home: Path) ->
     code, out, err = await run_cmd(*NECTO, "db", "vacuum", "--data-dir", str(good.parent))
     assert code == 0 and b"MB" in out, err
 
-    pages = good.stat().st_size // PAGE
     # With the sqlite3 shell's .recover where it is installed and works (older shells fail on
     # 32 KiB pages: then the Python copy takes over), and with the Python copy alone.
     for name, extra in (("default", []), ("python", ["--no-shell"])):
         db = copy_home(filled_home, tmp_path / name)
-        garble(db, (pages // 2) * PAGE + 200, 6000)  # a page in the middle: rows or an index
+        garble_entries_leaf(db)
         code, out, _ = await run_cmd(*NECTO, "db", "check", "--data-dir", str(db.parent))
         assert code == 1 and b"DAMAGED" in out, out
         code, out, err = await run_cmd(*NECTO, "db", "recover", "--replace", *extra, "--data-dir", str(db.parent))
@@ -209,7 +235,7 @@ async def test_damage_found_while_running_is_a_clear_error_and_shows_in_health(
     tmp_path: Path, filled_home: Path, pki: TestPki
 ) -> None:
     db = copy_home(filled_home, tmp_path / "home")
-    garble(db, (db.stat().st_size // PAGE // 2) * PAGE + 200, 6000)  # a data page: found only when read
+    garble_entries(db)  # found only when the entries are read
     async with necto_process(db.parent, pki) as p:
         async with aiohttp.ClientSession() as c:
             async with c.get(f"{p.api_url}/api/sessions") as r:
