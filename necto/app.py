@@ -107,6 +107,8 @@ class Necto:
         if not cfg.api_is_loopback and not cfg.token:
             cfg.token = secrets.token_urlsafe(24)
         cfg.data_dir.mkdir(parents=True, exist_ok=True)
+        if cfg.proto_dir is not None and not cfg.proto_dir.exists():
+            raise StartupError(f"--proto-dir: {cfg.proto_dir} does not exist")
         # What mitmproxy's Master.run() would do, since we drive the Master ourselves: eager
         # tasks (a measured win for mitmproxy's many short-lived tasks).
         loop = asyncio.get_running_loop()
@@ -114,6 +116,8 @@ class Necto:
         loop.set_task_factory(asyncio.eager_task_factory)
         self.ca = ensure_ca(cfg.certs_dir)
         self.store = await Store.open(cfg.db_path)
+        if cfg.search_index:
+            self.store.start_indexer()
         try:
             await self._apply_network_option()
             api_addr = await self._start_api()

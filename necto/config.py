@@ -41,6 +41,8 @@ class Config:
     connect_timeout: float = 30.0  # seconds to resolve and connect to an upstream
     network: str | None = None  # a network profile (name or id) to activate at start; "off" clears it
     capture_session: str | None = None  # record into this session, not the active one (`necto record`)
+    proto_dir: Path | None = None  # .proto file or directory: field names for Protobuf/gRPC bodies
+    search_index: bool = True  # index bodies for search in the background
 
     @property
     def db_path(self) -> Path:

@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from necto.search.filterlang import FilterError, Node, parse_filter
 from necto.vocab import ENTRY_NOT_FOUND, SESSION_NOT_FOUND, parse_bool
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,24 @@ def flag(value: Any, name: str, default: bool = False) -> bool:
 
 def bad_request(message: str) -> ApiError:
     return ApiError(400, message)
+
+
+def filter_arg(value: Any, name: str = "filter") -> Node | None:
+    """The filter language from a query parameter or JSON field; a malformed query is a 400
+    naming the offending token (`position`, 0-based, and `token`)."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise bad_request(f"{name} must be a string")
+    try:
+        return parse_filter(value)
+    except FilterError as e:
+        raise filter_error(e) from None
+
+
+def filter_error(e: FilterError) -> ApiError:
+    """400 naming the offending token: `error`, `position` (0-based), `token`, `reason`."""
+    return ApiError(400, str(e), position=e.position, token=e.token, reason=e.reason)
 
 
 @web.middleware

@@ -17,6 +17,10 @@ import orjson
 from aiohttp import web
 
 from necto.api.context import ctx
+from necto.api.errors import filter_arg
+from necto.model import Entry
+from necto.search.filterlang import Node
+from necto.search.predicate import matches
 from necto.views import entry_summary
 
 routes = web.RouteTableDef()
@@ -27,10 +31,13 @@ KEEPALIVE_SECONDS = 15
 
 
 class ClientFeed:
-    """What one event-stream client has not been sent yet."""
+    """What one event-stream client has not been sent yet. With a filter (the page's filter
+    box), each summary says whether the entry matches it (`matchesFilter`), so the page can
+    place live entries in a filtered list without asking again."""
 
-    def __init__(self, session_id: str | None) -> None:
+    def __init__(self, session_id: str | None, selection: Node | None = None) -> None:
         self.session_id = session_id
+        self.selection = selection
         self.entries: list[dict[str, Any]] = []
         self.kinds: list[str] = []  # "removed", "sessions", "reset", in arrival order, once each
         self.ready = asyncio.Event()
@@ -50,13 +57,19 @@ class ClientFeed:
                 self.entries.clear()
                 self._kind("reset")
                 return
-            self.entries.extend(entry_summary(e) for e in mine)
+            self.entries.extend(self._summary(e) for e in mine)
             self.ready.set()
         elif kind == "removed":
             if self.session_id is None or payload == self.session_id:
                 self._kind(kind)
         else:
             self._kind(kind)
+
+    def _summary(self, e: Entry) -> dict[str, Any]:
+        out = entry_summary(e)
+        if self.selection is not None:
+            out["matchesFilter"] = matches(self.selection, e)
+        return out
 
     def take(self) -> bytes:
         out = []
@@ -74,7 +87,7 @@ class ClientFeed:
 @routes.get("/api/events")
 async def events(request: web.Request) -> web.StreamResponse:
     store = ctx(request).store
-    feed = ClientFeed(request.query.get("sessionId") or None)
+    feed = ClientFeed(request.query.get("sessionId") or None, filter_arg(request.query.get("filter") or None))
     resp = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream",

@@ -31,6 +31,8 @@ def register(sub: Any, add_data_dir_arg: DataDirArg) -> dict[str, Handler]:
     run.add_argument("--client-certs", type=Path, default=None, metavar="DIR|FILE", help="client certificate (PEM with key) for upstream mTLS, or a directory of <host>.pem files")
     run.add_argument("--connect-timeout", type=float, default=30.0, metavar="SECONDS", help="give up resolving and connecting to an upstream after this long (default 30)")
     run.add_argument("--network", metavar="PROFILE", default=None, help='network conditions for all traffic: a profile name or id ("Slow 3G", preset-4; see necto network list), or off')
+    run.add_argument("--proto-dir", type=Path, default=None, metavar="DIR", help="a .proto file, or a directory of them: Protobuf and gRPC bodies are shown with their field names")
+    run.add_argument("--no-search-index", action="store_true", help="do not index bodies for search in the background (a search then indexes what it needs first)")
     run.add_argument("-v", "--verbose", action="store_true", help="log mitmproxy's connection events")
     return {"run": cmd_run}
 
@@ -66,6 +68,7 @@ async def cmd_run(args: argparse.Namespace) -> int:
     cfg.upstream_proxy, cfg.client_certs = args.upstream_proxy, args.client_certs
     cfg.connect_timeout = args.connect_timeout
     cfg.network = args.network
+    cfg.proto_dir, cfg.search_index = args.proto_dir, not args.no_search_index
     necto = Necto(cfg)
     try:
         addrs = await necto.start()

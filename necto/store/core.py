@@ -7,12 +7,14 @@ from pathlib import Path
 
 import aiosqlite
 
+from necto.store.annotations import Annotations
 from necto.store.connectivity import ConnectivitySettings
 from necto.store.entries import Entries
 from necto.store.har_imports import HarImports
 from necto.store.query import IS_STATIC_SQL, sql_is_static
 from necto.store.rules import RuleStore
 from necto.store.schema import PAGE_SIZE, migrate
+from necto.store.search import SearchIndex
 from necto.store.sessions import Sessions
 from necto.store.staging import Staging
 from necto.store.watch import OutsideChanges
@@ -27,7 +29,9 @@ def _private_file(path: Path) -> None:
         os.chmod(path, 0o600)
 
 
-class Store(Entries, Sessions, Staging, HarImports, OutsideChanges, ConnectivitySettings, RuleStore):
+class Store(
+    Entries, Sessions, Staging, HarImports, OutsideChanges, ConnectivitySettings, RuleStore, Annotations, SearchIndex
+):
     """Sessions and entries. Captures are queued with `record()` and committed in batches; every
     other write goes through the same connection under one lock."""
 
@@ -53,6 +57,7 @@ class Store(Entries, Sessions, Staging, HarImports, OutsideChanges, Connectivity
             store = cls(path, writer, reader)
             store._init_writer()
             await store._recover()
+            await store._prepare_search()
             await store.ensure_active_session()
         except BaseException:
             await reader.close()
@@ -65,6 +70,7 @@ class Store(Entries, Sessions, Staging, HarImports, OutsideChanges, Connectivity
     async def close(self) -> None:
         """Write everything still pending, then close both connections."""
         await self._stop_watch()
+        await self._stop_indexer()
         self._close_probe()
         await self._stop_writer()
         await self._r.close()
