@@ -52,3 +52,9 @@ async def search(request: web.Request) -> web.Response:
     wanted = {e.session_id for e in entries}
     names = {s.id: s.name for s in await store.list_sessions() if s.id in wanted}
     return json_response({"entries": [entry_summary(e) for e in entries], "total": total, "sessionNames": names})
+
+
+@routes.get("/api/search/status")
+async def index_status(request: web.Request) -> web.Response:
+    """How far the search index is: {mode (fts5|plain), indexedUpto, pending, gone, running}."""
+    return json_response(await ctx(request).store.index_status())

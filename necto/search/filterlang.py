@@ -308,7 +308,9 @@ def _tokens(s: str) -> list[_Tok]:
         elif c in "()":
             toks.append(_Tok(c, i, c))
             i += 1
-        elif c == "-" and i + 1 < len(s) and not s[i + 1].isspace() and s[i + 1] != ")":
+        elif c == "-":
+            if i + 1 == len(s) or s[i + 1].isspace() or s[i + 1] == ")":
+                raise FilterError("nothing to negate after '-' (quote it to search for it)", i, "-")
             toks.append(_Tok("-", i, "-"))
             i += 1
         else:
@@ -517,12 +519,14 @@ class _Parser:
             if self.depth > MAX_DEPTH:
                 raise FilterError(f"parentheses nested deeper than {MAX_DEPTH}", tok.pos, tok.raw)
             nxt = self.peek()
-            if nxt is not None and nxt.kind == ")":
+            if nxt is None:
+                raise FilterError("unclosed parenthesis", tok.pos, "(")
+            if nxt.kind == ")":
                 raise FilterError("empty parentheses", tok.pos, "()")
             node = self.or_()
             close = self.peek()
             if close is None or close.kind != ")":
-                raise FilterError("unclosed parenthesis", tok.pos, self.query[tok.pos : tok.pos + 20])
+                raise FilterError("unclosed parenthesis", tok.pos, "(")
             self.take()
             self.depth -= 1
             return node

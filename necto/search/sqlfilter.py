@@ -206,8 +206,8 @@ class _Compiler:
             return "(" + " AND ".join(self.node(x) for x in sorted(n.items, key=_cost)) + ")"
         if isinstance(n, Or):
             return "(" + " OR ".join(self.node(x) for x in n.items) + ")"
-        if isinstance(n, Not):
-            return f"NOT {self.node(n.item)}"
+        if isinstance(n, Not):  # SQL's NULL (a missing status, no extra) counts as false, as in memory
+            return f"NOT COALESCE({self.node(n.item)}, 0)"
         if isinstance(n, Text):
             return self.text(n)
         if isinstance(n, Url):
