@@ -91,7 +91,7 @@ def render(e: Entry, part: str, view: str = "auto", proto_dir: Path | None = Non
     """One side's body through a view. KeyError for an unknown view; ValueError for no body."""
     name = VIEWS[view]
     full = e.request_body if part == "request" else e.response_body
-    if full is None or (part == "response" and e.status is None):
+    if not full or (part == "response" and e.status is None):
         raise ValueError(f"the {part} has no body")
     body = full[:MAX_VIEW]
     cut = len(full) > len(body)
