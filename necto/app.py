@@ -161,6 +161,8 @@ class Necto:
         cfg = self.config
         if not cfg.api_is_loopback and not cfg.token:
             cfg.token = secrets.token_urlsafe(24)
+        if cfg.proto_dir is not None and not cfg.proto_dir.exists():
+            raise StartupError(f"--proto-dir: {cfg.proto_dir} does not exist")
         try:
             private_dir(cfg.data_dir)  # captured cookies and tokens: 0700, fixed if it was not
         except OSError as e:
@@ -180,6 +182,8 @@ class Necto:
                 self.store = await Store.open(cfg.db_path)
             except DatabaseProblem as e:
                 raise StartupError(str(e)) from None
+            if cfg.search_index:
+                self.store.start_indexer()
             await self._apply_network_option()
             api_addr = await self._start_api()
             self._protected.api.add(api_addr[1])

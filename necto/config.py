@@ -52,6 +52,8 @@ class Config:
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT
     max_connections: int = DEFAULT_MAX_CONNECTIONS
     shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT
+    proto_dir: Path | None = None  # .proto file or directory: field names for Protobuf/gRPC bodies
+    search_index: bool = True  # index bodies for search in the background
 
     @property
     def db_path(self) -> Path:

@@ -26,6 +26,8 @@ import aiohttp
 from necto.capture.recorder import REPLAY_HEADER, Recorder
 from necto.model import Entry, Header, new_id, now_ms
 from necto.rewrite import HostRewrite, parse_rewrites, rewrite_url
+from necto.search.filterlang import Node, parse_filter
+from necto.search.predicate import matches
 from necto.store import Store, TrafficQuery
 from necto.views import header_map
 from necto.vocab import is_static as vocab_is_static
@@ -288,6 +290,7 @@ class ReplayOptions:
     drop_headers: list[str] = field(default_factory=list)
     timeout: float = DEFAULT_TIMEOUT
     name: str | None = None  # of the new session; default "Replay of <source>"
+    filter: Node | None = None  # the filter language: only the entries it selects
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ReplayOptions:
@@ -308,13 +311,17 @@ class ReplayOptions:
         if name is not None and (not isinstance(name, str) or not name.strip()):
             raise ValueError("name must be a non-empty string")
         o.name = name.strip() if name else None
+        selection = data.get("filter")
+        if selection is not None and not isinstance(selection, str):
+            raise ValueError("filter must be a string")
+        o.filter = parse_filter(selection)  # FilterError (a ValueError) names the bad token
         return o
 
     def query(self, session_id: str) -> TrafficQuery:
         """The same selection as `selects`, for counting in SQL."""
         return TrafficQuery(
             session_id=session_id, methods=list(self.methods), host_patterns=list(self.hosts),
-            skip_static=self.skip_static, replayable=True,
+            skip_static=self.skip_static, replayable=True, filter=self.filter,
         )  # fmt: skip
 
     def selects(self, e: Entry) -> bool:
@@ -325,7 +332,9 @@ class ReplayOptions:
             return False
         if self.hosts and not any(host_matches(e.host.lower(), h) for h in self.hosts):
             return False
-        return not (self.skip_static and is_static(e))
+        if self.skip_static and is_static(e):
+            return False
+        return matches(self.filter, e)
 
 
 def host_matches(host: str, pattern: str) -> bool:
@@ -367,11 +376,12 @@ def _strings(v: Any, name: str) -> list[str]:
 
 
 class EntrySource(Protocol):
-    """What a session replay reads: counted first (for progress), then read in order."""
+    """What a session replay reads: the entries `opts` selects, counted first (for progress),
+    then read in order."""
 
     async def count(self, opts: ReplayOptions) -> int: ...
 
-    def entries(self) -> AsyncIterator[Entry]: ...
+    def entries(self, opts: ReplayOptions) -> AsyncIterator[Entry]: ...
 
 
 @dataclass
@@ -423,9 +433,7 @@ async def run_job(job: ReplayJob, pipe: Pipeline, source: EntrySource, opts: Rep
         async with pipe.client(limit=concurrency) as client:
             first: float | None = None
             t0 = time.monotonic()
-            async for entry in source.entries():
-                if not opts.selects(entry):
-                    continue
+            async for entry in source.entries(opts):
                 if opts.pacing:
                     first = entry.started if first is None else first
                     delay = t0 + (entry.started - first) / opts.speed - time.monotonic()
@@ -537,8 +545,10 @@ class SessionSource:
     async def count(self, opts: ReplayOptions) -> int:
         return await self.store.count_entries(opts.query(self.session_id))
 
-    def entries(self) -> AsyncIterator[Entry]:
-        return self.store.iter_entries(self.session_id)
+    def entries(self, opts: ReplayOptions) -> AsyncIterator[Entry]:
+        """The selected entries, chosen in SQL (the filter's annotations and text terms need
+        the store), in the session's order."""
+        return self.store.iter_matching(opts.query(self.session_id))
 
 
 @dataclass
@@ -553,6 +563,7 @@ class ListSource:
     async def count(self, opts: ReplayOptions) -> int:
         return sum(1 for e in self.items if opts.selects(e))
 
-    async def entries(self) -> AsyncIterator[Entry]:
+    async def entries(self, opts: ReplayOptions) -> AsyncIterator[Entry]:
         for e in self.items:
-            yield e
+            if opts.selects(e):
+                yield e

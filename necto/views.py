@@ -10,7 +10,16 @@ import base64
 from typing import Any
 
 from necto.model import Entry, Header
+from necto.search.graphql import entry_operation
 from necto.vocab import frame_json
+
+
+def graphql_name(e: Entry) -> str | None:
+    """The GraphQL operation name: from the list query's facts, else from the request body
+    when this entry has it (live entries, one entry in full)."""
+    if "graphql" in e.extra:
+        return str(e.extra["graphql"])
+    return entry_operation(e) if e.request_body else None
 
 
 def header_map(headers: list[Header]) -> dict[str, str | list[str]]:
@@ -61,6 +70,11 @@ def entry_summary(e: Entry) -> dict[str, Any]:
         "appliedRules": e.extra.get("appliedRules") or [],
         # Breakpoints (necto.breakpoints): held on its way; details in the entry's `breakpoint`.
         "isBreakpointed": bool(e.extra.get("isBreakpointed")),
+        # Annotations (necto.store.annotations): how many, the newest one's colour and text.
+        "annotations": e.extra.get("annotationCount", 0),
+        "annotationColor": e.extra.get("annotationColor"),
+        "annotationNote": e.extra.get("annotationNote"),
+        "graphqlOperation": graphql_name(e),
     }
 
 

@@ -220,6 +220,30 @@ def upstream_app() -> web.Application:
         size = int(request.query.get("bytes", str(1 << 20)))
         return web.Response(body=b"x" * size, content_type="application/octet-stream")
 
+    @routes.get("/orders/{id}")
+    async def order(request: web.Request) -> web.Response:
+        """A JSON order, Content-Encoding as `?enc=` says (gzip, br, identity): bodies to search."""
+        oid = request.match_info["id"]
+        body = orjson.dumps({"ref": f"order_id={oid}", "items": [{"sku": f"sku-{oid}-{i}", "qty": i} for i in range(20)]})
+        enc = request.query.get("enc", "identity")
+        headers = {"Content-Type": "application/json"}
+        if enc == "gzip":
+            body, headers["Content-Encoding"] = gzip.compress(body), "gzip"
+        elif enc == "br":
+            import brotli
+
+            body, headers["Content-Encoding"] = brotli.compress(body), "br"
+        return web.Response(body=body, headers=headers)
+
+    @routes.post("/graphql")
+    async def graphql(request: web.Request) -> web.Response:
+        query = await request.json()
+        return web.json_response({"data": {"echo": query.get("operationName") or "anonymous"}})
+
+    @routes.get("/latin")
+    async def latin(request: web.Request) -> web.Response:
+        return web.Response(body="<p>Grüße aus Köln</p>".encode("latin-1"), headers={"Content-Type": "text/html; charset=iso-8859-1"})
+
     @routes.get("/ws")
     async def ws(request: web.Request) -> web.WebSocketResponse:
         sock = web.WebSocketResponse()

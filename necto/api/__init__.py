@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from necto import __version__
+from necto.api import annotation as annotations_api
 from necto.api import breakpoints as breakpoints_api
 from necto.api import certificates, dns, events, har, page, sessions, ssl_passthrough, traffic, upstream_proxy
 from necto.api import compare as compare_api
@@ -15,6 +16,8 @@ from necto.api import inventory as inventory_api
 from necto.api import network as network_api
 from necto.api import replay as replay_api
 from necto.api import rules as rules_api
+from necto.api import search as search_api
+from necto.api import views as views_api
 from necto.api.context import CTX, ApiContext, ctx
 from necto.api.errors import DAMAGE, DATABASE_DAMAGED, error_middleware, json_response
 from necto.api.security import make_security_middleware
@@ -80,7 +83,10 @@ JSON_BODY_LIMIT = 64 << 20  # 64 MiB: ample for 100k entry ids or a replayed bod
 ROUTE_TABLES: list[web.RouteTableDef] = [
     health_routes,
     sessions.routes,
+    search_api.routes,  # before traffic's: /api/traffic/search is not an entry id
     traffic.routes,
+    views_api.routes,
+    annotations_api.routes,
     certificates.routes,
     har.routes,
     replay_api.routes,

@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from necto.search.filterlang import FilterError, Node, parse_filter
 from necto.vocab import ENTRY_NOT_FOUND, SESSION_NOT_FOUND, parse_bool
 
 log = logging.getLogger(__name__)
@@ -68,6 +69,22 @@ def disk_full(exc: BaseException) -> bool:
     if isinstance(exc, sqlite3.Error):
         return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in str(exc)
     return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+def filter_arg(value: Any, name: str = "filter") -> Node | None:
+    """The filter language from a query parameter or JSON field; a malformed query is a 400
+    naming the offending token (`position`, 0-based, and `token`)."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise bad_request(f"{name} must be a string")
+    try:
+        return parse_filter(value)
+    except FilterError as e:
+        raise filter_error(e) from None
+
+
+def filter_error(e: FilterError) -> ApiError:
+    """400 naming the offending token: `error`, `position` (0-based), `token`, `reason`."""
+    return ApiError(400, str(e), position=e.position, token=e.token, reason=e.reason)
 
 
 @web.middleware

@@ -22,6 +22,10 @@ import orjson
 from aiohttp import web
 
 from necto.api.context import ctx
+from necto.api.errors import filter_arg
+from necto.model import Entry
+from necto.search.filterlang import Node
+from necto.search.predicate import matches
 from necto.views import entry_summary
 
 routes = web.RouteTableDef()
@@ -33,11 +37,16 @@ KEEPALIVE_SECONDS = 15
 
 
 class ClientFeed:
-    """What one event-stream client has not been sent yet."""
+    """What one event-stream client has not been sent yet. With a filter (the page's filter
+    box), each summary says whether the entry matches it (`matchesFilter`), so the page can
+    place live entries in a filtered list without asking again."""
 
-    def __init__(self, session_id: str | None, only: frozenset[str] | None = None) -> None:
+    def __init__(
+        self, session_id: str | None, only: frozenset[str] | None = None, selection: Node | None = None
+    ) -> None:
         self.session_id = session_id
         self.only = only  # the event kinds this client asked for (None = all)
+        self.selection = selection
         self.entries: list[dict[str, Any]] = []
         self.kinds: list[str] = []  # "removed", "sessions", "reset", in arrival order, once each
         self.events: list[tuple[str, Any]] = []  # events with a payload (breakpoints), in order
@@ -67,13 +76,19 @@ class ClientFeed:
                 self.entries.clear()
                 self._kind("reset")
                 return
-            self.entries.extend(entry_summary(e) for e in mine)
+            self.entries.extend(self._summary(e) for e in mine)
             self.ready.set()
         elif kind == "removed":
             if self.session_id is None or payload == self.session_id:
                 self._kind(kind)
         else:
             self._kind(kind)
+
+    def _summary(self, e: Entry) -> dict[str, Any]:
+        out = entry_summary(e)
+        if self.selection is not None:
+            out["matchesFilter"] = matches(self.selection, e)
+        return out
 
     def take(self) -> bytes:
         out = []
@@ -98,6 +113,7 @@ async def events(request: web.Request) -> web.StreamResponse:
     feed = ClientFeed(
         request.query.get("sessionId") or None,
         frozenset(k.strip() for k in only.split(",") if k.strip()) | {"reset"} if only else None,
+        filter_arg(request.query.get("filter") or None),
     )
     resp = web.StreamResponse(
         headers={

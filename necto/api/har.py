@@ -19,13 +19,23 @@ from aiohttp.client_exceptions import ClientPayloadError
 from aiohttp.http_exceptions import HttpProcessingError
 
 from necto.api.context import ctx
-from necto.api.errors import ApiError, bad_request, flag, json_response, not_found, read_json, session_not_found
+from necto.api.errors import (
+    ApiError,
+    bad_request,
+    filter_arg,
+    flag,
+    json_response,
+    not_found,
+    read_json,
+    session_not_found,
+)
 from necto.har.export import export_har, safe_filename
 from necto.har.importer import SessionNotFound, import_har
 from necto.har.pages import ExportPlan, plan_for_entries, plan_for_session
 from necto.har.report import HarError
 from necto.har.validate import validate_har
 from necto.model import Entry, now_ms
+from necto.store import TrafficQuery
 from necto.uploads import new_upload_file
 
 routes = web.RouteTableDef()
@@ -50,6 +60,7 @@ async def _stream(
     )
     resp.enable_chunked_encoding()
     await resp.prepare(request)
+    entries = ctx(request).store.with_annotations(entries)  # written as `comment` and `_necto.annotations`
     async for chunk in export_har(entries, title=title, exclude_binary=exclude_binary, redact=redact, plan=plan):
         await resp.write(chunk)
     await resp.write_eof()
@@ -65,8 +76,13 @@ async def export_session(request: web.Request) -> web.StreamResponse:
     await store.flush()  # include what the proxy captured a moment ago
     exclude = flag(request.query.get("excludeBinary"), "excludeBinary")
     redact = flag(request.query.get("redact"), "redact")
+    selection = filter_arg(request.query.get("filter") or None)
     plan = await plan_for_session(store, session.id, session.name)
-    return await _stream(request, store.iter_entries(session.id), session.name, exclude, redact, plan)
+    if selection is None:
+        entries = store.iter_entries(session.id)
+    else:  # a filtered view of the session: only the entries the filter selects, in order
+        entries = store.iter_matching(TrafficQuery(session_id=session.id, filter=selection))
+    return await _stream(request, entries, session.name, exclude, redact, plan)
 
 
 @routes.post("/api/har/export")

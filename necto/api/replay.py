@@ -15,6 +15,7 @@ from necto.api.errors import (
     ApiError,
     bad_request,
     entry_not_found,
+    filter_error,
     json_response,
     not_found,
     read_json,
@@ -36,6 +37,7 @@ from necto.replay import (
     result_json,
     validate_request,
 )
+from necto.search.filterlang import FilterError
 
 routes = web.RouteTableDef()
 
@@ -153,6 +155,8 @@ async def replay_session(request: web.Request) -> web.Response:
         raise session_not_found()
     try:
         opts = ReplayOptions.from_json(body)
+    except FilterError as e:
+        raise filter_error(e) from None
     except ValueError as e:
         raise bad_request(str(e)) from None
     pipe = pipeline(c)

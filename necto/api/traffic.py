@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from necto.api.context import ctx
-from necto.api.errors import bad_request, entry_not_found, json_response, session_not_found
+from necto.api.errors import bad_request, entry_not_found, filter_arg, json_response, session_not_found
 from necto.store import SORT_COLUMNS, TrafficQuery
 from necto.views import entry_detail, entry_summary
 
@@ -35,6 +35,7 @@ def parse_query(request: web.Request) -> TrafficQuery:
     q = TrafficQuery(
         session_id=request.query.get("sessionId") or None,
         search=request.query.get("search") or None,
+        filter=filter_arg(request.query.get("filter") or None),
         methods=_csv(request.query.get("methods")),
         hosts=_csv(request.query.get("hosts")),
         limit=_int(request, "limit", 100, 1, MAX_LIMIT),
@@ -91,10 +92,18 @@ async def clear_session(request: web.Request) -> web.Response:
 
 @routes.get("/api/traffic/{id}")
 async def get_traffic(request: web.Request) -> web.Response:
-    entry = await ctx(request).store.get_entry(request.match_info["id"])
+    store = ctx(request).store
+    entry = await store.get_entry(request.match_info["id"])
     if entry is None:
         raise entry_not_found()
-    return json_response(entry_detail(entry))
+    notes = (await store.annotations_for([entry.id])).get(entry.id, [])
+    if notes:
+        entry.extra.update(annotationCount=len(notes), annotationColor=notes[-1]["color"],
+                           annotationNote=notes[-1]["content"][:200])  # fmt: skip
+    out = entry_detail(entry)
+    out["annotations"] = notes  # in full here (the list has their count)
+    out["annotationCount"] = len(notes)
+    return json_response(out)
 
 
 @routes.delete("/api/traffic/{id}")

@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from necto.config import Config
+from necto.search.filterlang import FilterError, Node, parse_filter
 from necto.store import Store
 from necto.vocab import EXIT_FAIL, EXIT_OK, EXIT_USAGE, format_table
 
@@ -26,6 +27,7 @@ __all__ = [
     "config_from_args",
     "bounded_int",
     "err",
+    "filter_arg",
     "open_store",
     "parse_size",
     "print_json",
@@ -39,6 +41,19 @@ PROGRESS_MIN_BYTES = 16 << 20  # files smaller than this finish too fast to need
 
 def err(message: str) -> None:
     print(f"necto: {message}", file=sys.stderr)
+
+
+def filter_arg(text: str | None) -> Node | None:
+    """A `--filter` query. A malformed one is shown with a caret under the offending token and
+    ends the command with exit code 2 (as argparse does for bad arguments)."""
+    try:
+        return parse_filter(text)
+    except FilterError as e:
+        err(str(e))
+        if text and len(text) <= 200:
+            width = max(1, min(len(e.token), len(text) - e.position)) if e.token else 1
+            print(f"  {text}\n  {' ' * e.position}{'^' * width}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE) from None
 
 
 def parse_size(text: str) -> int:

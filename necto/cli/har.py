@@ -11,14 +11,14 @@ from typing import Any
 
 import orjson
 
-from necto.cli.common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, DataDirArg, Handler, Progress, open_store
+from necto.cli.common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, DataDirArg, Handler, Progress, filter_arg, open_store
 from necto.har.export import export_har
 from necto.har.importer import SessionNotFound, import_har
 from necto.har.pages import plan_for_entries, plan_for_session
 from necto.har.report import HarError, Report
 from necto.har.validate import validate_har
 from necto.model import Entry
-from necto.store import Store
+from necto.store import Store, TrafficQuery
 
 WARNING_MODES = ("grouped", "all", "none")
 
@@ -29,6 +29,7 @@ def register(sub: Any, add_data_dir_arg: DataDirArg) -> dict[str, Handler]:
     ex.add_argument("session", nargs="?", help="session id or name (not needed with --entries)")
     ex.add_argument("-o", "--output", help="file to write (default: stdout)")
     ex.add_argument("--entries", help="comma-separated entry ids, exported in this order")
+    ex.add_argument("--filter", "-f", metavar="QUERY", help="only the session's entries this filter-language query selects, e.g. 'status:5xx'")
     ex.add_argument("--exclude-binary", action="store_true", help="leave out non-text bodies (noted in content.comment)")
     ex.add_argument("--redact", action="store_true", help="mask credentials, cookies and sensitive data for sharing (log.comment says what)")
     ex.add_argument("--name", help='page title for --entries exports (default "Necto Export")')
@@ -94,6 +95,10 @@ def _error_lines(e: HarError, head: str) -> str:
 
 
 async def cmd_export(args: argparse.Namespace) -> int:
+    selection = filter_arg(args.filter)
+    if selection is not None and args.entries:
+        print("necto: give --entries or --filter, not both", file=sys.stderr)
+        return EXIT_USAGE
     async with open_store(args) as store:
         if args.entries:
             ids = [i.strip() for i in args.entries.split(",") if i.strip()]
@@ -112,7 +117,10 @@ async def cmd_export(args: argparse.Namespace) -> int:
             if session is None:
                 print(f"necto: Session not found: {args.session}", file=sys.stderr)
                 return EXIT_FAIL
-            entries = store.iter_entries(session.id)
+            if selection is None:
+                entries = store.iter_entries(session.id)
+            else:
+                entries = store.iter_matching(TrafficQuery(session_id=session.id, filter=selection))
             title = args.name or session.name
             plan = await plan_for_session(store, session.id, title)
         count = 0
@@ -131,7 +139,7 @@ async def cmd_export(args: argparse.Namespace) -> int:
         out = open(args.output, "wb") if args.output else sys.stdout.buffer
         try:
             async for chunk in export_har(
-                counted(entries), title=title, exclude_binary=args.exclude_binary, redact=args.redact, plan=plan
+                store.with_annotations(counted(entries)), title=title, exclude_binary=args.exclude_binary, redact=args.redact, plan=plan
             ):
                 await asyncio.to_thread(out.write, chunk)
         finally:

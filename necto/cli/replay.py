@@ -25,6 +25,7 @@ from necto.cli.common import (
     Handler,
     config_from_args,
     err,
+    filter_arg,
     open_store,
     table,
 )
@@ -41,7 +42,9 @@ from necto.compare import (
 from necto.har.reader import load_entries
 from necto.har.report import HarError
 from necto.model import Entry, Session
-from necto.store import Store
+from necto.search.filterlang import Node
+from necto.search.predicate import matches
+from necto.store import Store, TrafficQuery
 
 EXIT_DIFFERENT = 1
 
@@ -76,6 +79,7 @@ def register(sub: Any, add_data_dir_arg: DataDirArg) -> dict[str, Handler]:
     rp.add_argument("--host", action="append", default=[], help="only requests to this host (repeatable; *.example.com)")
     rp.add_argument("--method", action="append", default=[], help="only this method (repeatable)")
     rp.add_argument("--skip-static", action="store_true", help="skip images, fonts, CSS, scripts and media")
+    rp.add_argument("--filter", "-f", metavar="QUERY", help="only the entries this filter-language query selects, e.g. 'method:POST host:api.example.com'")
     rp.add_argument("--drop-header", action="append", default=[], metavar="NAME", help="do not send this header (repeatable; e.g. cookie)")
     rp.add_argument("--timeout", type=float, default=30.0, help="seconds per request (default 30)")
     rp.add_argument("--name", help='name of the new session (default "Replay of <source>")')
@@ -88,6 +92,7 @@ def register(sub: Any, add_data_dir_arg: DataDirArg) -> dict[str, Handler]:
     dp.add_argument("a", help="session id or name, or a .har file")
     dp.add_argument("b", help="session id or name, or a .har file")
     dp.add_argument("--json", action="store_true", help="print the full diff as JSON")
+    dp.add_argument("--filter", "-f", metavar="QUERY", help="compare only the entries of A and B this filter-language query selects")
     dp.add_argument("--ignore-header", action="append", default=[], metavar="NAME", help="also ignore this header (repeatable)")
     dp.add_argument("--ignore-path", action="append", default=[], metavar="JSONPATH", help="ignore this JSON path, e.g. $.meta.ts or $..updatedAt (repeatable)")
     dp.add_argument("--keep-volatile", action="store_true", help="also compare Date, Set-Cookie, request ids, Content-Length")
@@ -121,6 +126,7 @@ def replay_options(args: argparse.Namespace) -> Any:
         drop_headers=[h.lower() for h in args.drop_header],
         timeout=args.timeout,
         name=args.name,
+        filter=filter_arg(args.filter),
     )
 
 
@@ -232,18 +238,26 @@ def diff_options(args: argparse.Namespace) -> CompareOptions:
     )
 
 
-async def _side(text: str, get_store: Callable[[], Any]) -> tuple[Callable[[], AsyncIterator[Entry]], Fetch, str]:
-    """(entry stream factory, fetch by ids, label) for a .har path or a session id/name."""
+async def _side(
+    text: str, get_store: Callable[[], Any], selection: Node | None = None
+) -> tuple[Callable[[], AsyncIterator[Entry]], Fetch, str]:
+    """(entry stream factory, fetch by ids, label) for a .har path or a session id/name; with
+    a filter, only the entries it selects (in SQL for a session, in memory for a file)."""
     if is_har_path(text):
         try:
             entries = await asyncio.to_thread(load_har_entries, Path(text))
         except (HarFileError, OSError) as e:
             raise HarFileError(f"cannot read {text}: {e}") from None
+        if selection is not None:
+            entries = [e for e in entries if matches(selection, e)]
         return (lambda: iterate(entries)), list_fetcher(entries), Path(text).name
     store: Store = await get_store()
     session = await store.find_session(text)
     if session is None:
         raise LookupError(f"Session not found: {text}")
+    if selection is not None:
+        query = TrafficQuery(session_id=session.id, filter=selection)
+        return (lambda: store.iter_matching(query)), store.get_entries, session.name
     return (lambda: store.iter_entries(session.id)), store.get_entries, session.name
 
 
@@ -253,6 +267,7 @@ async def cmd_diff(args: argparse.Namespace) -> int:
     except ValueError as e:
         err(str(e))
         return EXIT_USAGE
+    selection = filter_arg(args.filter)
     stores: list[Any] = []
 
     async def get_store() -> Store:
@@ -262,8 +277,8 @@ async def cmd_diff(args: argparse.Namespace) -> int:
         return stores[0][1]
 
     try:
-        stream_a, fetch_a, label_a = await _side(args.a, get_store)
-        stream_b, fetch_b, label_b = await _side(args.b, get_store)
+        stream_a, fetch_a, label_a = await _side(args.a, get_store, selection)
+        stream_b, fetch_b, label_b = await _side(args.b, get_store, selection)
         result = await compare_sources(stream_a(), stream_b(), fetch_a, fetch_b, opts, (label_a, label_b))
     except (LookupError, HarFileError, OSError, ValueError) as e:
         err(str(e))

@@ -82,6 +82,8 @@ def register(sub: Any, add_data_dir_arg: DataDirArg) -> dict[str, Handler]:
     run.add_argument("--idle-timeout", type=seconds, default=DEFAULT_IDLE_TIMEOUT, metavar="SECONDS", help=f"close a connection with no request in progress after this (default {DEFAULT_IDLE_TIMEOUT:g})")
     run.add_argument("--max-connections", type=count, default=DEFAULT_MAX_CONNECTIONS, metavar="N", help=f"most client connections the proxy holds at once (default {DEFAULT_MAX_CONNECTIONS}, lowered to fit the open-files limit)")
     run.add_argument("--shutdown-timeout", type=seconds, default=DEFAULT_SHUTDOWN_TIMEOUT, metavar="SECONDS", help=f"on Ctrl-C / SIGTERM, how long exchanges in flight may take to finish (default {DEFAULT_SHUTDOWN_TIMEOUT:g})")
+    run.add_argument("--proto-dir", type=Path, default=None, metavar="DIR", help="a .proto file, or a directory of them: Protobuf and gRPC bodies are shown with their field names")
+    run.add_argument("--no-search-index", action="store_true", help="do not index bodies for search in the background (a search then indexes what it needs first)")
     run.add_argument("-v", "--verbose", action="store_true", help="log mitmproxy's connection events")
     return {"run": cmd_run}
 
@@ -130,6 +132,7 @@ async def cmd_run(args: argparse.Namespace) -> int:
     cfg.breakpoint_timeout, cfg.breakpoint_timeout_action = args.breakpoint_timeout, args.breakpoint_timeout_action
     cfg.header_timeout, cfg.idle_timeout = args.header_timeout, args.idle_timeout
     cfg.max_connections, cfg.shutdown_timeout = args.max_connections, args.shutdown_timeout
+    cfg.proto_dir, cfg.search_index = args.proto_dir, not args.no_search_index
     necto = Necto(cfg)
     try:
         addrs = await necto.start()

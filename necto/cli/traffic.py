@@ -13,10 +13,13 @@ from necto.cli.common import (
     DataDirArg,
     Handler,
     bounded_int,
+    filter_arg,
     open_store,
     print_json,
     table,
 )
+from necto.model import Entry
+from necto.search.filterlang import SEARCH_PLACES, all_of, search_tree
 from necto.store import SORT_COLUMNS, Store, TrafficQuery
 from necto.views import entry_detail, entry_summary
 
@@ -47,6 +50,7 @@ def register(sub: Any, add_data_dir_arg: DataDirArg) -> dict[str, Handler]:
     tl = tsub.add_parser("list", help="list entries (default: the active session)")
     add_data_dir_arg(tl, leaf=True)
     tl.add_argument("--session", help="session id or name")
+    tl.add_argument("--filter", "-f", metavar="QUERY", help='the filter language, e.g. \'method:POST status:5xx body:"order_id=8812"\' (see the README)')
     tl.add_argument("--search", help="substring of the URL or method")
     tl.add_argument("--method", action="append", default=[], help="only this method (repeatable)")
     tl.add_argument("--status", action="append", default=[], help="status code or class like 4xx (repeatable)")
@@ -56,6 +60,15 @@ def register(sub: Any, add_data_dir_arg: DataDirArg) -> dict[str, Handler]:
     tl.add_argument("--limit", type=bounded_int(1, 1_000_000), default=50)
     tl.add_argument("--offset", type=bounded_int(0, 1 << 62), default=0)
     tl.add_argument("--json", action="store_true", help="print JSON")
+    tq = tsub.add_parser("search", help="find TEXT in URLs, headers and bodies (decoded) across sessions, newest first")
+    add_data_dir_arg(tq, leaf=True)
+    tq.add_argument("text", help="a substring, case-insensitive")
+    tq.add_argument("--in", dest="search_in", default="url,headers,body", help="where: url,headers,body,notes (default url,headers,body)")
+    tq.add_argument("--session", help="only this session (id or name; default: every session)")
+    tq.add_argument("--filter", "-f", metavar="QUERY", help="also this filter-language query")
+    tq.add_argument("--limit", type=int, default=50)
+    tq.add_argument("--offset", type=int, default=0)
+    tq.add_argument("--json", action="store_true", help="print JSON: {entries, total, sessionNames}")
     ts = tsub.add_parser("show", help="one entry in full, as JSON (bodies base64)")
     add_data_dir_arg(ts, leaf=True)
     ts.add_argument("id", help="entry id, or any unique prefix of it (as `traffic list` prints)")
@@ -78,6 +91,7 @@ async def cmd_traffic(args: argparse.Namespace) -> int:
             q = TrafficQuery(
                 session_id=session.id,
                 search=args.search,
+                filter=filter_arg(args.filter),
                 methods=args.method,
                 hosts=args.host,
                 sort_field=args.sort,
@@ -95,16 +109,11 @@ async def cmd_traffic(args: argparse.Namespace) -> int:
             if args.json:
                 print_json({"entries": [entry_summary(e) for e in entries], "count": count})
             else:
-                table(
-                    [
-                        [e.id[:8], e.method, str(e.status if e.status is not None else "ERR"),
-                         f"{e.duration:.0f}ms", e.url[:100]]
-                        for e in entries
-                    ],
-                    ["ID", "METHOD", "STATUS", "TIME", "URL"],
-                )
+                print_entries(entries)
                 print(f"{len(entries)} of {count} in {session.name}")
             return EXIT_OK
+        if args.action == "search":
+            return await _search(store, args)
         if args.action in ("show", "delete"):
             entry_id, problem = await resolve_entry_id(store, args.id)
             entry = await store.get_entry(entry_id) if entry_id else None
@@ -123,3 +132,43 @@ async def cmd_traffic(args: argparse.Namespace) -> int:
         n = await store.clear_session(found.id)
         print(f"deleted {n} entries from {found.name}")
         return EXIT_OK
+
+
+def print_entries(entries: list[Entry], sessions: dict[str, str] | None = None) -> None:
+    rows = []
+    for e in entries:
+        row = [e.id[:8], e.method, str(e.status if e.status is not None else "ERR"), f"{e.duration:.0f}ms", e.url[:100]]
+        if sessions is not None:
+            row.insert(1, sessions.get(e.session_id, "")[:24])
+        rows.append(row)
+    header = ["ID", "METHOD", "STATUS", "TIME", "URL"]
+    if sessions is not None:
+        header.insert(1, "SESSION")
+    table(rows, header)
+
+
+async def _search(store: Store, args: argparse.Namespace) -> int:
+    where = [w.strip().lower() for w in args.search_in.split(",") if w.strip()]
+    bad = [w for w in where if w not in SEARCH_PLACES]
+    if bad or not where or not args.text.strip():
+        print(f"necto: --in takes {', '.join(SEARCH_PLACES)}" if bad or not where else "necto: Search query is required",
+              file=sys.stderr)  # fmt: skip
+        return EXIT_USAGE
+    session_id = None
+    if args.session:
+        found = await store.find_session(args.session)
+        if found is None:
+            print(f"necto: Session not found: {args.session}", file=sys.stderr)
+            return EXIT_FAIL
+        session_id = found.id
+    q = TrafficQuery(session_id=session_id, filter=all_of(search_tree(args.text.strip(), where), filter_arg(args.filter)),
+                     sort_direction="desc", limit=args.limit, offset=args.offset)  # fmt: skip
+    entries, total = await store.list_entries(q)
+    names = {s.id: s.name for s in await store.list_sessions()}
+    if args.json:
+        print_json({"entries": [entry_summary(e) for e in entries], "total": total,
+                    "sessionNames": {e.session_id: names.get(e.session_id, "") for e in entries}})  # fmt: skip
+    else:
+        print_entries(entries, names)
+        print(f"{len(entries)} of {total} matches")
+    return EXIT_OK

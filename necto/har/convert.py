@@ -35,8 +35,10 @@ from necto.har.derive import (
     text_or_base64,
     valid_ip,
 )
+from necto.har.export import annotations_comment
 from necto.har.report import Report
 from necto.model import NOT_APPLICABLE, Entry, Header, Timings, WsMessage
+from necto.search.filterlang import COLORS as ANNOTATION_COLORS
 from necto.urls import unbracketed_ipv6
 from necto.vocab import is_token, iso_time
 
@@ -678,6 +680,7 @@ def convert_entry(raw: Any, index: int, session_id: str, report: Report, now: fl
         c.warn("pageref", f"{pageref!r} is not a page id; left out (kept in _pageref)")
         hentry["_pageref"] = pageref
     _cache(c, raw, hentry)
+    _annotations(c, hentry, e)
     if hentry:
         har["entry"] = hentry
     if har:
@@ -914,3 +917,57 @@ def _ws(c: _Ctx, items: list[Any]) -> list[WsMessage]:
             kind = "receive"
         out.append(WsMessage(kind, _number(m.get("time")) or 0.0, opcode, payload))
     return out
+
+
+MAX_ANNOTATIONS = 100
+MAX_NOTE = 100_000
+
+
+def _annotations(c: _Ctx, hentry: dict[str, Any], e: Entry) -> None:
+    """A Necto export's `_necto.annotations` become the entry's annotations again (the importer
+    stores them; `comment` said the same, so its share of it is not kept twice)."""
+    ext = hentry.get("_necto")
+    if not isinstance(ext, dict) or "annotations" not in ext:
+        return
+    rest = {k: v for k, v in ext.items() if k != "annotations"}
+    if rest:
+        hentry["_necto"] = rest
+    else:
+        del hentry["_necto"]
+    items = ext["annotations"]
+    if not isinstance(items, list):
+        c.warn("_necto.annotations", f"not a list ({type(items).__name__}); left out")
+        return
+    notes: list[dict[str, Any]] = []
+    for j, a in enumerate(items[:MAX_ANNOTATIONS]):
+        where = f"_necto.annotations[{j}]"
+        content = a.get("content") if isinstance(a, dict) else None
+        if not isinstance(content, str) or not content:
+            c.warn(where, "no content; left out")
+            continue
+        assert isinstance(a, dict)
+        color = a.get("color")
+        if color not in ANNOTATION_COLORS:
+            c.warn(f"{where}.color", f"{color!r} is not a colour; yellow used")
+            color = "yellow"
+        tags = a.get("tags")
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            if tags is not None:
+                c.warn(f"{where}.tags", "not a list of strings; left out")
+            tags = []
+        stamps = [a.get(k) if isinstance(a.get(k), int) and not isinstance(a.get(k), bool) else None
+                  for k in ("createdAt", "updatedAt")]  # fmt: skip
+        created = stamps[0] if stamps[0] is not None else int(e.started * 1000)
+        notes.append({"content": content[:MAX_NOTE], "color": color, "tags": [t[:100] for t in tags[:50]],
+                      "createdAt": created, "updatedAt": stamps[1] if stamps[1] is not None else created})  # fmt: skip
+    if len(items) > MAX_ANNOTATIONS:
+        c.warn("_necto.annotations", f"{len(items)} annotations; the first {MAX_ANNOTATIONS} kept")
+    if not notes:
+        return
+    e.extra["annotations"] = notes
+    text = annotations_comment(notes)
+    comment = hentry.get("comment")
+    if comment == text:
+        del hentry["comment"]
+    elif isinstance(comment, str) and comment.endswith("\n\n" + text):
+        hentry["comment"] = comment[: -len(text) - 2]

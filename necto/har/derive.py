@@ -176,6 +176,18 @@ def _multipart_params(body: bytes, content_type: str) -> list[dict[str, str]] | 
     return params
 
 
+def form_params(body: bytes, content_type: str) -> list[dict[str, str]] | None:
+    """A form body's parameters ({name, value} or, for a file, {name, fileName, contentType});
+    None when the body is not a form."""
+    lmime = content_type.lower()
+    if lmime.startswith("application/x-www-form-urlencoded"):
+        text, enc = text_or_base64(body)
+        return None if enc else [{"name": n, "value": v} for n, v in parse_qsl(text, keep_blank_values=True)]
+    if lmime.startswith("multipart/form-data"):
+        return _multipart_params(body, content_type)
+    return None
+
+
 def derive_post_data(e: Entry) -> dict[str, Any] | None:
     body = e.request_body
     if not body:

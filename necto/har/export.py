@@ -235,7 +235,29 @@ def entry_to_har(e: Entry, exclude_binary: bool = False, plan: ExportPlan | None
     out.update(h.get("entry", {}))
     if dangling is not None:
         out["_pageref"] = dangling
+    notes = e.extra.get("annotations")
+    if notes:
+        _write_annotations(out, notes)
     return out
+
+
+ANNOTATION_FIELDS = ("content", "color", "tags", "createdAt", "updatedAt")
+
+
+def annotations_comment(notes: Sequence[dict[str, Any]]) -> str:
+    """What an entry's HAR `comment` says of its annotations: their texts, a blank line apart."""
+    return "\n\n".join(str(a.get("content", "")) for a in notes)
+
+
+def _write_annotations(out: dict[str, Any], notes: Sequence[dict[str, Any]]) -> None:
+    """Annotations as the entry's `comment` (after the file's own, for an imported entry) and
+    in full under `_necto.annotations`, which an import reads back."""
+    text = annotations_comment(notes)
+    own = out.get("comment")
+    out["comment"] = f"{own}\n\n{text}" if isinstance(own, str) and own else text
+    extension = dict(out.get("_necto") or {})
+    extension["annotations"] = [{k: a[k] for k in ANNOTATION_FIELDS if k in a} for a in notes]
+    out["_necto"] = extension
 
 
 def _dump_batch(

@@ -90,7 +90,9 @@ async def import_har(
             if batch is None:
                 break
             pending = asyncio.ensure_future(asyncio.to_thread(next, gen, None))
+            notes = [(e.id, a) for e in batch for a in e.extra.pop("annotations", None) or ()]
             await store.add_entries(batch)
+            await store.add_annotation_rows(notes)  # a Necto export's annotations come back
             await store.add_import_warnings(import_id, r.take_pending())
         if r.total == 0:
             raise HarError("empty", "the file has no entries (log.entries is empty): there is nothing to import")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import aiosqlite
 
+from necto.store.annotations import Annotations
 from necto.store.breakpoints import BreakpointStore
 from necto.store.connectivity import ConnectivitySettings
 from necto.store.entries import Entries
@@ -18,6 +19,7 @@ from necto.store.limits import LimitedConnection
 from necto.store.query import IS_STATIC_SQL, sql_is_static
 from necto.store.rules import RuleStore
 from necto.store.schema import MIGRATIONS, PAGE_SIZE, SchemaTooNew, migrate
+from necto.store.search import SearchIndex
 from necto.store.sessions import Sessions
 from necto.store.staging import Staging
 from necto.store.watch import OutsideChanges
@@ -67,7 +69,16 @@ def _capture_connection(path: Path) -> sqlite3.Connection:
 
 
 class Store(
-    Entries, Sessions, Staging, HarImports, OutsideChanges, ConnectivitySettings, RuleStore, BreakpointStore
+    Entries,
+    Sessions,
+    Staging,
+    HarImports,
+    OutsideChanges,
+    ConnectivitySettings,
+    RuleStore,
+    BreakpointStore,
+    Annotations,
+    SearchIndex,
 ):
     """Sessions and entries. Captures are queued with `record()` and committed in batches; every
     other write goes through the same connection under one lock."""
@@ -118,6 +129,7 @@ class Store(
             store._init_writer(capture)
             await store._recover()
             await store._fold_frames()
+            await store._prepare_search()
             await store.ensure_active_session()
         except BaseException:
             if capture is not None:
@@ -132,6 +144,7 @@ class Store(
     async def close(self) -> None:
         """Write everything still pending, then close both connections."""
         await self._stop_watch()
+        await self._stop_indexer()
         self._close_probe()
         self._close_breakpoint_probe()
         await self._stop_writer()

@@ -12,6 +12,26 @@ from necto.store.query import TrafficQuery
 from necto.store.rows import E_COLUMNS, ENTRY_COLUMNS, ORDER_KEY, SUMMARY_COLUMNS, rows_to_entries
 from necto.store.writer import CaptureWriter, fitted_row
 
+# What a list row shows besides the entry's own columns: its annotations (count, the newest one's
+# colour and text) and the GraphQL operation name (from the search index's facts).
+LIST_EXTRAS = ("annotationCount", "annotationColor", "annotationNote", "graphql")
+LIST_EXTRAS_SQL = (
+    "(SELECT COUNT(*) FROM annotations a WHERE a.traffic_id = e.id), "
+    "(SELECT a.color FROM annotations a WHERE a.traffic_id = e.id ORDER BY a.created_at DESC, a.rowid DESC LIMIT 1), "
+    "(SELECT substr(a.content, 1, 200) FROM annotations a WHERE a.traffic_id = e.id "
+    "ORDER BY a.created_at DESC, a.rowid DESC LIMIT 1), "
+    "(SELECT f.graphql FROM entry_facts f WHERE f.seq = e.seq)"
+)
+
+
+def add_list_extras(e: Entry, values: Sequence[Any]) -> None:
+    for key, value in zip(LIST_EXTRAS, values, strict=True):
+        if value:
+            e.extra[key] = value
+        elif key == "graphql" and value == "":
+            e.extra[key] = ""  # an anonymous GraphQL operation
+
+
 # Converting more rows than this (JSON headers, frames) moves to a worker thread: the proxy
 # shares the event loop.
 CONVERT_ON_LOOP = 200
@@ -46,15 +66,17 @@ class Entries(CaptureWriter, OpenSockets):
             row = await cur.fetchone()
         return (await self._with_frames([row]))[0] if row else None
 
-    async def get_entries(self, entry_ids: Sequence[str]) -> list[Entry]:
-        """The entries that exist, in the order asked for."""
+    async def get_entries(self, entry_ids: Sequence[str], any_state: bool = False) -> list[Entry]:
+        """The entries that exist, in the order asked for (`any_state`: also those of an
+        import still being staged, which the search indexer reads)."""
         found: dict[str, Entry] = {}
         ids = list(dict.fromkeys(entry_ids))
+        ready = "1" if any_state else "s.state = 'ready'"
         for i in range(0, len(ids), 500):
             chunk = ids[i : i + 500]
             async with self._r.execute(
                 f"SELECT {E_COLUMNS} FROM entries e JOIN sessions s ON s.id = e.session_id "
-                f"WHERE s.state = 'ready' AND e.id IN ({', '.join('?' * len(chunk))})",
+                f"WHERE {ready} AND e.id IN ({', '.join('?' * len(chunk))})",
                 chunk,
             ) as cur:
                 rows = list(await cur.fetchall())
@@ -90,21 +112,25 @@ class Entries(CaptureWriter, OpenSockets):
             last = (rows[-1][-2], rows[-1][-1])
 
     async def list_entries(self, q: TrafficQuery) -> tuple[list[Entry], int]:
-        """A page of entries (without bodies) and the total count matching the filters."""
-        clause, args = q.where()
+        """A page of entries (without bodies) and the total count matching the filters. Each
+        carries what the list shows beside its columns in `extra` (LIST_EXTRAS)."""
+        clause, args = await self.prepare_query(q)  # type: ignore[attr-defined]
         base = f"FROM entries e JOIN sessions s ON s.id = e.session_id WHERE {clause}"
         async with self._r.execute(f"SELECT COUNT(*) {base}", args) as cur:
             row = await cur.fetchone()
             count = row[0] if row else 0
         async with self._r.execute(
-            f"SELECT {SUMMARY_COLUMNS} {base} ORDER BY {q.order()} LIMIT ? OFFSET ?",
+            f"SELECT {SUMMARY_COLUMNS}, {LIST_EXTRAS_SQL} {base} ORDER BY {q.order()} LIMIT ? OFFSET ?",
             (*args, q.limit, q.offset),
         ) as cur:
             rows = list(await cur.fetchall())
-        return await convert(rows), count
+        entries = await convert(rows)
+        for e, r in zip(entries, rows, strict=True):
+            add_list_extras(e, r[-len(LIST_EXTRAS) :])
+        return entries, count
 
     async def count_entries(self, q: TrafficQuery) -> int:
-        clause, args = q.where()
+        clause, args = await self.prepare_query(q)  # type: ignore[attr-defined]
         async with self._r.execute(
             f"SELECT COUNT(*) FROM entries e JOIN sessions s ON s.id = e.session_id WHERE {clause}", args
         ) as cur:

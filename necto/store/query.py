@@ -1,11 +1,19 @@
-"""The traffic list's filters, sort and paging, and their SQL."""
+"""The traffic list's filters, sort and paging, and their SQL.
+
+NectoProxy's list parameters (`search`, `methods`, `statusCodes`, `hosts`) and the filter
+language (`filter`, necto.search) end up in one WHERE clause; `search` is itself a small filter
+tree, so it means the same wherever it is used.
+"""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
+from necto.search.filterlang import Match, Method, Node, Or, Url, all_of
+from necto.search.sqlfilter import compile_sql
 from necto.vocab import is_static
 
 SORT_COLUMNS = {
@@ -25,6 +33,11 @@ def sql_is_static(url: str | None, content_type: str | None, status: int | None)
     return int(is_static(urlsplit(url or "").path, content_type or "", status))
 
 
+def search_node(text: str) -> Node:
+    """NectoProxy's `search`: a substring of the URL or the method, case-insensitive."""
+    return Or((Url(Match(text=text.lower())), Method(regex=re.compile(re.escape(text), re.I))))
+
+
 def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -42,6 +55,7 @@ class TrafficQuery:
     host_patterns: list[str] = field(default_factory=list)  # "api.x" or "*.x" (it and subdomains)
     skip_static: bool = False  # leave out images, fonts, CSS, scripts, media (vocab.is_static)
     replayable: bool = False  # only HTTP(S) exchanges: no WebSocket, no CONNECT
+    filter: Node | None = None  # the filter language (necto.search.parse_filter)
     sort_field: str = "timestamp"
     sort_direction: str = "asc"
     limit: int = 100
@@ -56,16 +70,23 @@ class TrafficQuery:
         else:
             raise ValueError(f"Invalid status code: {code[:20]} (use e.g. 404, 4xx or 0 for no response)")
 
-    def where(self) -> tuple[str, list[Any]]:
-        """The WHERE clause (over `entries e JOIN sessions s`) and its arguments."""
+    def tree(self) -> Node | None:
+        """`search` and `filter` as one filter tree (None: neither)."""
+        return all_of(search_node(self.search) if self.search else None, self.filter)
+
+    def needs_index(self) -> bool:
+        """Does the WHERE clause read the search index (so it must be caught up first)?"""
+        tree = self.tree()
+        return tree is not None and compile_sql(tree).needs_index
+
+    def where(self, fts: bool = True) -> tuple[str, list[Any]]:
+        """The WHERE clause (over `entries e JOIN sessions s`) and its arguments; `fts`: the
+        search index is an FTS5 table (else a plain one)."""
         where: list[str] = ["s.state = 'ready'"]
         args: list[Any] = []
         if self.session_id:
             where.append("e.session_id = ?")
             args.append(self.session_id)
-        if self.search:
-            where.append("(instr(lower(e.url), ?) > 0 OR instr(lower(e.method), ?) > 0)")
-            args += [self.search.lower()] * 2
         if self.methods:
             where.append(f"upper(e.method) IN ({', '.join('?' * len(self.methods))})")
             args += [m.upper() for m in self.methods]
@@ -99,6 +120,11 @@ class TrafficQuery:
                 "e.websocket IS NULL AND upper(e.method) != 'CONNECT' "
                 "AND (lower(substr(e.url, 1, 7)) = 'http://' OR lower(substr(e.url, 1, 8)) = 'https://')"
             )
+        tree = self.tree()
+        if tree is not None:  # last: the filter's text terms are its costly part
+            compiled = compile_sql(tree, fts)
+            where.append(compiled.sql)
+            args += compiled.args
         return " AND ".join(where), args
 
     def order(self) -> str:

@@ -175,6 +175,44 @@ CREATE TABLE websocket_frames (
 ) WITHOUT ROWID;
 """
 
+# Search and annotations (issue 15). Annotations belong to an entry and go with it. The search
+# index itself (`entry_text`, FTS5 with the trigram tokenizer, or a plain table where SQLite lacks
+# them) is created when the store opens (necto/store/search.py); here is what it hangs on:
+# `search_state.upto` is the highest `seq` indexed (the indexer catches up from there), derived
+# facts per entry (the GraphQL operation name), and `search_gone`, the seqs of deleted entries
+# whose index rows are still to be removed (done lazily: deleting from FTS5 costs as much as
+# indexing). The trigger keeps `upto` below any seq SQLite may hand out again (it reuses the
+# highest ones after they are deleted).
+SEARCH_V7 = """
+CREATE TABLE annotations (
+    id TEXT PRIMARY KEY,
+    traffic_id TEXT NOT NULL REFERENCES entries(id) ON DELETE CASCADE,
+    content TEXT NOT NULL,
+    color TEXT NOT NULL,
+    tags BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX annotations_by_entry ON annotations(traffic_id, created_at);
+CREATE TABLE search_state (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    upto INTEGER NOT NULL,
+    mode TEXT NOT NULL
+);
+INSERT INTO search_state (id, upto, mode) VALUES (1, 0, '');
+CREATE TABLE entry_facts (
+    seq INTEGER PRIMARY KEY,
+    graphql TEXT
+);
+CREATE TABLE search_gone (seq INTEGER PRIMARY KEY);
+CREATE TRIGGER entries_search_gone AFTER DELETE ON entries BEGIN
+    DELETE FROM entry_facts WHERE seq = old.seq;
+    INSERT OR IGNORE INTO search_gone (seq) VALUES (old.seq);
+    UPDATE search_state SET upto = (SELECT COALESCE(MAX(seq), 0) FROM entries)
+        WHERE upto > (SELECT COALESCE(MAX(seq), 0) FROM entries);
+END;
+"""
+
 MIGRATIONS: list[str] = [
     SCHEMA_V1,
     CONNECTIVITY_V2,
@@ -182,6 +220,7 @@ MIGRATIONS: list[str] = [
     HAR_IMPORTS_V4,
     BREAKPOINTS_V5,
     WEBSOCKET_FRAMES_V6,
+    SEARCH_V7,
 ]
 
 

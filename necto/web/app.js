@@ -4,7 +4,7 @@
 import { api } from "./api.js";
 import { $, h, closeDialog, closeMenus, copy, download, menu, showDialog, toast } from "./dom.js";
 import { state, prefs, savePrefs, on, readUrl, writeUrl, DEFAULT_NOISE, inCaptureOrder } from "./state.js";
-import { TYPES } from "./filters.js";
+import { TYPES, serverFilter } from "./filters.js";
 import { columnsMenu } from "./columns.js";
 import {
   connectEvents,
@@ -17,7 +17,9 @@ import {
   selectedIdsInOrder,
   clearSelection,
   scheduleRender,
+  reloadSoon,
 } from "./list.js";
+import { openSearch, renderFilterError, showFilterHelp } from "./search.js";
 import { closeDetail, openDetail, replay, wireDivider } from "./detail.js";
 import { compareSelectedOrToast, openEntryDiff, openSessionCompare } from "./diff.js";
 import { openInventory } from "./inventory.js";
@@ -67,7 +69,7 @@ function nextTheme() {
 // ---------------------------------------------------------------- filters
 function readFilterInputs() {
   state.filters = {
-    search: $("filter-text").value.trim(),
+    filter: $("filter-text").value.trim(),
     methods: $("filter-method").value,
     statusCodes: $("filter-status").value,
     hosts: $("filter-host").value.trim(),
@@ -75,16 +77,18 @@ function readFilterInputs() {
 }
 
 function writeFilterInputs() {
-  $("filter-text").value = state.filters.search;
+  $("filter-text").value = state.filters.filter;
   $("filter-method").value = state.filters.methods;
   $("filter-status").value = state.filters.statusCodes;
   $("filter-host").value = state.filters.hosts;
   $("opt-hide-noise").checked = state.hideNoise;
 }
 
-function filtersChanged() {
+async function filtersChanged() {
   clearSelection();
   renderChips();
+  // the live stream marks entries matching the filter box's query: reopen it for a new one
+  if (state.filters.filter !== state.eventsFilter) await connectEvents();
   reloadTraffic();
 }
 
@@ -131,7 +135,7 @@ function editNoise() {
 }
 
 function clearFilters() {
-  state.filters = { search: "", methods: "", statusCodes: "", hosts: "" };
+  state.filters = { filter: "", methods: "", statusCodes: "", hosts: "" };
   state.types.clear();
   state.hideNoise = false;
   state.endpoint = null;
@@ -163,6 +167,20 @@ async function exportSession() {
   }
 }
 
+async function exportFiltered() {
+  if (!state.sessionId) return;
+  const filter = serverFilter();
+  if (!filter) return toast("No filter set: use “Export session as HAR”");
+  try {
+    const opts = new URLSearchParams(exportOptions());
+    opts.set("filter", filter);
+    const resp = await api(`/api/har/export/${state.sessionId}?${opts}`, { raw: true });
+    download(await resp.blob(), filenameFrom(resp, "filtered.har"));
+  } catch (e) {
+    toast("Export failed: " + e.message);
+  }
+}
+
 async function exportSelected() {
   const ids = selectedIdsInOrder();
   if (!ids.length) return toast("Select entries first (click, Ctrl-click, Shift-click)");
@@ -187,6 +205,7 @@ const SHORTCUTS = [
   ["Shift + ↓ / ↑", "extend the selection"],
   ["Esc", "close the menu, dialog or entry detail"],
   ["/", "focus the filter"],
+  ["Ctrl + Shift + F", "search every session"],
   ["r", "the Rules panel"],
   ["?", "this list"],
   ["Right-click a row", "export, copy, replay, compare, create a rule, break on this"],
@@ -216,6 +235,10 @@ function onKey(ev) {
       $("viewport").focus({ preventScroll: true });
     }
     return;
+  }
+  if ((ev.ctrlKey || ev.metaKey) && ev.shiftKey && ev.key.toLowerCase() === "f") {
+    ev.preventDefault();
+    return openSearch();
   }
   if (ev.ctrlKey || ev.metaKey || ev.altKey || typing(ev.target) || $("dialog").open) return;
   // arrows inside the detail pane scroll it; j/k still move the list
@@ -299,6 +322,9 @@ function wire() {
   menu($("btn-export"), document.querySelector("#export-menu .menu-items"));
   $("export-session").onclick = () => (closeMenus(), exportSession());
   $("export-selected").onclick = () => (closeMenus(), exportSelected());
+  $("export-filtered").onclick = () => (closeMenus(), exportFiltered());
+  $("btn-search").onclick = () => openSearch();
+  $("btn-filter-help").onclick = () => showFilterHelp();
   $("btn-import").onclick = () => $("import-file").click();
   $("import-file").addEventListener("change", (ev) => {
     if (ev.target.files[0]) importFile(ev.target.files[0]);
@@ -374,6 +400,16 @@ function wire() {
   on("switch-session", (id) => switchSession(id));
   on("clear-filters", clearFilters);
   on("filters-changed", renderChips);
+  on("filter-error", renderFilterError);
+  on("annotations-changed", () => reloadSoon());
+  on("open-found", async (sessionId, id) => {
+    if (sessionId !== state.sessionId) {
+      if (!state.sessions.some((s) => s.id === sessionId)) await loadSessions();
+      await switchSession(sessionId);
+    }
+    selectId(id);
+    await openDetail(id);
+  });
   on("session-gone", async () => {
     await loadSessions();
     const s = state.sessions.find((x) => x.isActive) || state.sessions[0];
@@ -400,7 +436,7 @@ async function main() {
   applyTheme();
   wire();
   const url = readUrl();
-  state.filters = { search: url.search, methods: url.methods, statusCodes: url.statusCodes, hosts: url.hosts };
+  state.filters = { filter: url.filter, methods: url.methods, statusCodes: url.statusCodes, hosts: url.hosts };
   state.types = new Set(url.types.filter((t) => TYPES.some(([id]) => id === t)));
   state.hideNoise = url.hideNoise;
   state.endpoint = url.endpoint;

@@ -21,6 +21,7 @@ export const COLUMNS = [
   { id: "host", label: "Host", width: 170, min: 50, sort: "host", priority: 6 },
   { id: "port", label: "Port", width: 50, min: 32, priority: 1, num: true },
   { id: "path", label: "Path", width: 160, min: 80, sort: "url", flex: true, priority: 100 },
+  { id: "operation", label: "Operation", title: "GraphQL operation name", width: 110, min: 50, priority: 2 },
   { id: "type", label: "Type", width: 90, min: 36, priority: 4 },
   { id: "size", label: "Size", width: 70, min: 40, sort: "size", priority: 4, num: true },
   { id: "time", label: "Time", width: 64, min: 40, sort: "duration", priority: 7, num: true },
@@ -192,6 +193,7 @@ function annotationCount(e) {
 }
 
 function annotationText(e) {
+  if (e.annotationNote) return e.annotationNote + (e.annotations > 1 ? ` (+${e.annotations - 1} more)` : "");
   const a = e.annotations;
   if (Array.isArray(a)) return a.map((x) => (typeof x === "string" ? x : x && x.content) || "").filter(Boolean).join("\n");
   return typeof a === "string" ? a : "";
@@ -273,6 +275,8 @@ export function cellContent(col, e, index, scale) {
       return urlParts(e).port;
     case "path":
       return e.path;
+    case "operation":
+      return e.graphqlOperation === "" ? "(anonymous)" : e.graphqlOperation || "";
     case "type":
       return e.protocol && e.protocol.startsWith("ws") ? "websocket" : shortType(e.contentType) || typeOf(e);
     case "size":

@@ -7,6 +7,8 @@ import { state, prefs, savePrefs, emit, writeUrl } from "./state.js";
 import { SNIPPETS } from "./snippets.js";
 import { createRuleMenu, ruleNote, ruleTabs } from "./rules.js";
 import { isConnectionEntry, kindNotes } from "./kinds.js";
+import { bodyPane } from "./bodyviews.js";
+import { notesTab } from "./notes.js";
 
 export function closeDetail() {
   const wasOpen = state.detailId !== null;
@@ -209,6 +211,7 @@ export async function openDetail(id) {
         ["Status", e.status === null ? "no response" : `${e.status} ${e.statusText || ""}`],
         ["HTTP version", e.httpVersion],
         e.error ? ["Error", e.error] : null,
+        e.graphqlOperation !== null && e.graphqlOperation !== undefined ? ["GraphQL operation", e.graphqlOperation || "(anonymous)"] : null,
         ["Source", { capture: "captured", import: "imported from a HAR file", replay: "replayed" }[e.source] || e.source],
       ].filter(Boolean)),
       h("h4", { text: "Request headers" }),
@@ -223,10 +226,10 @@ export async function openDetail(id) {
       h("h4", { text: "Response cookies" }),
       kvTable(parseCookies(e.responseHeaderList, "set-cookie")),
     ],
-    Request: () => [bodyView(e.requestBody, reqType)],
+    Request: () => [bodyPane(e, "request", () => bodyView(e.requestBody, reqType))],
     Response: () => [
       e.responseBodyTruncated ? h("p", { class: "muted", text: "Body truncated by --max-body-size" }) : null,
-      bodyView(e.responseBody, e.contentType),
+      bodyPane(e, "response", () => bodyView(e.responseBody, e.contentType)),
     ],
     Timing: () => [waterfall(e.timings)],
     Connection: () => [
@@ -242,6 +245,12 @@ export async function openDetail(id) {
     ],
   };
   Object.assign(tabs, ruleTabs(e)); // what rules and network conditions did, when they did
+  tabs.Notes = () => [
+    notesTab(e, () => {
+      emit("annotations-changed", e.id);
+      openDetail(e.id);
+    }),
+  ];
   if (e.webSocketMessages) {
     tabs.WebSocket = () => [
       kvTable(e.webSocketMessages.map((m) => [`${m.type} ${new Date(m.time * 1000).toISOString()}`, m.encoding ? `(binary) ${m.data}` : m.data])),

@@ -1,5 +1,6 @@
-// Which entries the list shows. Text, method, status and host go to the API (server-side);
-// type chips, "hide noise" and an inventory endpoint are decided here, in the page.
+// Which entries the list shows. The filter box (the filter language), method, status and host
+// go to the API (server-side); type chips, "hide noise" and an inventory endpoint are decided
+// here, in the page.
 
 import { state, prefs } from "./state.js";
 
@@ -97,13 +98,23 @@ export function matchesClient(e) {
   return true;
 }
 
-/** The API's filters, repeated here so live entries can join a filtered list without a reload. */
+/** The server-side filters as one filter-language query (exports of the filtered view). */
+export function serverFilter() {
+  const f = state.filters;
+  const quote = (v) => (/[\s()"]/.test(v) ? JSON.stringify(v) : v);
+  const parts = [];
+  if (f.filter) parts.push(f.filter.includes(" OR ") ? `(${f.filter})` : f.filter);
+  if (f.methods) parts.push("method:" + quote(f.methods));
+  if (f.statusCodes) parts.push("status:" + quote(f.statusCodes));
+  if (f.hosts) parts.push("host:" + quote(f.hosts.split(",").map((x) => x.trim()).filter(Boolean).join(",")));
+  return parts.join(" ");
+}
+
+/** The API's filters, repeated here so live entries can join a filtered list without a reload
+ * (the filter box's query is decided by the server: the live stream marks matching entries). */
 export function matchesServer(e) {
   const f = state.filters;
-  if (f.search) {
-    const s = f.search.toLowerCase();
-    if (!e.url.toLowerCase().includes(s) && !e.method.toLowerCase().includes(s)) return false;
-  }
+  if (f.filter && e.matchesFilter !== true) return false;
   if (f.methods) {
     const ms = f.methods.split(",").map((m) => m.trim().toUpperCase());
     if (!ms.includes(e.method.toUpperCase())) return false;

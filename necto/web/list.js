@@ -50,6 +50,16 @@ function queryString(offset, limit, captureOrder = false) {
   return q.toString();
 }
 
+/** A 400 about the filter box's query (it names the token at fault); false for other errors. */
+function filterFailed(e) {
+  if (e.status !== 400 || !e.body || e.body.position === undefined) return false;
+  state.filterError = e.body;
+  Object.assign(state, { rows: new Map(), local: [], count: 0, fresh: false, scan: null });
+  emit("filter-error", e.body);
+  scheduleRender();
+  return true;
+}
+
 // ---------------------------------------------------------------- loading
 export async function reloadTraffic() {
   const gen = ++state.generation;
@@ -90,6 +100,7 @@ async function loadPage(page, gen = state.generation) {
   try {
     const data = await api("/api/traffic?" + queryString(page * PAGE, PAGE));
     if (gen !== state.generation) return;
+    if (state.filterError) emit("filter-error", (state.filterError = null));
     if (state.fresh) {
       state.rows = new Map();
       state.count = data.count;
@@ -102,7 +113,7 @@ async function loadPage(page, gen = state.generation) {
     data.entries.forEach((e, i) => state.rows.set(page * PAGE + i, e));
     evict();
   } catch (e) {
-    if (gen === state.generation) {
+    if (gen === state.generation && !filterFailed(e)) {
       toast("Could not load traffic: " + e.message);
       if (state.fresh && e.status === 404) emit("session-gone");
     }
@@ -128,10 +139,11 @@ async function scanLocal(gen) {
     try {
       data = await api("/api/traffic?" + queryString(offset, SCAN_PAGE, true));
     } catch (e) {
-      if (gen === state.generation) toast("Could not load traffic: " + e.message);
+      if (gen === state.generation && !filterFailed(e)) toast("Could not load traffic: " + e.message);
       return;
     }
     if (gen !== state.generation) return;
+    if (state.filterError) emit("filter-error", (state.filterError = null));
     for (const e of data.entries) {
       if (!ids.has(e.id) && matchesClient(e)) {
         ids.add(e.id);
@@ -164,12 +176,16 @@ export function connectEvents() {
   if (state.events) state.events.close();
   state.events = null;
   if (!state.sessionId) return Promise.resolve();
-  const es = new EventSource(withToken("/api/events?sessionId=" + encodeURIComponent(state.sessionId)));
+  // With a filter, the server marks each live entry that matches it (`matchesFilter`).
+  state.eventsFilter = state.filters.filter;
+  const filter = state.filters.filter ? "&filter=" + encodeURIComponent(state.filters.filter) : "";
+  const es = new EventSource(withToken("/api/events?sessionId=" + encodeURIComponent(state.sessionId) + filter));
   state.events = es;
   emit("stream", es); // modules listen for their own events (rules, network...) on it
   let opened = false;
   const ready = new Promise((resolve) => {
     setTimeout(resolve, 3000);
+    es.addEventListener("error", () => resolve()); // e.g. a malformed filter: the list says why
     es.addEventListener("open", () => {
       if (opened && state.events === es) reloadSoon();
       if (opened || state.sessions.length) emit("sessions-changed"); // what the closed stream may not have delivered
@@ -189,6 +205,7 @@ export function connectEvents() {
     emit("sessions-changed");
   });
   es.addEventListener("sessions", () => emit("sessions-changed"));
+  es.addEventListener("annotations", () => reloadSoon()); // stripes and note markers
   return ready;
 }
 
@@ -432,7 +449,9 @@ function render() {
       body.append(el);
       rowEls.set(i, el);
     }
-    const key = e ? `${e.id}|${state.selected.has(e.id) ? 1 : 0}|${state.cursor === i ? 1 : 0}|${layout.version}` : `-|${layout.version}`;
+    const key = e
+      ? `${e.id}|${state.selected.has(e.id) ? 1 : 0}|${state.cursor === i ? 1 : 0}|${layout.version}|${e.annotations}|${e.annotationColor}|${e.graphqlOperation}`
+      : `-|${layout.version}`;
     if (el._key !== key) {
       fillRow(el, e, i);
       el._key = key;
@@ -479,9 +498,17 @@ function renderEmpty() {
   empty.hidden = !show;
   if (!show) return;
   const session = state.sessions.find((s) => s.id === state.sessionId);
-  const kind = filtersActive() ? "filtered" : session && !session.isActive ? "inactive" : "active";
+  const kind = state.filterError ? "invalid:" + state.filterError.error : filtersActive() ? "filtered" : session && !session.isActive ? "inactive" : "active";
   if (empty.dataset.kind === kind) return;
   empty.dataset.kind = kind;
+  if (state.filterError) {
+    empty.replaceChildren(
+      h("h2", { text: "The filter has a mistake" }),
+      h("p", { text: state.filterError.reason || state.filterError.error }),
+      h("button", { text: "Clear filters", id: "btn-clear-filters", onclick: () => emit("clear-filters") })
+    );
+    return;
+  }
   if (kind === "filtered") {
     empty.replaceChildren(
       h("h2", { text: "No entries match these filters" }),

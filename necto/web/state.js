@@ -20,7 +20,9 @@ export const state = {
   detailTab: "Headers",
   base: null, // entry chosen as "A" for a later compare: {id, label}
   sort: { field: "timestamp", dir: "asc" },
-  filters: { search: "", methods: "", statusCodes: "", hosts: "" },
+  filters: { filter: "", methods: "", statusCodes: "", hosts: "" }, // `filter`: the filter language
+  filterError: null, // the API's 400 for a malformed filter: {error, position, token}
+  eventsFilter: null, // the filter the live stream was opened with (it marks entries that match)
   types: new Set(), // type chips (empty = all)
   hideNoise: false,
   endpoint: null, // {host, method, template} from the inventory
@@ -93,7 +95,7 @@ export function readUrl() {
   const out = {
     session: p.get("session"),
     entry: p.get("entry"),
-    search: p.get("q") || "",
+    filter: p.get("q") || "",
     methods: p.get("method") || "",
     statusCodes: p.get("status") || "",
     hosts: p.get("host") || "",
@@ -117,7 +119,7 @@ export function writeUrl() {
   const p = new URLSearchParams();
   if (state.sessionId) p.set("session", state.sessionId);
   const f = state.filters;
-  if (f.search) p.set("q", f.search);
+  if (f.filter) p.set("q", f.filter);
   if (f.methods) p.set("method", f.methods);
   if (f.statusCodes) p.set("status", f.statusCodes);
   if (f.hosts) p.set("host", f.hosts);
