@@ -425,10 +425,11 @@ class Necto:
         if hooks:
             await asyncio.wait(hooks, timeout=max(0.1, deadline - time.monotonic()))
 
-    async def serve_until_signalled(self) -> None:
-        """Run until SIGINT/SIGTERM, then stop cleanly (nothing captured is lost). A second
-        signal while stopping cuts the wait for exchanges in flight short (captures are still
-        written)."""
+    def catch_signals(self) -> asyncio.Event:
+        """From now on SIGINT/SIGTERM ask for a clean stop (the returned event is set). Called
+        before "Stop with Ctrl-C." is printed: a signal sent on seeing it must find our handler,
+        not Python's KeyboardInterrupt. A second signal while stopping cuts the wait for
+        exchanges in flight short (captures are still written)."""
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
 
@@ -439,6 +440,14 @@ class Necto:
 
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, on_signal)
+        return stop
+
+    async def serve_until_signalled(self, stop: asyncio.Event | None = None) -> None:
+        """Run until SIGINT/SIGTERM (see `catch_signals`), then stop cleanly: nothing captured
+        is lost."""
+        if stop is None:
+            stop = self.catch_signals()
+        loop = asyncio.get_running_loop()
         stopped = False
         try:
             await stop.wait()

@@ -169,12 +169,13 @@ async def cmd_run(args: argparse.Namespace) -> int:
     elif cfg.token:
         lines.append(f"API token: the one from {token_source} (Authorization: Bearer ... or ?token=...)")
     lines.append("Stop with Ctrl-C.")
+    stop = necto.catch_signals()
     print("\n".join(lines), flush=True)
     drops = necto.store.drops
     reporter = DropReporter(drops)
     unsubscribe = necto.store.subscribe(reporter)
     try:
-        await necto.serve_until_signalled()
+        await necto.serve_until_signalled(stop)
     finally:
         unsubscribe()
         reporter.close()
