@@ -54,6 +54,8 @@ async def health(request: web.Request) -> web.Response:
     connections, problems = _connections(c)
     if drops.recent(DEGRADED_SECONDS):
         problems.insert(0, f"captures could not be stored: {drops.reason}")
+    if c.store.index_problem:
+        problems.append(c.store.index_problem)
     damage = request.app[DAMAGE]
     if damage:
         problems.insert(0, f"{DATABASE_DAMAGED}: {damage[-1]}")

@@ -133,7 +133,8 @@ async def events(request: web.Request) -> web.StreamResponse:
         await resp.write(b": connected\n\n")
         while True:
             try:
-                await asyncio.wait_for(feed.ready.wait(), KEEPALIVE_SECONDS)
+                async with asyncio.timeout(KEEPALIVE_SECONDS):  # not wait_for (see store/search.py)
+                    await feed.ready.wait()
             except TimeoutError:
                 await resp.write(b": keep-alive\n\n")
                 continue

@@ -28,6 +28,7 @@ from necto.search.graphql import entry_operation
 from necto.search.sqlfilter import FUNCTIONS, TEXT_TABLE
 from necto.search.text import entry_text
 from necto.store.base import StoreBase
+from necto.store.integrity import classify
 from necto.store.query import TrafficQuery
 
 log = logging.getLogger("necto.store.search")
@@ -37,6 +38,7 @@ INDEX_BYTES = 8 << 20  # ... or about this much body
 INDEX_DELAY = 0.5  # seconds after new entries before indexing them (they come in bursts)
 INDEX_POLL = 5.0  # seconds between looks for entries another process wrote
 INDEX_REST = 1.0  # rest this many times as long as a batch took (at most half a core)
+STOP_SECONDS = 10.0  # the longest close() waits for a batch in progress
 GONE_ROWS = 500
 IDS_CHUNK = 500
 
@@ -81,6 +83,7 @@ def _marks(n: int) -> str:
 
 
 class SearchIndex(StoreBase):
+    index_problem: str | None = None  # why background indexing stopped (a damaged database)
     text_mode = "plain"  # "fts5", "plain", or "unavailable" (an FTS5 index this SQLite cannot read)
 
     async def _prepare_search(self) -> None:
@@ -89,6 +92,7 @@ class SearchIndex(StoreBase):
         for name, (arity, fn) in FUNCTIONS.items():
             await self._r.create_function(name, arity, fn, deterministic=True)
         self._index_task: asyncio.Task[None] | None = None
+        self._index_stopping = False
         self._index_wake = asyncio.Event()
         self._index_lock = asyncio.Lock()
         self.indexed_batches = 0
@@ -126,13 +130,17 @@ class SearchIndex(StoreBase):
             self._index_task = asyncio.create_task(self._indexer_loop(), name="necto-search-indexer")
 
     async def _stop_indexer(self) -> None:
+        """End the indexer (a flag as well as a cancel, so it ends between batches even if a
+        cancel is lost), waiting at most STOP_SECONDS for a batch in progress."""
         task, self._index_task = getattr(self, "_index_task", None), None
-        if task is not None:
-            task.cancel()
-            try:
-                await task
-            except asyncio.CancelledError:
-                pass
+        if task is None:
+            return
+        self._index_stopping = True
+        self._index_wake.set()
+        task.cancel()
+        await asyncio.wait([task], timeout=STOP_SECONDS)
+        if not task.done():
+            log.warning("the search indexer did not stop within %s s", STOP_SECONDS)
 
     def _on_change_for_index(self, kind: str, payload: Any) -> None:
         if kind == "entries":
@@ -140,13 +148,16 @@ class SearchIndex(StoreBase):
 
     async def _indexer_loop(self) -> None:
         busy = True  # catch up at start: after a restart or a crash there may be a backlog
-        while True:
+        while not self._index_stopping:
             if not busy:
                 try:
-                    await asyncio.wait_for(self._index_wake.wait(), INDEX_POLL)
+                    async with asyncio.timeout(INDEX_POLL):
+                        await self._index_wake.wait()
                 except TimeoutError:
                     pass
                 self._index_wake.clear()
+                if self._index_stopping:
+                    return
                 await asyncio.sleep(INDEX_DELAY)
             try:
                 started = time.monotonic()
@@ -156,6 +167,18 @@ class SearchIndex(StoreBase):
                     await asyncio.sleep((time.monotonic() - started) * INDEX_REST)
             except asyncio.CancelledError:
                 raise
+            except sqlite3.DatabaseError as e:
+                problem = classify(self.path, e)
+                if "damaged" not in problem.problem and "not a SQLite" not in problem.problem:
+                    log.warning("search indexing: %s; retrying later", e)
+                    busy = False
+                    await asyncio.sleep(INDEX_POLL)
+                    continue
+                # One line, no traceback, and no retry storm; /api/health and the search
+                # status say it. Searches still work: they index what they need themselves.
+                self.index_problem = f"search indexing stopped: the database {problem.problem}"
+                log.error("%s", self.index_problem)
+                return
             except Exception:
                 log.exception("search indexing failed; retrying later")
                 busy = False
@@ -269,7 +292,8 @@ class SearchIndex(StoreBase):
             row = await cur.fetchone()
         assert row is not None
         return {"mode": self.text_mode, "indexedUpto": upto, "pending": row[0], "gone": row[1],
-                "running": self._index_task is not None}  # fmt: skip
+                "running": self._index_task is not None and not self._index_task.done(),
+                "problem": self.index_problem}  # fmt: skip
 
     # ---------------------------------------------------------------- filtered reads
     async def prepare_query(self, q: TrafficQuery) -> tuple[str, list[Any]]:
