@@ -10,8 +10,6 @@ when another connection committed, whether the version moved.
 
 from __future__ import annotations
 
-import sqlite3
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -19,11 +17,11 @@ import orjson
 
 from necto.breakpoints.model import Breakpoint
 from necto.model import new_id, now_ms
-from necto.store.base import StoreBase, log
+from necto.store.base import StoreBase
+from necto.store.probe import VersionProbe
 
 BREAKPOINT_COLUMNS = "id, name, enabled, type, fields, created_at"
 VERSION_KEY = "breakpoints.version"
-OUTSIDE_CHECK_SECONDS = 0.005
 
 
 def _breakpoint(r: Sequence[Any]) -> Breakpoint:
@@ -43,10 +41,6 @@ def _fields_blob(fields: dict[str, Any]) -> bytes:
 
 class BreakpointStore(StoreBase):
     breakpoints_generation = 0  # bumped on every change to breakpoints (any process)
-    _bp_seen = -1  # breakpoints.version last seen
-    _bp_probe: sqlite3.Connection | None = None
-    _bp_probe_dv: int | None = None
-    _bp_probe_at = 0.0
 
     async def _write_breakpoints(self, statements: list[tuple[str, Sequence[Any]]]) -> list[int]:
         """Run statements in one transaction with a version bump; rowcounts in order."""
@@ -67,38 +61,27 @@ class BreakpointStore(StoreBase):
             except BaseException:
                 await self._w.execute("ROLLBACK")
                 raise
-        self._bp_seen = int(row[0]) if row else self._bp_seen
+        if row:
+            self._breakpoints_probe.seen = int(row[0])
         self.breakpoints_generation += 1
         self._notify("breakpoints", None)
         return counts
 
+    @property
+    def _breakpoints_probe(self) -> VersionProbe:
+        probe = self.__dict__.get("_bp_probe")
+        if probe is None:
+            probe = self.__dict__["_bp_probe"] = VersionProbe(self.path, VERSION_KEY)
+        return probe
+
     def check_outside_breakpoints(self) -> None:
         """Notice a change another process committed (cheap; called on every request)."""
-        now = time.monotonic()
-        if now - self._bp_probe_at < OUTSIDE_CHECK_SECONDS:
-            return
-        self._bp_probe_at = now
-        try:
-            if self._bp_probe is None:
-                self._bp_probe = sqlite3.connect(self.path, timeout=0, isolation_level=None, check_same_thread=False)
-            row = self._bp_probe.execute("PRAGMA data_version").fetchone()
-            if row[0] == self._bp_probe_dv:
-                return
-            self._bp_probe_dv = row[0]
-            found = self._bp_probe.execute("SELECT value FROM rule_state WHERE key = ?", (VERSION_KEY,)).fetchone()
-        except sqlite3.Error as e:  # busy or closed: the next request asks again
-            log.debug("breakpoints probe: %s", e)
-            return
-        version = int(found[0]) if found else 0
-        if version != self._bp_seen:
-            self._bp_seen = version
+        if self._breakpoints_probe.moved():
             self.breakpoints_generation += 1
             self._notify("breakpoints", None)
 
     def _close_breakpoint_probe(self) -> None:
-        if self._bp_probe is not None:
-            self._bp_probe.close()
-            self._bp_probe = None
+        self._breakpoints_probe.close()
 
     async def list_breakpoints(self, enabled_only: bool = False) -> list[Breakpoint]:
         where = "WHERE enabled = 1 " if enabled_only else ""

@@ -10,8 +10,6 @@ connection committed, whether the version moved.
 
 from __future__ import annotations
 
-import sqlite3
-import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -19,11 +17,11 @@ import orjson
 
 from necto.model import new_id, now_ms
 from necto.rules.model import Rule
-from necto.store.base import StoreBase, log
+from necto.store.base import StoreBase
+from necto.store.probe import VersionProbe
 
 RULE_COLUMNS = "id, name, enabled, priority, match, action, config, created_at, updated_at"
 RULE_ORDER = "ORDER BY priority, created_at, rowid"
-OUTSIDE_CHECK_SECONDS = 0.005
 ACTIVE_PROFILE_KEY = "network.active"
 
 
@@ -36,10 +34,6 @@ def _rule(r: Sequence[Any]) -> Rule:
 
 class RuleStore(StoreBase):
     rules_generation = 0  # bumped on every change to rules or network state (any process)
-    _rules_seen = -1  # rule_state.version last seen
-    _probe: sqlite3.Connection | None = None
-    _probe_dv: int | None = None
-    _probe_at = 0.0
 
     # ------------------------------------------------------------------ change tracking
     async def _bump(self, kind: str) -> None:
@@ -55,7 +49,8 @@ class RuleStore(StoreBase):
 
     def _changed(self) -> None:
         """After the commit: tell the proxy and the page."""
-        self._rules_seen = getattr(self, "_pending_version", self._rules_seen)
+        if hasattr(self, "_pending_version"):
+            self._rules_probe.seen = self._pending_version
         self.rules_generation += 1
         self._notify(getattr(self, "_pending_kind", "rules"), None)
 
@@ -76,33 +71,21 @@ class RuleStore(StoreBase):
         self._changed()
         return counts
 
+    @property
+    def _rules_probe(self) -> VersionProbe:
+        probe = self.__dict__.get("_rule_probe")
+        if probe is None:
+            probe = self.__dict__["_rule_probe"] = VersionProbe(self.path, "version")
+        return probe
+
     def check_outside_rules(self) -> None:
         """Notice a change another process committed (cheap; called on every request)."""
-        now = time.monotonic()
-        if now - self._probe_at < OUTSIDE_CHECK_SECONDS:
-            return
-        self._probe_at = now
-        try:
-            if self._probe is None:
-                self._probe = sqlite3.connect(self.path, timeout=0, isolation_level=None, check_same_thread=False)
-            row = self._probe.execute("PRAGMA data_version").fetchone()
-            if row[0] == self._probe_dv:
-                return
-            self._probe_dv = row[0]
-            found = self._probe.execute("SELECT value FROM rule_state WHERE key = 'version'").fetchone()
-        except sqlite3.Error as e:  # busy or closed: the next request asks again
-            log.debug("rules probe: %s", e)
-            return
-        version = int(found[0]) if found else 0
-        if version != self._rules_seen:
-            self._rules_seen = version
+        if self._rules_probe.moved():
             self.rules_generation += 1
             self._notify("rules", None)
 
     def _close_probe(self) -> None:
-        if self._probe is not None:
-            self._probe.close()
-            self._probe = None
+        self._rules_probe.close()
 
     # ------------------------------------------------------------------ rules
     async def list_rules(self, enabled_only: bool = False) -> list[Rule]:
