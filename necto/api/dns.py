@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from necto.addresses import parse_ip
-from necto.api.connectivity import MAX_TEXT, optional_text, state
+from necto.api.connectivity import MAX_TEXT, applied, optional_text, state
 from necto.api.context import ctx
 from necto.api.errors import bad_request, flag, json_response, not_found, read_json
 from necto.capture.patterns import check_domain
@@ -52,8 +52,7 @@ async def add_mapping(request: web.Request) -> web.Response:
     enabled = flag(body.get("enabled"), "enabled", True)
     description = optional_text(body, "description")
     mapping = await ctx(request).store.add_dns_mapping(domain, target, enabled, description)
-    await state(request).load()
-    return json_response(mapping, status=201)
+    return await applied(request, mapping, MAPPING_NOT_FOUND, status=201)
 
 
 @routes.post("/api/dns/resolve")
@@ -76,13 +75,6 @@ async def resolve(request: web.Request) -> web.Response:
     )
 
 
-async def _found(request: web.Request, result: dict[str, Any] | None) -> web.Response:
-    if result is None:
-        raise not_found(MAPPING_NOT_FOUND)
-    await state(request).load()
-    return json_response(result)
-
-
 @routes.put("/api/dns/{id}")
 async def update_mapping(request: web.Request) -> web.Response:
     body = await read_json(request)
@@ -98,17 +90,14 @@ async def update_mapping(request: web.Request) -> web.Response:
         fields["enabled"] = flag(body["enabled"], "enabled")
     if "description" in body:
         fields["description"] = optional_text(body, "description")
-    return await _found(request, await store.update_dns_mapping(request.match_info["id"], **fields))
+    return await applied(request, await store.update_dns_mapping(request.match_info["id"], **fields), MAPPING_NOT_FOUND)
 
 
 @routes.patch("/api/dns/{id}/toggle")
 async def toggle_mapping(request: web.Request) -> web.Response:
-    return await _found(request, await ctx(request).store.toggle_dns_mapping(request.match_info["id"]))
+    return await applied(request, await ctx(request).store.toggle_dns_mapping(request.match_info["id"]), MAPPING_NOT_FOUND)
 
 
 @routes.delete("/api/dns/{id}")
 async def delete_mapping(request: web.Request) -> web.Response:
-    if not await ctx(request).store.delete_dns_mapping(request.match_info["id"]):
-        raise not_found(MAPPING_NOT_FOUND)
-    await state(request).load()
-    return json_response({"success": True})
+    return await applied(request, await ctx(request).store.delete_dns_mapping(request.match_info["id"]), MAPPING_NOT_FOUND)

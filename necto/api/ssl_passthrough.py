@@ -11,9 +11,9 @@ from typing import Any
 
 from aiohttp import web
 
-from necto.api.connectivity import optional_text, state
+from necto.api.connectivity import applied, optional_text, state
 from necto.api.context import ctx
-from necto.api.errors import bad_request, flag, json_response, not_found, read_json
+from necto.api.errors import bad_request, flag, json_response, read_json
 from necto.capture.patterns import check_domain
 
 routes = web.RouteTableDef()
@@ -41,8 +41,7 @@ async def add_domain(request: web.Request) -> web.Response:
     domain = _domain(body.get("domain"))
     enabled = flag(body.get("enabled"), "enabled", True)
     entry = await ctx(request).store.add_passthrough(domain, enabled, optional_text(body, "reason"))
-    await state(request).load()
-    return json_response(entry, status=201)
+    return await applied(request, entry, PASSTHROUGH_NOT_FOUND, status=201)
 
 
 @routes.post("/api/ssl-passthrough/check")
@@ -57,15 +56,10 @@ async def check(request: web.Request) -> web.Response:
 @routes.patch("/api/ssl-passthrough/{id}/toggle")
 async def toggle_domain(request: web.Request) -> web.Response:
     entry = await ctx(request).store.toggle_passthrough(request.match_info["id"])
-    if entry is None:
-        raise not_found(PASSTHROUGH_NOT_FOUND)
-    await state(request).load()
-    return json_response(entry)
+    return await applied(request, entry, PASSTHROUGH_NOT_FOUND)
 
 
 @routes.delete("/api/ssl-passthrough/{id}")
 async def delete_domain(request: web.Request) -> web.Response:
-    if not await ctx(request).store.delete_passthrough(request.match_info["id"]):
-        raise not_found(PASSTHROUGH_NOT_FOUND)
-    await state(request).load()
-    return json_response({"success": True})
+    deleted = await ctx(request).store.delete_passthrough(request.match_info["id"])
+    return await applied(request, deleted, PASSTHROUGH_NOT_FOUND)
