@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 import pytest
@@ -21,10 +22,12 @@ from helpers import (
     RunningNecto,
     TestPki,
     Upstream,
+    chromium,
     free_port,
     h2_app,
     make_pki,
     necto_config,
+    open_page,
     start_counting_upstream,
     start_necto,
     start_upstream,
@@ -148,3 +151,19 @@ async def clean_breakpoints(necto: RunningNecto, counting: Counting) -> AsyncIte
     counting.reset()
     yield
     await clear()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def browser() -> AsyncIterator[Any]:
+    """One headless Chromium for the whole run (skips, or fails in CI, where it is missing)."""
+    async with chromium() as b:
+        yield b
+
+
+@pytest_asyncio.fixture
+async def page(browser: Any, necto: RunningNecto, fresh_session: Session) -> AsyncIterator[Any]:
+    """The page on a fresh active session, clipboard allowed; a script error fails the test."""
+    p = await open_page(browser, necto.api_url + "/", permissions=["clipboard-read", "clipboard-write"])
+    yield p
+    assert p.errors == [], p.errors
+    await p.context.close()

@@ -7,82 +7,26 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
-import pytest
 import pytest_asyncio
 
-from helpers import ARTIFACTS, DATA, RunningNecto, Upstream, curl
+from helpers import DATA, RunningNecto, Upstream, curl, open_page, shot
 from necto.model import Session
 
-CHROMIUM = os.environ.get("NECTO_CHROMIUM", "/usr/bin/chromium")
-
 try:
-    from playwright.async_api import Browser, Page, async_playwright, expect
+    from playwright.async_api import Browser, Page, expect
 except ImportError:  # pragma: no cover - CI installs it
-    async_playwright = None  # type: ignore[assignment]
-
-
-def _require_browser() -> None:
-    missing = async_playwright is None or not Path(CHROMIUM).exists()
-    if missing:
-        reason = "Playwright (pip) and Chromium at /usr/bin/chromium are needed: scripts/setup-test-tools, apt-get install chromium"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
-
-
-@pytest_asyncio.fixture(scope="session")
-async def browser() -> AsyncIterator[Browser]:
-    _require_browser()
-    async with async_playwright() as pw:
-        b = await pw.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--no-first-run",
-                "--disable-sync",
-            ],
-        )
-        yield b
-        await b.close()
+    pass
 
 
 @pytest_asyncio.fixture
 async def page(browser: Browser, necto: RunningNecto, fresh_session: Session) -> AsyncIterator[Page]:
-    context = await browser.new_context(accept_downloads=True, viewport={"width": 1400, "height": 850})
-    p = await context.new_page()
-    dialogs: list[str] = []
-    answers: list[str] = []  # what to type into the page's prompt() dialogs, in order
-
-    async def on_dialog(dialog: Any) -> None:
-        dialogs.append(dialog.message)
-        if dialog.type == "prompt" and answers:
-            await dialog.accept(answers.pop(0))
-        elif dialog.type == "confirm":
-            await dialog.accept()
-        else:
-            await dialog.dismiss()
-
-    p.on("dialog", on_dialog)
-    p.dialogs = dialogs  # type: ignore[attr-defined]
-    p.answers = answers  # type: ignore[attr-defined]
-    await p.goto(necto.api_url + "/")
-    await p.wait_for_selector("body[data-ready='1']")
+    """The shared page, with downloads accepted (exports are read back from disk)."""
+    p = await open_page(browser, necto.api_url + "/", accept_downloads=True)
     yield p
-    await context.close()
-
-
-async def shot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    await page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+    await p.context.close()
 
 
 async def test_empty_state_explains_setup_and_serves_the_ca(page: Page, necto: RunningNecto) -> None:

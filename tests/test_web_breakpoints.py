@@ -7,36 +7,21 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
-import pytest_asyncio
 
-from helpers import Counting, RunningNecto, api, chromium, curl_fetch, open_page, poll_until, shot
-from necto.model import Session
+from helpers import Counting, RunningNecto, api, curl_fetch, poll_until, shot
 
 try:
-    from playwright.async_api import Browser, Page, expect
+    from playwright.async_api import Page, expect
 except ImportError:  # pragma: no cover - CI installs it
     pass
 
 pytestmark = pytest.mark.usefixtures("clean_breakpoints")
 
 
-@pytest_asyncio.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with chromium() as b:
-        yield b
-
-
-@pytest_asyncio.fixture
-async def page(browser: Browser, necto: RunningNecto, fresh_session: Session) -> AsyncIterator[Page]:
-    p = await open_page(browser, necto.api_url + "/")
-    yield p
-    assert not p.errors, p.errors  # type: ignore[attr-defined]
-    await p.context.close()
 
 
 async def add(http: aiohttp.ClientSession, necto: RunningNecto, body: dict[str, Any]) -> dict[str, Any]:

@@ -9,13 +9,11 @@ import json
 import re
 import sys
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
 
-from helpers import ARTIFACTS, RunningNecto, Upstream, chromium, copied_by, curl, open_page, run_cmd, shot
+from helpers import ARTIFACTS, RunningNecto, Upstream, copied_by, curl, open_page, run_cmd, shot
 from necto.model import Entry, Session, Timings
 
 try:
@@ -24,18 +22,6 @@ except ImportError:  # pragma: no cover - CI installs it
     pass
 
 
-@pytest_asyncio.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with chromium() as b:
-        yield b
-
-
-@pytest_asyncio.fixture
-async def page(browser: Browser, necto: RunningNecto, fresh_session: Session) -> AsyncIterator[Page]:
-    p = await open_page(browser, necto.api_url + "/", permissions=["clipboard-read", "clipboard-write"])
-    yield p
-    assert p.errors == []  # type: ignore[attr-defined]
-    await p.context.close()
 
 
 def entry(session: Session, started: float, url: str, **kw: object) -> Entry:

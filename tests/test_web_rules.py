@@ -6,18 +6,16 @@ picker and its banner, tunnel and TLS-failure rows, the empty state. Real Necto,
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
-import pytest_asyncio
+import pytest
 
 from helpers import (
     Counting,
     RunningNecto,
     TestPki,
     Upstream,
-    chromium,
     curl,
     curl_fetch,
     open_page,
@@ -27,24 +25,14 @@ from helpers import (
 )
 from necto.model import Session
 
+pytestmark = pytest.mark.usefixtures("clean_rules")  # before the page opens
+
 try:
     from playwright.async_api import Browser, Page, expect
 except ImportError:  # pragma: no cover - CI installs it
     pass
 
 
-@pytest_asyncio.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with chromium() as b:
-        yield b
-
-
-@pytest_asyncio.fixture
-async def page(browser: Browser, necto: RunningNecto, fresh_session: Session, clean_rules: None) -> AsyncIterator[Page]:
-    p = await open_page(browser, necto.api_url + "/")
-    yield p
-    assert p.errors == []  # type: ignore[attr-defined]
-    await p.context.close()
 
 
 async def call(necto: RunningNecto, method: str, path: str, body: Any = None) -> tuple[int, Any]:

@@ -6,16 +6,13 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest_asyncio
-
-from helpers import RunningNecto, Upstream, chromium, curl, open_page, shot
+from helpers import RunningNecto, Upstream, curl, shot
 from necto.model import Session
 
 try:
-    from playwright.async_api import Browser, Page, expect
+    from playwright.async_api import Page, expect
 except ImportError:  # pragma: no cover - CI installs it
     pass
 
@@ -24,18 +21,6 @@ def has_class(name: str) -> re.Pattern[str]:
     return re.compile(rf"(^|\s){re.escape(name)}(\s|$)")
 
 
-@pytest_asyncio.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with chromium() as b:
-        yield b
-
-
-@pytest_asyncio.fixture
-async def page(browser: Browser, necto: RunningNecto, fresh_session: Session) -> AsyncIterator[Page]:
-    p = await open_page(browser, necto.api_url + "/")
-    yield p
-    assert p.errors == []  # type: ignore[attr-defined]
-    await p.context.close()
 
 
 async def test_the_filter_box_finds_a_json_needle_and_points_at_mistakes(
