@@ -308,7 +308,12 @@ async def test_custom_network_profile_made_in_the_page(page: Page, necto: Runnin
         await expect(page.locator("#network-active-name")).to_have_text("Hotel Wi-Fi")
         await page.click("#btn-network-off")
         await expect(page.locator("#network-banner")).to_be_hidden()
-        assert (await call(necto, "GET", "/api/network/active"))[1] == {"activeProfile": None}
+
+
+        async def off() -> bool:
+            return (await call(necto, "GET", "/api/network/active"))[1] == {"activeProfile": None}
+
+        await poll_until(off, "no active network profile after Turn off")
     finally:
         await call(necto, "DELETE", f"/api/network/profiles/{custom[0]['id']}")
 
