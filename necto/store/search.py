@@ -33,8 +33,8 @@ from necto.store.query import TrafficQuery
 
 log = logging.getLogger("necto.store.search")
 
-INDEX_ROWS = 200  # entries per indexing transaction
-INDEX_BYTES = 8 << 20  # ... or about this much body
+INDEX_ROWS = 100  # entries per indexing transaction (captures wait while one is written)
+INDEX_BYTES = 1 << 20  # ... or about this much body
 INDEX_DELAY = 0.5  # seconds after new entries before indexing them (they come in bursts)
 INDEX_POLL = 5.0  # seconds between looks for entries another process wrote
 INDEX_REST = 1.0  # rest this many times as long as a batch took (at most half a core)
@@ -80,6 +80,51 @@ def _docs(batch: Sequence[tuple[int, Entry]]) -> tuple[list[tuple[Any, ...]], li
 
 def _marks(n: int) -> str:
     return ", ".join("?" * n)
+
+
+def _write_index(
+    db: sqlite3.Connection, upto: int, seqs: list[int], texts: list[tuple[Any, ...]], facts: list[tuple[int, str]]
+) -> bool:
+    """One indexing transaction (a worker thread); False when another writer moved `upto`."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        now = db.execute("SELECT upto FROM search_state WHERE id = 1").fetchone()
+        if now is None or now[0] != upto:
+            db.execute("ROLLBACK")
+            return False
+        marks = _marks(len(seqs))
+        live = {r[0] for r in db.execute(f"SELECT seq FROM entries WHERE seq IN ({marks})", seqs)}
+        db.execute(f"DELETE FROM {TEXT_TABLE} WHERE rowid IN ({marks})", seqs)
+        db.execute(f"DELETE FROM entry_facts WHERE seq IN ({marks})", seqs)
+        db.execute(f"DELETE FROM search_gone WHERE seq IN ({marks})", seqs)
+        db.executemany(
+            f"INSERT INTO {TEXT_TABLE} (rowid, {_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)", [t for t in texts if t[0] in live]
+        )
+        db.executemany("INSERT INTO entry_facts (seq, graphql) VALUES (?, ?)", [f for f in facts if f[0] in live])
+        db.execute("UPDATE search_state SET upto = ? WHERE id = 1", (seqs[-1],))
+        db.execute("COMMIT")
+        return True
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+
+
+def _clean_gone(db: sqlite3.Connection) -> int:
+    """Remove a batch of deleted entries' index rows (a worker thread); how many."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        seqs = [r[0] for r in db.execute("SELECT seq FROM search_gone ORDER BY seq LIMIT ?", (GONE_ROWS,))]
+        if seqs:
+            marks = _marks(len(seqs))
+            db.execute(f"DELETE FROM {TEXT_TABLE} WHERE rowid IN ({marks})", seqs)
+            db.execute(f"DELETE FROM search_gone WHERE seq IN ({marks})", seqs)
+        db.execute("COMMIT")
+        return len(seqs)
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
 
 
 class SearchIndex(StoreBase):
@@ -238,50 +283,17 @@ class SearchIndex(StoreBase):
         found = {e.id: e for e in await self.get_entries([r[1] for r in rows], any_state=True)}  # type: ignore[attr-defined]
         batch = [(r[0], found[r[1]]) for r in rows if r[1] in found]
         texts, facts = await asyncio.to_thread(_docs, batch)
+        # One thread hop on the capture writer's connection, as the capture writer does: the
+        # lock captures wait for is held for SQLite's time only, never for the event loop's.
         async with self._lock:
-            await self._w.execute("BEGIN IMMEDIATE")
-            try:
-                cur = await self._w.execute("SELECT upto FROM search_state WHERE id = 1")
-                now = await cur.fetchone()
-                if now is None or now[0] != upto:
-                    await self._w.execute("ROLLBACK")
-                    return None
-                marks = _marks(len(seqs))
-                cur = await self._w.execute(f"SELECT seq FROM entries WHERE seq IN ({marks})", seqs)
-                live = {r[0] for r in await cur.fetchall()}
-                await self._w.execute(f"DELETE FROM {TEXT_TABLE} WHERE rowid IN ({marks})", seqs)
-                await self._w.execute(f"DELETE FROM entry_facts WHERE seq IN ({marks})", seqs)
-                await self._w.execute(f"DELETE FROM search_gone WHERE seq IN ({marks})", seqs)
-                await self._w.executemany(
-                    f"INSERT INTO {TEXT_TABLE} (rowid, {_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
-                    [t for t in texts if t[0] in live],
-                )
-                await self._w.executemany(
-                    "INSERT INTO entry_facts (seq, graphql) VALUES (?, ?)", [f for f in facts if f[0] in live]
-                )
-                await self._w.execute("UPDATE search_state SET upto = ? WHERE id = 1", (seqs[-1],))
-                await self._w.execute("COMMIT")
-            except BaseException:
-                await self._w.execute("ROLLBACK")
-                raise
+            if not await asyncio.to_thread(_write_index, self._cw, upto, seqs, texts, facts):  # type: ignore[attr-defined]
+                return None
         self.indexed_batches += 1
         return len(seqs)
 
     async def _clean_gone(self) -> int:
         async with self._lock:
-            await self._w.execute("BEGIN IMMEDIATE")
-            try:
-                cur = await self._w.execute("SELECT seq FROM search_gone ORDER BY seq LIMIT ?", (GONE_ROWS,))
-                seqs = [r[0] for r in await cur.fetchall()]
-                if seqs:
-                    marks = _marks(len(seqs))
-                    await self._w.execute(f"DELETE FROM {TEXT_TABLE} WHERE rowid IN ({marks})", seqs)
-                    await self._w.execute(f"DELETE FROM search_gone WHERE seq IN ({marks})", seqs)
-                await self._w.execute("COMMIT")
-            except BaseException:
-                await self._w.execute("ROLLBACK")
-                raise
-        return len(seqs)
+            return await asyncio.to_thread(_clean_gone, self._cw)  # type: ignore[attr-defined]
 
     async def index_status(self) -> dict[str, Any]:
         """How far the index is: {mode, indexedUpto, pending, gone}."""
