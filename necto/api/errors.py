@@ -59,6 +59,25 @@ def bad_request(message: str) -> ApiError:
     return ApiError(400, message)
 
 
+def int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    """An integer query parameter within [low, high]; absent or empty gives `default`."""
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise bad_request(f"{name} must be an integer") from None
+    if not low <= value <= high:
+        raise bad_request(f"{name} must be between {low} and {high}")
+    return value
+
+
+def csv_param(value: str | None) -> list[str]:
+    """A comma-separated query parameter (`methods=GET,POST`), blanks dropped."""
+    return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
 INSUFFICIENT_STORAGE = "Insufficient storage"
 DATABASE_DAMAGED = "The database is damaged"
 DAMAGE: web.AppKey[list[str]] = web.AppKey("necto.damage", list)  # what reading hit, for health

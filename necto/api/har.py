@@ -24,6 +24,7 @@ from necto.api.errors import (
     bad_request,
     filter_arg,
     flag,
+    int_param,
     json_response,
     not_found,
     read_json,
@@ -250,19 +251,6 @@ async def validate_file(request: web.Request) -> web.Response:
 MAX_WARNINGS_PAGE = 1000
 
 
-def _int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise bad_request(f"{name} must be an integer") from None
-    if not low <= value <= high:
-        raise bad_request(f"{name} must be between {low} and {high}")
-    return value
-
-
 @routes.get("/api/har/imports/{importId}")
 async def get_import(request: web.Request) -> web.Response:
     found = await ctx(request).store.get_import(request.match_info["importId"])
@@ -278,8 +266,8 @@ async def import_warnings(request: web.Request) -> web.Response:
     found = await store.get_import(request.match_info["importId"])
     if found is None:
         raise not_found("Import not found")
-    offset = _int_param(request, "offset", 0, 0, 1 << 62)
-    limit = _int_param(request, "limit", 100, 1, MAX_WARNINGS_PAGE)
+    offset = int_param(request, "offset", 0, 0, 1 << 62)
+    limit = int_param(request, "limit", 100, 1, MAX_WARNINGS_PAGE)
     skipped = flag(request.query.get("skipped"), "skipped")
     items = await store.import_warnings(found["id"], offset, limit, skipped)
     total = found["skippedCount"] if skipped else found["warningCount"]

@@ -11,8 +11,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from necto.api.context import ctx
-from necto.api.errors import bad_request, filter_arg, json_response, session_not_found
-from necto.api.traffic import MAX_LIMIT, _csv, _int
+from necto.api.errors import bad_request, csv_param, filter_arg, int_param, json_response, session_not_found
+from necto.api.traffic import MAX_LIMIT, add_status_codes
 from necto.search.filterlang import DEFAULT_SEARCH_PLACES, SEARCH_PLACES, all_of, search_tree
 from necto.store import TrafficQuery
 from necto.views import entry_summary
@@ -27,7 +27,7 @@ async def search(request: web.Request) -> web.Response:
     text = (request.query.get("q") or "").strip()
     if not text:
         raise bad_request(QUERY_REQUIRED)
-    where = [w.lower() for w in _csv(request.query.get("searchIn"))] or list(DEFAULT_SEARCH_PLACES)
+    where = [w.lower() for w in csv_param(request.query.get("searchIn"))] or list(DEFAULT_SEARCH_PLACES)
     unknown = [w for w in where if w not in SEARCH_PLACES]
     if unknown:
         raise bad_request(f"searchIn must be a comma-separated list of: {', '.join(SEARCH_PLACES)} (got {unknown[0]!r})")
@@ -38,16 +38,12 @@ async def search(request: web.Request) -> web.Response:
     q = TrafficQuery(
         session_id=session_id,
         filter=all_of(search_tree(text, where), filter_arg(request.query.get("filter") or None)),
-        methods=_csv(request.query.get("methods")),
+        methods=csv_param(request.query.get("methods")),
         sort_direction="desc",
-        limit=_int(request, "limit", 50, 1, MAX_LIMIT),
-        offset=_int(request, "offset", 0, 0, 1 << 62),
+        limit=int_param(request, "limit", 50, 1, MAX_LIMIT),
+        offset=int_param(request, "offset", 0, 0, 1 << 62),
     )
-    for code in _csv(request.query.get("statusCodes")):
-        try:
-            q.add_status(code)
-        except ValueError as e:
-            raise bad_request(str(e)) from None
+    add_status_codes(q, request.query.get("statusCodes"))
     entries, total = await store.list_entries(q)
     wanted = {e.session_id for e in entries}
     names = {s.id: s.name for s in await store.list_sessions() if s.id in wanted}

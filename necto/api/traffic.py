@@ -5,7 +5,15 @@ from __future__ import annotations
 from aiohttp import web
 
 from necto.api.context import ctx
-from necto.api.errors import bad_request, entry_not_found, filter_arg, json_response, session_not_found
+from necto.api.errors import (
+    bad_request,
+    csv_param,
+    entry_not_found,
+    filter_arg,
+    int_param,
+    json_response,
+    session_not_found,
+)
 from necto.store import SORT_COLUMNS, TrafficQuery
 from necto.views import entry_detail, entry_summary
 
@@ -14,21 +22,13 @@ routes = web.RouteTableDef()
 MAX_LIMIT = 10_000
 
 
-def _csv(value: str | None) -> list[str]:
-    return [v.strip() for v in (value or "").split(",") if v.strip()]
-
-
-def _int(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
-    raw = request.query.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise bad_request(f"{name} must be an integer") from None
-    if not lo <= value <= hi:
-        raise bad_request(f"{name} must be between {lo} and {hi}")
-    return value
+def add_status_codes(q: TrafficQuery, raw: str | None) -> None:
+    """`statusCodes=404,5xx,0` into the query; a bad code is a 400."""
+    for code in csv_param(raw):
+        try:
+            q.add_status(code)
+        except ValueError as e:
+            raise bad_request(str(e)) from None
 
 
 def parse_query(request: web.Request) -> TrafficQuery:
@@ -36,16 +36,12 @@ def parse_query(request: web.Request) -> TrafficQuery:
         session_id=request.query.get("sessionId") or None,
         search=request.query.get("search") or None,
         filter=filter_arg(request.query.get("filter") or None),
-        methods=_csv(request.query.get("methods")),
-        hosts=_csv(request.query.get("hosts")),
-        limit=_int(request, "limit", 100, 1, MAX_LIMIT),
-        offset=_int(request, "offset", 0, 0, 1 << 62),
+        methods=csv_param(request.query.get("methods")),
+        hosts=csv_param(request.query.get("hosts")),
+        limit=int_param(request, "limit", 100, 1, MAX_LIMIT),
+        offset=int_param(request, "offset", 0, 0, 1 << 62),
     )
-    for code in _csv(request.query.get("statusCodes")):
-        try:
-            q.add_status(code)
-        except ValueError as e:
-            raise bad_request(str(e)) from None
+    add_status_codes(q, request.query.get("statusCodes"))
     sort_field = request.query.get("sortField", "timestamp")
     if sort_field not in SORT_COLUMNS:
         raise bad_request(f"sortField must be one of: {', '.join(SORT_COLUMNS)}")
