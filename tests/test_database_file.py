@@ -72,6 +72,16 @@ def set_user_version(path: Path, version: int) -> None:
 
 
 PAGE = 32768
+
+
+def middle_entries_page(path: Path) -> int:
+    """The number of a page holding entries' rows, from the middle of them (SQLite's dbstat)."""
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+        pages = [r[0] for r in db.execute(
+            "SELECT pageno FROM dbstat WHERE name = 'entries' AND pagetype = 'leaf' AND ncell > 0 ORDER BY pageno"
+        )]  # fmt: skip
+    assert pages, "no page of entries"
+    return int(pages[len(pages) // 2])
 DAMAGE = {
     "text file": lambda p: p.write_text("these are my notes, not a database\n"),
     "garbled header": lambda p: garble(p, 0, 16),
@@ -103,12 +113,12 @@ async def test_db_check_vacuum_and_recover(tmp_path: Path, filled_home: Path) ->
     code, out, err = await run_cmd(*NECTO, "db", "vacuum", "--data-dir", str(good.parent))
     assert code == 0 and b"MB" in out, err
 
-    pages = good.stat().st_size // PAGE
+    page = middle_entries_page(filled_home / "necto.db")
     # With the sqlite3 shell's .recover where it is installed and works (older shells fail on
     # 32 KiB pages: then the Python copy takes over), and with the Python copy alone.
     for name, extra in (("default", []), ("python", ["--no-shell"])):
         db = copy_home(filled_home, tmp_path / name)
-        garble(db, (pages // 2) * PAGE + 200, 6000)  # a page in the middle: rows or an index
+        garble(db, (page - 1) * PAGE + 200, PAGE - 400)  # a page of rows in the middle: its free gap and cells
         code, out, _ = await run_cmd(*NECTO, "db", "check", "--data-dir", str(db.parent))
         assert code == 1 and b"DAMAGED" in out, out
         code, out, err = await run_cmd(*NECTO, "db", "recover", "--replace", *extra, "--data-dir", str(db.parent))
@@ -209,7 +219,7 @@ async def test_damage_found_while_running_is_a_clear_error_and_shows_in_health(
     tmp_path: Path, filled_home: Path, pki: TestPki
 ) -> None:
     db = copy_home(filled_home, tmp_path / "home")
-    garble(db, (db.stat().st_size // PAGE // 2) * PAGE + 200, 6000)  # a data page: found only when read
+    garble(db, (middle_entries_page(db) - 1) * PAGE + 200, PAGE - 400)  # a data page: found only when read
     async with necto_process(db.parent, pki) as p:
         async with aiohttp.ClientSession() as c:
             async with c.get(f"{p.api_url}/api/sessions") as r:

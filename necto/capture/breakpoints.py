@@ -47,6 +47,7 @@ from necto.capture.rules import (
     show_client_request,
     text_answer,
 )
+from necto.match import request_segment
 from necto.model import Entry, Header
 
 log = logging.getLogger(__name__)
@@ -282,6 +283,18 @@ class BreakpointsAddon:
         if self.book.stale():
             return self._after_reload(self._response, flow)
         return self._response(flow)
+
+    def wants_request(self, flow: http.HTTPFlow) -> bool:
+        """Might a breakpoint hold this request, or show it with its response? Then it is not
+        streamed (a held request must be whole)."""
+        book = self.book
+        if self.board.closing or not book.breakpoints:
+            return False
+        if book.stale():
+            return True
+        req = flow.request
+        host, segment = req.host.lower(), request_segment(req.path.split("?", 1)[0])
+        return bool(book.requests.candidates(host, segment) or book.responses.candidates(host, segment))
 
     def client_disconnected(self, client: connection.Client) -> None:
         """A client that left cannot be answered: its held exchanges leave the list."""

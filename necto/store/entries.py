@@ -7,6 +7,8 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from necto.model import Entry
+from necto.store.bodies import INLINE_MAX
+from necto.store.bodyfiles import BodyFiles
 from necto.store.frames import OpenSockets
 from necto.store.query import TrafficQuery
 from necto.store.rows import E_COLUMNS, ENTRY_COLUMNS, ORDER_KEY, SUMMARY_COLUMNS, rows_to_entries
@@ -23,18 +25,25 @@ async def convert(rows: Sequence[Sequence[Any]]) -> list[Entry]:
     return await asyncio.to_thread(rows_to_entries, rows)
 
 
-class Entries(CaptureWriter, OpenSockets):
+class Entries(CaptureWriter, OpenSockets, BodyFiles):
     async def add_entries(self, entries: Sequence[Entry]) -> None:
         """Insert entries now, in one transaction (imports and replays; capture uses `record`).
         An entry too large for SQLite is stored cut to fit and flagged truncated."""
-        pairs = [fitted_row(e) for e in entries] if len(entries) <= CONVERT_ON_LOOP else (
-            await asyncio.to_thread(lambda: [fitted_row(e) for e in entries])
+        small = len(entries) <= CONVERT_ON_LOOP and all(
+            len(e.request_body or b"") + len(e.response_body or b"") <= INLINE_MAX for e in entries
         )
-        await self._insert([e for e, _ in pairs], [r for _, r in pairs])
+        triples = [fitted_row(e) for e in entries] if small else (
+            await asyncio.to_thread(lambda: [fitted_row(e) for e in entries])
+        )  # fmt: skip
+        await self._insert([e for e, _, _ in triples], [r for _, r, _ in triples], [f for _, _, fs in triples for f in fs])
 
-    async def _with_frames(self, rows: Sequence[Sequence[Any]]) -> list[Entry]:
+    async def _with_frames(self, rows: Sequence[Sequence[Any]], bodies: bool = True) -> list[Entry]:
+        """Entries of full rows, with open sockets' frames and (unless `bodies` is False) the
+        bodies kept as files read back in."""
         entries = await convert(rows)
         await self._attach_frames(entries)
+        if bodies:
+            await self._load_bodies(entries)
         return entries
 
     async def get_entry(self, entry_id: str) -> Entry | None:
@@ -72,9 +81,13 @@ class Entries(CaptureWriter, OpenSockets):
         ) as cur:
             return [r[0] for r in await cur.fetchall()]
 
-    async def iter_entries(self, session_id: str, batch: int = 500) -> AsyncIterator[Entry]:
+    async def iter_entries(self, session_id: str, batch: int = 500, bodies: bool = True) -> AsyncIterator[Entry]:
         """Every entry of a session in order, a batch at a time (memory stays flat): captured
-        traffic by time, an imported file in its own order (one block at the import's anchor)."""
+        traffic by time, an imported file in its own order (one block at the import's anchor).
+
+        Bodies kept as files are read in as the iteration reaches them (at most
+        LOAD_GROUP_BYTES at a time); with `bodies=False` they stay in their files
+        (`Entry.*_body_file`), for a reader that streams them."""
         last: tuple[float, int] = (float("-inf"), -1)
         while True:
             async with self._r.execute(
@@ -85,8 +98,12 @@ class Entries(CaptureWriter, OpenSockets):
                 rows = list(await cur.fetchall())
             if not rows:
                 return
-            for e in await self._with_frames(rows):
-                yield e
+            entries = await self._with_frames(rows, bodies=False)
+            for group in self.body_groups(entries) if bodies else [entries]:
+                if bodies:
+                    await self._load_bodies(group)
+                for e in group:
+                    yield e
             last = (rows[-1][-2], rows[-1][-1])
 
     async def list_entries(self, q: TrafficQuery) -> tuple[list[Entry], int]:
@@ -117,6 +134,7 @@ class Entries(CaptureWriter, OpenSockets):
             cur = await self._w.execute("DELETE FROM entries WHERE id = ? RETURNING session_id", (entry_id,))
             row = await cur.fetchone()
         if row is not None:
+            await self.collect_bodies()
             self._notify("removed", row[0])
         return row is not None
 
@@ -127,6 +145,7 @@ class Entries(CaptureWriter, OpenSockets):
             deleted = cur.rowcount
             # the imported pages and log fields went with the traffic they described
             await self._w.execute("DELETE FROM har_imports WHERE session_id = ?", (session_id,))
+        await self.collect_bodies()
         self._notify("removed", session_id)
         return deleted
 

@@ -1,0 +1,307 @@
+"""Large and endless bodies (issue 19): the body store, decoding with a cap, streaming through.
+
+Bodies above 64 KiB live as content-addressed files under `<data dir>/bodies/`, named from
+rows; a gzip bomb is decoded only up to a cap; bodies above `--stream-above`, event streams and
+chunked responses stream through as they arrive while a tap records them. Memory is read from
+`/proc/<pid>/status` of a Necto in its own process: growth of the peak (VmHWM) over the RSS
+before, with wide margins.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import random
+import sqlite3
+import stat
+import struct
+import time
+import zlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import aiohttp
+import orjson
+import pytest_asyncio
+from aiohttp import web
+
+from helpers import RunningNecto, TestPki, necto_instance, poll_until, wait_for_entries
+from necto.model import Session
+
+BLOCK = 1 << 20
+
+
+def blob(size: int, seed: int) -> bytes:
+    """Bytes that do not compress and differ per seed (a reordered chunk would show)."""
+    return random.Random(seed).randbytes(size)
+
+
+def gzip_bomb(zeros: int) -> bytes:
+    """A gzip member decoding to `zeros` zero bytes, about 1/1000 of that in size, built from one
+    compressed megabyte repeated (a full flush resets the compressor, so every block is alike)."""
+    assert zeros % BLOCK == 0
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    block = c.compress(bytes(BLOCK)) + c.flush(zlib.Z_FULL_FLUSH)
+    crc = 0
+    zero_block = bytes(BLOCK)
+    for _ in range(zeros // BLOCK):
+        crc = zlib.crc32(zero_block, crc)
+    header = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff"
+    return header + block * (zeros // BLOCK) + c.flush() + struct.pack("<II", crc, zeros & 0xFFFFFFFF)
+
+
+@dataclass
+class Origin:
+    """A local server for this module's bodies."""
+
+    url: str
+    bomb: bytes
+    release: dict[str, asyncio.Event] = field(default_factory=dict)  # SSE streams held until set
+    left: dict[str, asyncio.Event] = field(default_factory=dict)  # SSE streams whose client left
+
+    def gate(self, name: str) -> asyncio.Event:
+        return self.release.setdefault(name, asyncio.Event())
+
+    def gone(self, name: str) -> asyncio.Event:
+        return self.left.setdefault(name, asyncio.Event())
+
+
+def origin_app(origin: Origin) -> web.Application:
+    routes = web.RouteTableDef()
+
+    @routes.get("/blob")
+    async def blob_route(request: web.Request) -> web.Response:
+        size, seed = int(request.query["bytes"]), int(request.query["seed"])
+        return web.Response(body=blob(size, seed), content_type="application/octet-stream")
+
+    @routes.get("/bomb")
+    async def bomb(request: web.Request) -> web.Response:
+        return web.Response(body=origin.bomb, headers={"Content-Encoding": "gzip", "Content-Type": "text/plain"})
+
+    @routes.get("/download")
+    async def download(request: web.Request) -> web.StreamResponse:
+        blocks = int(request.query["mb"])
+        chunk = blob(BLOCK, 7)
+        resp = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+        resp.content_length = blocks * BLOCK
+        await resp.prepare(request)
+        for _ in range(blocks):
+            await resp.write(chunk)
+        await resp.write_eof()
+        return resp
+
+    @routes.get("/sse/{name}")
+    async def sse(request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"]
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
+        await resp.prepare(request)
+        try:
+            await resp.write(b"data: one\n\n")
+            await asyncio.wait_for(origin.gate(name).wait(), 30)
+            await resp.write(b"data: two\n\n")
+            await resp.write_eof()
+        except (ConnectionResetError, asyncio.CancelledError):
+            origin.gone(name).set()
+            raise
+        return resp
+
+    app = web.Application()
+    app.add_routes(routes)
+    return app
+
+
+@pytest_asyncio.fixture(scope="module")
+async def origin() -> AsyncIterator[Origin]:
+    bomb = await asyncio.to_thread(gzip_bomb, 1 << 30)
+    state = Origin("", bomb)
+    runner = web.AppRunner(origin_app(state), access_log=None, handler_cancellation=True)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    state.url = f"http://127.0.0.1:{port}"
+    yield state
+    await runner.cleanup()
+
+
+async def fetch(url: str, proxy: str) -> bytes:
+    async with aiohttp.ClientSession(auto_decompress=False) as c:
+        async with c.get(url, proxy=proxy) as r:
+            assert r.status == 200
+            return await r.read()
+
+
+def body_path(data_dir: Path, sha: str) -> Path:
+    return data_dir / "bodies" / sha[:2] / sha
+
+
+def rows(data_dir: Path, sql: str, *args: object) -> list[tuple]:
+    """What SQLite holds, read as any other reader of the database file would."""
+    with sqlite3.connect(f"file:{data_dir / 'necto.db'}?mode=ro", uri=True) as db:
+        return list(db.execute(sql, args))
+
+
+# ------------------------------------------------------------------ the body store
+async def test_a_large_body_is_one_file_shared_and_read_back_exactly(
+    necto: RunningNecto, origin: Origin, http: aiohttp.ClientSession
+) -> None:
+    """Two downloads of the same 300 KB in two sessions: one 0600 file named by its hash, no
+    copy in the row; the API and the HAR export give the bytes back; the file goes with the
+    last session that names it."""
+    body = blob(300_000, 1)
+    sha = hashlib.sha256(body).hexdigest()
+    url = f"{origin.url}/blob?bytes=300000&seed=1"
+    sessions: list[Session] = []
+    for name in ("bodies one", "bodies two"):
+        s = await necto.store.create_session(name, activate=True)
+        sessions.append(s)
+        assert await fetch(url, necto.proxy_url) == body
+        await wait_for_entries(necto.store, s.id, 1)
+    path = body_path(necto.data_dir, sha)
+    assert path.read_bytes() == body and stat.S_IMODE(path.stat().st_mode) == 0o600
+    stored = rows(
+        necto.data_dir,
+        "SELECT id, response_body IS NULL, response_body_file FROM entries WHERE session_id IN (?, ?)",
+        sessions[0].id, sessions[1].id,
+    )  # fmt: skip
+    assert [(inline_null, f) for _, inline_null, f in stored] == [(1, sha), (1, sha)]
+
+    async with http.get(f"{necto.api_url}/api/traffic/{stored[0][0]}") as r:
+        detail = await r.json()
+    assert base64.b64decode(detail["responseBody"]) == body and detail["responseBodyTruncated"] is False
+    async with http.get(f"{necto.api_url}/api/har/export/{sessions[1].id}") as r:
+        assert r.status == 200
+        har = orjson.loads(await r.read())
+    content = har["log"]["entries"][0]["response"]["content"]
+    assert content["encoding"] == "base64" and base64.b64decode(content["text"]) == body
+
+    async with http.delete(f"{necto.api_url}/api/sessions/{sessions[0].id}") as r:
+        assert r.status in (200, 204)
+    assert path.exists(), "the other session still names the file"
+    async with http.delete(f"{necto.api_url}/api/sessions/{sessions[1].id}") as r:
+        assert r.status in (200, 204)
+    await poll_until(lambda: not path.exists(), "the body file to go with the last session naming it")
+
+
+async def test_small_bodies_stay_in_the_row(necto: RunningNecto, fresh_session: Session, origin: Origin) -> None:
+    body = blob(60_000, 2)
+    assert await fetch(f"{origin.url}/blob?bytes=60000&seed=2", necto.proxy_url) == body
+    await wait_for_entries(necto.store, fresh_session.id, 1)
+    stored = rows(necto.data_dir, "SELECT response_body, response_body_file FROM entries WHERE session_id = ?", fresh_session.id)
+    assert stored == [(body, None)]
+    assert not body_path(necto.data_dir, hashlib.sha256(body).hexdigest()).exists()
+
+
+# ------------------------------------------------------------------ streams
+async def test_an_event_stream_reaches_the_client_as_it_arrives(
+    necto: RunningNecto, fresh_session: Session, origin: Origin
+) -> None:
+    """The upstream sends one event and waits: the client must get it through the proxy before
+    the upstream goes on (buffered, it would never arrive). The entry has both events, with
+    their times."""
+    name = "first"
+    async with aiohttp.ClientSession() as c:
+        async with c.get(f"{origin.url}/sse/{name}", proxy=necto.proxy_url) as r:
+            assert r.status == 200
+            first = await asyncio.wait_for(r.content.readuntil(b"\n\n"), 15)
+            assert first == b"data: one\n\n"
+            assert not origin.gate(name).is_set()  # the upstream has not finished: it waits for us
+            origin.gate(name).set()
+            rest = await asyncio.wait_for(r.content.read(), 15)
+    assert rest == b"data: two\n\n"
+    [entry] = await wait_for_entries(necto.store, fresh_session.id, 1)
+    assert entry.response_body == b"data: one\n\ndata: two\n\n" and not entry.response_truncated
+    assert entry.extra["streamed"] == ["response"]
+    events = entry.extra["events"]
+    assert events["count"] == 2 and [pos for _, pos in events["items"]] == [11, 22]
+
+
+async def test_a_client_leaving_an_endless_stream_ends_the_entry(
+    necto: RunningNecto, fresh_session: Session, origin: Origin
+) -> None:
+    """An event stream that never ends: the client reads the first event and leaves; the entry
+    is stored with what passed and an error, lasting until the client left."""
+    name = "endless"
+    started = time.time()
+    async with aiohttp.ClientSession() as c:
+        async with c.get(f"{origin.url}/sse/{name}", proxy=necto.proxy_url) as r:
+            assert await asyncio.wait_for(r.content.readuntil(b"\n\n"), 15) == b"data: one\n\n"
+            r.close()
+    [entry] = await wait_for_entries(necto.store, fresh_session.id, 1, timeout=20)
+    origin.gate(name).set()  # let the upstream handler end, if it is still waiting
+    assert entry.response_body == b"data: one\n\n" and entry.error
+    assert entry.extra["events"]["count"] == 1
+    assert 0 < entry.duration <= (time.time() - started) * 1000 + 50
+
+
+# ------------------------------------------------------------------ memory, in Necto's own process
+def memory(pid: int) -> dict[str, float]:
+    """VmRSS and VmHWM (peak) of a process, in MiB."""
+    out: dict[str, float] = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            out[key] = int(value.split()[0]) / 1024
+    return out
+
+
+async def test_a_gzip_bomb_is_decoded_only_up_to_the_cap(tmp_path: Path, pki: TestPki, origin: Origin) -> None:
+    """1 MB of gzip that decodes to 1 GiB of zeros: Necto keeps the decoded prefix (up to its
+    decode limit) and the bytes as they travelled, flags the entry, and its memory peak hardly
+    moves (decoding it whole would add a gigabyte)."""
+    async with necto_instance(tmp_path / "home", pki) as n:
+        session_id = await n.new_session("bomb")
+        await fetch(f"{origin.url}/blob?bytes=100000&seed=3", n.proxy_url)  # warm up
+        await wait_for_entries(n.store, session_id, 1)
+        before = memory(n.proc.proc.pid)
+        got = await fetch(f"{origin.url}/bomb", n.proxy_url)
+        assert got == origin.bomb  # the client gets the bytes as they travelled
+        entries = await wait_for_entries(n.store, session_id, 2, timeout=60)
+        after = memory(n.proc.proc.pid)
+        bomb = [e async for e in n.store.iter_entries(session_id, bodies=False)][1]
+    assert bomb.response_truncated and bomb.response_wire_size == len(origin.bomb)
+    stopped = bomb.extra["decodeStopped"]["response"]
+    assert stopped["encoding"] == "gzip" and 0 < stopped["decodedBytes"] < 1 << 30
+    assert bomb.response_raw_file is not None and bomb.response_raw_file.sha256 == hashlib.sha256(origin.bomb).hexdigest()
+    assert bomb.response_body_file is not None
+    decoded = body_path(n.data_dir, bomb.response_body_file.sha256)
+    assert decoded.stat().st_size == 256 << 20 <= stopped["decodedBytes"]  # the decode limit without --max-body-size
+    with open(decoded, "rb") as f:
+        assert f.read(BLOCK) == bytes(BLOCK)
+    assert len(entries) == 2
+    grown = after["VmHWM"] - before["VmRSS"]
+    assert grown < 200, f"Necto's peak grew by {grown:.0f} MiB decoding a gzip bomb ({before} -> {after})"
+
+
+async def test_a_large_download_streams_through_with_flat_memory(tmp_path: Path, pki: TestPki, origin: Origin) -> None:
+    """200 MB through Necto: streamed (above --stream-above), recorded by the tap into the body
+    store as it passed, its stored hash the client's; Necto's peak grows by far less than the body."""
+    mb = 200
+    async with necto_instance(tmp_path / "home", pki) as n:
+        session_id = await n.new_session("download")
+        await fetch(f"{origin.url}/download?mb=1", n.proxy_url)  # warm up (1 MB: buffered)
+        await wait_for_entries(n.store, session_id, 1)
+        before = memory(n.proc.proc.pid)
+        digest, size = hashlib.sha256(), 0
+        async with aiohttp.ClientSession() as c:
+            async with c.get(f"{origin.url}/download?mb={mb}", proxy=n.proxy_url) as r:
+                assert r.status == 200
+                async for chunk in r.content.iter_chunked(BLOCK):
+                    digest.update(chunk)
+                    size += len(chunk)
+        await wait_for_entries(n.store, session_id, 2, timeout=60)
+        after = memory(n.proc.proc.pid)
+        entry = [e async for e in n.store.iter_entries(session_id, bodies=False)][1]
+    assert size == mb * BLOCK
+    assert entry.extra["streamed"] == ["response"] and not entry.response_truncated
+    assert entry.response_body_size == size and entry.response_body_file is not None
+    assert entry.response_body_file.sha256 == digest.hexdigest()
+    stored, path = hashlib.sha256(), body_path(n.data_dir, digest.hexdigest())
+    with open(path, "rb") as f:
+        while chunk := f.read(BLOCK):
+            stored.update(chunk)
+    assert stored.hexdigest() == digest.hexdigest()
+    grown = after["VmHWM"] - before["VmRSS"]
+    assert grown < 100, f"Necto's peak grew by {grown:.0f} MiB for a {mb} MB download ({before} -> {after})"
