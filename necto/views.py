@@ -109,6 +109,12 @@ def entry_detail(e: Entry) -> dict[str, Any]:
             # `paused` is the time a response was held (outside the timing phases).
             "breakpoint": e.extra.get("breakpoint"),
             "paused": e.extra.get("paused"),
+            # How the bodies were recorded: streamed through (`["response"]`...), event-stream
+            # times (`{count, items: [[ms, byte offset]...]}`), decoding stopped at the cap.
+            "streamed": e.extra.get("streamed"),
+            "events": e.extra.get("events"),
+            "decodeStopped": e.extra.get("decodeStopped"),
+            "bodyNotRecorded": e.extra.get("bodyNotRecorded"),
             "webSocketMessages": [
                 {**frame_json(m.type, m.time, m.opcode, m.data), "encoding": None if m.opcode == 1 else "base64"}
                 for m in e.websocket

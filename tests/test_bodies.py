@@ -28,7 +28,8 @@ import pytest_asyncio
 from aiohttp import web
 
 from helpers import RunningNecto, TestPki, necto_instance, poll_until, wait_for_entries
-from necto.model import Session
+from necto.model import Entry, Session
+from necto.store import Store
 
 BLOCK = 1 << 20
 
@@ -90,6 +91,23 @@ def origin_app(origin: Origin) -> web.Application:
         for _ in range(blocks):
             await resp.write(chunk)
         await resp.write_eof()
+        return resp
+
+    @routes.post("/sink")
+    async def sink(request: web.Request) -> web.Response:
+        digest = hashlib.sha256()
+        async for chunk in request.content.iter_chunked(BLOCK):
+            digest.update(chunk)
+        return web.Response(text=digest.hexdigest())
+
+    @routes.get("/reset")
+    async def reset(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
+        await resp.prepare(request)
+        await resp.write(b"part-")
+        await asyncio.wait_for(origin.gate("reset").wait(), 30)
+        assert request.transport is not None
+        request.transport.abort()
         return resp
 
     @routes.get("/sse/{name}")
@@ -177,12 +195,49 @@ async def test_a_large_body_is_one_file_shared_and_read_back_exactly(
     content = har["log"]["entries"][0]["response"]["content"]
     assert content["encoding"] == "base64" and base64.b64decode(content["text"]) == body
 
-    async with http.delete(f"{necto.api_url}/api/sessions/{sessions[0].id}") as r:
-        assert r.status in (200, 204)
-    assert path.exists(), "the other session still names the file"
+    # Imported again: the same file, named by the imported row too.
+    form = aiohttp.FormData()
+    form.add_field("file", orjson.dumps(har), filename="bodies.har", content_type="application/octet-stream")
+    async with http.post(f"{necto.api_url}/api/har/import", data=form) as r:
+        imported = await r.json()
+        assert r.status == 200 and imported["imported"] == 1, imported
+    assert rows(necto.data_dir, "SELECT response_body_file FROM entries WHERE session_id = ?", imported["sessionId"]) == [(sha,)]
+    async with http.get(f"{necto.api_url}/api/har/export/{imported['sessionId']}") as r:
+        again = orjson.loads(await r.read())
+    assert again["log"]["entries"][0]["response"]["content"]["text"] == content["text"]
+
+    for s in (sessions[0].id, imported["sessionId"]):
+        async with http.delete(f"{necto.api_url}/api/sessions/{s}") as r:
+            assert r.status in (200, 204)
+    assert path.read_bytes() == body, "the other session still names the file"
     async with http.delete(f"{necto.api_url}/api/sessions/{sessions[1].id}") as r:
         assert r.status in (200, 204)
     await poll_until(lambda: not path.exists(), "the body file to go with the last session naming it")
+
+
+async def test_files_no_row_names_are_swept_at_start(tmp_path: Path) -> None:
+    """What a crash can leave (a file written before its row, a spool of a dead process) goes
+    when the store opens next; a file a row names stays."""
+    body = blob(100_000, 4)
+    store = await Store.open(tmp_path / "necto.db")
+    try:
+        session = await store.create_session("kept", activate=True)
+        await store.add_entries([Entry(session.id, time.time(), "GET", "http://x.test/", status=200, response_body=body)])
+    finally:
+        await store.close()
+    kept = body_path(tmp_path, hashlib.sha256(body).hexdigest())
+    orphan = body_path(tmp_path, hashlib.sha256(b"orphan").hexdigest())
+    orphan.parent.mkdir(parents=True, exist_ok=True)
+    orphan.write_bytes(b"orphan")
+    spool = tmp_path / "bodies" / "tmp" / f"{2**22 + 12345}-0123456789abcdef"  # above any pid
+    spool.write_bytes(b"half a body")
+    store = await Store.open(tmp_path / "necto.db")
+    try:
+        [entry] = [e async for e in store.iter_entries(session.id)]
+    finally:
+        await store.close()
+    assert entry.response_body == body and kept.exists()
+    assert not orphan.exists() and not spool.exists()
 
 
 async def test_small_bodies_stay_in_the_row(necto: RunningNecto, fresh_session: Session, origin: Origin) -> None:
@@ -196,7 +251,7 @@ async def test_small_bodies_stay_in_the_row(necto: RunningNecto, fresh_session: 
 
 # ------------------------------------------------------------------ streams
 async def test_an_event_stream_reaches_the_client_as_it_arrives(
-    necto: RunningNecto, fresh_session: Session, origin: Origin
+    necto: RunningNecto, fresh_session: Session, origin: Origin, http: aiohttp.ClientSession
 ) -> None:
     """The upstream sends one event and waits: the client must get it through the proxy before
     the upstream goes on (buffered, it would never arrive). The entry has both events, with
@@ -216,6 +271,30 @@ async def test_an_event_stream_reaches_the_client_as_it_arrives(
     assert entry.extra["streamed"] == ["response"]
     events = entry.extra["events"]
     assert events["count"] == 2 and [pos for _, pos in events["items"]] == [11, 22]
+    async with http.get(f"{necto.api_url}/api/har/export/{fresh_session.id}") as r:
+        har = orjson.loads(await r.read())
+    assert har["log"]["entries"][0]["_necto"]["events"] == events
+    assert har["log"]["entries"][0]["response"]["content"]["text"] == "data: one\n\ndata: two\n\n"
+
+
+async def test_an_upstream_reset_mid_stream_keeps_what_passed_and_the_real_duration(
+    necto: RunningNecto, fresh_session: Session, origin: Origin
+) -> None:
+    """The upstream sends part of a chunked body, then, once the client has it, drops the
+    connection: the entry keeps the part, says what went wrong and lasts past the moment the
+    client had the part."""
+    async with aiohttp.ClientSession() as c:
+        async with c.get(f"{origin.url}/reset", proxy=necto.proxy_url) as r:
+            assert await asyncio.wait_for(r.content.readexactly(5), 15) == b"part-"
+            had_part = time.time()
+            origin.gate("reset").set()
+            try:
+                await asyncio.wait_for(r.content.read(), 15)
+            except aiohttp.ClientPayloadError:
+                pass  # the client sees the break too
+    [entry] = await wait_for_entries(necto.store, fresh_session.id, 1, timeout=20)
+    assert entry.response_body == b"part-" and entry.error
+    assert entry.started + entry.duration / 1000 >= had_part - 0.05
 
 
 async def test_a_client_leaving_an_endless_stream_ends_the_entry(
@@ -234,6 +313,29 @@ async def test_a_client_leaving_an_endless_stream_ends_the_entry(
     assert entry.response_body == b"data: one\n\n" and entry.error
     assert entry.extra["events"]["count"] == 1
     assert 0 < entry.duration <= (time.time() - started) * 1000 + 50
+
+
+async def test_large_and_chunked_uploads_stream_through_and_are_recorded(
+    necto: RunningNecto, fresh_session: Session, origin: Origin
+) -> None:
+    """A 20 MB upload (above --stream-above) and one sent chunked (unknown length): the origin
+    gets every byte, the entry names the same bytes in the body store."""
+    body = blob(20 * BLOCK, 5)
+    sha = hashlib.sha256(body).hexdigest()
+
+    async def pieces() -> AsyncIterator[bytes]:
+        for i in range(0, len(body), BLOCK):
+            yield body[i : i + BLOCK]
+
+    async with aiohttp.ClientSession() as c:
+        for data in (body, pieces()):
+            async with c.post(f"{origin.url}/sink", data=data, proxy=necto.proxy_url) as r:
+                assert r.status == 200 and await r.text() == sha
+    entries = await wait_for_entries(necto.store, fresh_session.id, 2)
+    for e in entries:
+        assert "request" in e.extra["streamed"] and e.request_body_file is not None
+        assert e.request_body_file.sha256 == sha and e.request_body == body and not e.request_truncated
+    assert {h.lower() for h, _ in entries[1].request_headers} >= {"transfer-encoding"}
 
 
 # ------------------------------------------------------------------ memory, in Necto's own process

@@ -284,14 +284,23 @@ class BreakpointsAddon:
             return self._after_reload(self._response, flow)
         return self._response(flow)
 
-    def wants_request(self, flow: http.HTTPFlow) -> bool:
+    def wants_request(self, flow: http.HTTPFlow) -> bool | Awaitable[bool]:
         """Might a breakpoint hold this request, or show it with its response? Then it is not
-        streamed (a held request must be whole)."""
-        book = self.book
-        if self.board.closing or not book.breakpoints:
+        streamed (a held request must be whole). (Breakpoints changed since are loaded first.)"""
+        if self.board.closing:
             return False
-        if book.stale():
-            return True
+        if self.book.stale():
+            return self._wants_after_reload(flow)
+        return self._wants(flow)
+
+    async def _wants_after_reload(self, flow: http.HTTPFlow) -> bool:
+        await self.book.reload()
+        return self._wants(flow)
+
+    def _wants(self, flow: http.HTTPFlow) -> bool:
+        book = self.book
+        if not book.breakpoints:
+            return False
         req = flow.request
         host, segment = req.host.lower(), request_segment(req.path.split("?", 1)[0])
         return bool(book.requests.candidates(host, segment) or book.responses.candidates(host, segment))

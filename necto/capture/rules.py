@@ -250,11 +250,21 @@ class RulesAddon:
     def client_disconnected(self, client: connection.Client) -> None:
         self._paced.pop(client.id, None)
 
-    def wants_request(self, flow: http.HTTPFlow) -> bool:
+    def wants_request(self, flow: http.HTTPFlow) -> bool | Awaitable[bool]:
         """Might rules or the network profile need this request whole (to edit it, answer it,
-        or hold it for its upload time)? Then it is not streamed."""
+        or hold it for its upload time)? Then it is not streamed. (Rules changed since the last
+        request are loaded first.)"""
+        if self.book.stale():
+            return self._wants_after_reload(flow)
+        return self._wants(flow)
+
+    async def _wants_after_reload(self, flow: http.HTTPFlow) -> bool:
+        await self.book.reload()
+        return self._wants(flow)
+
+    def _wants(self, flow: http.HTTPFlow) -> bool:
         book = self.book
-        if book.stale() or book.profile is not None:
+        if book.profile is not None:
             return True
         if not book.rules:
             return False

@@ -23,9 +23,10 @@ the stream finished or broke off (the client left, the server reset), with the r
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from mitmproxy import http
@@ -130,7 +131,7 @@ class Streamer:
         bodies: BodyStore,
         stream_above: int = DEFAULT_STREAM_ABOVE,
         cap: Callable[[], int] = lambda: -1,
-        keep_request: Sequence[Callable[[http.HTTPFlow], bool]] = (),
+        keep_request: Sequence[Callable[[http.HTTPFlow], bool | Awaitable[bool]]] = (),
     ) -> None:
         self.bodies = bodies
         self.stream_above = stream_above
@@ -140,15 +141,35 @@ class Streamer:
     def _tap(self, message: http.Message, started: float, events: bool = False) -> Tap:
         return Tap(self.bodies.spool(cap=self._cap()), started, events)
 
-    def requestheaders(self, flow: http.HTTPFlow) -> None:
+    def requestheaders(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
         req = flow.request
         if req.stream or flow.response is not None:
-            return
+            return None
         size = _length(req, None)
         if size == 0 or (size is not None and size <= self.stream_above):
+            return None
+        for i, keep in enumerate(self._keep_request):
+            wants = keep(flow)
+            if inspect.isawaitable(wants):  # (its addon reloads its definitions first)
+                return self._decide_later(flow, wants, self._keep_request[i + 1 :])
+            if wants:
+                return None
+        self._stream_request(flow)
+        return None
+
+    async def _decide_later(
+        self, flow: http.HTTPFlow, first: Awaitable[bool], rest: Sequence[Callable[[http.HTTPFlow], bool | Awaitable[bool]]]
+    ) -> None:
+        if await first:
             return
-        if any(keep(flow) for keep in self._keep_request):
-            return
+        for keep in rest:
+            wants = keep(flow)
+            if await wants if inspect.isawaitable(wants) else wants:
+                return
+        self._stream_request(flow)
+
+    def _stream_request(self, flow: http.HTTPFlow) -> None:
+        req = flow.request
         tap = self._tap(req, req.timestamp_start)
         flow.metadata[REQUEST_TAP] = tap
         req.stream = tap

@@ -54,8 +54,10 @@ BATCH_BODY_BYTES = 4 * 1024 * 1024
 _OPTIONAL_PHASES = ("blocked", "dns", "connect", "ssl")
 
 # What rules, network conditions and breakpoints left on an entry, exported under `_necto`.
+# How bodies were recorded (issue 19): streamed through, event times, decoding stopped at the cap.
 NECTO_FIELDS = ("appliedRules", "isMocked", "upstreamRequest", "upstreamResponse", "conditions",
-                "isBreakpointed", "breakpoint", "paused")  # fmt: skip
+                "isBreakpointed", "breakpoint", "paused", "streamed", "events", "decodeStopped",
+                "bodyNotRecorded")  # fmt: skip
 
 
 def _num(x: float) -> float | int:
