@@ -363,6 +363,9 @@ async def test_a_gzip_bomb_is_decoded_only_up_to_the_cap(tmp_path: Path, pki: Te
         entries = await wait_for_entries(n.store, session_id, 2, timeout=60)
         after = memory(n.proc.proc.pid)
         bomb = [e async for e in n.store.iter_entries(session_id, bodies=False)][1]
+        async with aiohttp.ClientSession(auto_decompress=False) as c:
+            async with c.get(f"{n.api_url}/api/traffic/{bomb.id}/body/response?raw=true") as r:
+                assert r.status == 200 and await r.read() == origin.bomb  # as it travelled
     assert bomb.response_truncated and bomb.response_wire_size == len(origin.bomb)
     stopped = bomb.extra["decodeStopped"]["response"]
     assert stopped["encoding"] == "gzip" and 0 < stopped["decodedBytes"] < 1 << 30
@@ -394,8 +397,21 @@ async def test_a_large_download_streams_through_with_flat_memory(tmp_path: Path,
                     digest.update(chunk)
                     size += len(chunk)
         await wait_for_entries(n.store, session_id, 2, timeout=60)
-        after = memory(n.proc.proc.pid)
         entry = [e async for e in n.store.iter_entries(session_id, bodies=False)][1]
+        # The API leaves a body that long out of the entry's JSON and streams it on its own.
+        async with aiohttp.ClientSession() as c:
+            async with c.get(f"{n.api_url}/api/traffic/{entry.id}") as r:
+                detail = await r.json()
+            served = hashlib.sha256()
+            async with c.get(f"{n.api_url}/api/traffic/{entry.id}/body/response") as r:
+                assert r.status == 200 and r.headers["Content-Type"] == "application/octet-stream"
+                async for chunk in r.content.iter_chunked(BLOCK):
+                    served.update(chunk)
+            async with c.get(f"{n.api_url}/api/traffic/{entry.id}/body/sideways") as r:
+                assert r.status == 400 and "error" in await r.json()
+        after = memory(n.proc.proc.pid)
+    assert detail["responseBodyOmitted"] is True and detail["responseBody"] is None
+    assert served.hexdigest() == digest.hexdigest()
     assert size == mb * BLOCK
     assert entry.extra["streamed"] == ["response"] and not entry.response_truncated
     assert entry.response_body_size == size and entry.response_body_file is not None

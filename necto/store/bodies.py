@@ -127,6 +127,13 @@ class BodyStore:
     def open(self, body: BodyFile) -> BinaryIO:
         return open(self.path(body.sha256), "rb")
 
+    def size(self, body: BodyFile) -> int | None:
+        """The file's size (None when it is missing)."""
+        try:
+            return self.path(body.sha256).stat().st_size
+        except FileNotFoundError:
+            return None
+
     def read(self, body: BodyFile) -> bytes | None:
         """The body's bytes; None when its file is missing (or, when the size is known, not that
         size: a crash of the machine before the OS wrote it)."""

@@ -14,11 +14,12 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
+from typing import BinaryIO
 
 from necto.model import BodyFile, Entry
 from necto.store.base import StoreBase, log
-from necto.store.bodies import INLINE_MAX, BodyStore, body_file_for
+from necto.store.bodies import INLINE_MAX, READ_CHUNK, BodyStore, body_file_for
 from necto.store.rows import FILE_COLUMNS
 
 # One lookup per column, each on its partial index.
@@ -55,16 +56,22 @@ def discard_all(store: BodyStore, files: Iterable[BodyFile]) -> None:
         store.discard(f)
 
 
-def load_bodies(store: BodyStore, entries: Iterable[Entry]) -> None:
-    """Fill `*_body` of entries whose bodies are files (blocking: run it in a thread)."""
+def load_bodies(store: BodyStore, entries: Iterable[Entry], limit: int = -1) -> None:
+    """Fill `*_body` of entries whose bodies are files (blocking: run it in a thread). With a
+    `limit`, a file longer than that is left out (`*_body` stays None, the file's size is set)."""
     for e in entries:
         if e.request_body_file is not None and e.request_body is None:
-            e.request_body = _read(store, e, e.request_body_file)
+            e.request_body = _read(store, e, e.request_body_file, limit)
         if e.response_body_file is not None and e.response_body is None:
-            e.response_body = _read(store, e, e.response_body_file)
+            e.response_body = _read(store, e, e.response_body_file, limit)
 
 
-def _read(store: BodyStore, e: Entry, f: BodyFile) -> bytes | None:
+def _read(store: BodyStore, e: Entry, f: BodyFile, limit: int = -1) -> bytes | None:
+    if limit >= 0:
+        size = store.size(f)
+        if size is not None and size > limit:
+            f.size = size
+            return None
     try:
         data = store.read(f)
     except OSError as err:
@@ -86,9 +93,25 @@ def _file_bytes(e: Entry) -> int:
 
 
 class BodyFiles(StoreBase):
-    async def _load_bodies(self, entries: Sequence[Entry]) -> None:
+    async def _load_bodies(self, entries: Sequence[Entry], limit: int = -1) -> None:
         if any(e.request_body_file is not None or e.response_body_file is not None for e in entries):
-            await asyncio.to_thread(load_bodies, self.bodies, entries)
+            await asyncio.to_thread(load_bodies, self.bodies, entries, limit)
+
+    async def body_chunks(self, entry: Entry, side: str, raw: bool = False) -> AsyncIterator[bytes] | None:
+        """A body of `entry` (`side` "request" or "response"; `raw`: as it travelled, when that
+        was kept beside a decoded prefix) a piece at a time, read from its file or the row; None
+        when there is no such body. Memory stays at one piece whatever the body's size."""
+        prefix = "request" if side == "request" else "response"
+        f: BodyFile | None = getattr(entry, f"{prefix}_raw_file" if raw else f"{prefix}_body_file")
+        inline: bytes | None = None if raw else getattr(entry, f"{prefix}_body")
+        if f is None:
+            return None if inline is None else _one(inline)
+        try:
+            handle = await asyncio.to_thread(self.bodies.open, f)
+        except FileNotFoundError:
+            log.warning("the body %s of entry %s is missing from %s", f.sha256, entry.id, self.bodies.root)
+            return None
+        return _pieces(handle)
 
     def body_groups(self, entries: Sequence[Entry]) -> list[list[Entry]]:
         """Split entries so that each group's file bodies are read in one hop of bounded size."""
@@ -163,3 +186,15 @@ class BodyFiles(StoreBase):
             except FileNotFoundError:
                 pass
         return removed
+
+
+async def _one(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+async def _pieces(handle: BinaryIO) -> AsyncIterator[bytes]:
+    try:
+        while chunk := await asyncio.to_thread(handle.read, READ_CHUNK):
+            yield chunk
+    finally:
+        handle.close()

@@ -37,23 +37,25 @@ class Entries(CaptureWriter, OpenSockets, BodyFiles):
         )  # fmt: skip
         await self._insert([e for e, _, _ in triples], [r for _, r, _ in triples], [f for _, _, fs in triples for f in fs])
 
-    async def _with_frames(self, rows: Sequence[Sequence[Any]], bodies: bool = True) -> list[Entry]:
+    async def _with_frames(self, rows: Sequence[Sequence[Any]], bodies: bool = True, body_limit: int = -1) -> list[Entry]:
         """Entries of full rows, with open sockets' frames and (unless `bodies` is False) the
-        bodies kept as files read back in."""
+        bodies kept as files read back in (those up to `body_limit`, when one is given)."""
         entries = await convert(rows)
         await self._attach_frames(entries)
         if bodies:
-            await self._load_bodies(entries)
+            await self._load_bodies(entries, body_limit)
         return entries
 
-    async def get_entry(self, entry_id: str) -> Entry | None:
+    async def get_entry(self, entry_id: str, body_limit: int = -1) -> Entry | None:
+        """One entry with its bodies; a body file longer than `body_limit` (when given) is left
+        in its file (`*_body` None, `*_body_file.size` set): read it with `body_chunks`."""
         async with self._r.execute(
             f"SELECT {E_COLUMNS} FROM entries e JOIN sessions s ON s.id = e.session_id "
             "WHERE e.id = ? AND s.state = 'ready'",
             (entry_id,),
         ) as cur:
             row = await cur.fetchone()
-        return (await self._with_frames([row]))[0] if row else None
+        return (await self._with_frames([row], body_limit=body_limit))[0] if row else None
 
     async def get_entries(self, entry_ids: Sequence[str]) -> list[Entry]:
         """The entries that exist, in the order asked for."""
