@@ -338,6 +338,21 @@ async def test_large_and_chunked_uploads_stream_through_and_are_recorded(
     assert {h.lower() for h, _ in entries[1].request_headers} >= {"transfer-encoding"}
 
 
+async def test_stream_above_and_max_body_size_apply_to_streamed_bodies(tmp_path: Path, pki: TestPki, origin: Origin) -> None:
+    """With `--stream-above 1MB --max-body-size 1MB`: a 3 MB download streams through whole to
+    the client and its first megabyte is kept, flagged truncated; a 500 KB one is not streamed."""
+    async with necto_instance(tmp_path / "home", pki, "--stream-above", "1MB", "--max-body-size", "1MB") as n:
+        session_id = await n.new_session("capped")
+        got = await fetch(f"{origin.url}/download?mb=3", n.proxy_url)
+        small = await fetch(f"{origin.url}/blob?bytes=500000&seed=6", n.proxy_url)
+        await wait_for_entries(n.store, session_id, 2)
+        big, little = [e async for e in n.store.iter_entries(session_id)]
+    assert got == blob(BLOCK, 7) * 3 and small == blob(500_000, 6)
+    assert big.extra["streamed"] == ["response"] and big.response_truncated
+    assert big.response_body == got[:BLOCK] and big.response_wire_size == 3 * BLOCK  # 1MB is 1 MiB
+    assert "streamed" not in little.extra and little.response_body == small and not little.response_truncated
+
+
 # ------------------------------------------------------------------ memory, in Necto's own process
 def memory(pid: int) -> dict[str, float]:
     """VmRSS and VmHWM (peak) of a process, in MiB."""
