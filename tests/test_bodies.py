@@ -21,13 +21,14 @@ import zlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import orjson
 import pytest_asyncio
 from aiohttp import web
 
-from helpers import RunningNecto, TestPki, necto_instance, poll_until, wait_for_entries
+from helpers import RunningNecto, TestPki, har_validator_errors, necto_instance, poll_until, wait_for_entries
 from necto.model import Entry, Session
 from necto.store import Store
 
@@ -155,6 +156,35 @@ def body_path(data_dir: Path, sha: str) -> Path:
     return data_dir / "bodies" / sha[:2] / sha
 
 
+async def base64_text_digests(chunks: AsyncIterator[bytes]) -> list[str]:
+    """SHA-256 of every base64 `"text"` of a HAR read as a stream (a 270 MB export is not
+    parsed whole here either). Only for HARs whose texts are all base64."""
+    marker, digests = b'"text":"', []
+    current: Any = None
+    pend = tail = b""
+    async for chunk in chunks:
+        data, tail, i = tail + chunk, b"", 0
+        while i < len(data):
+            if current is None:
+                j = data.find(marker, i)
+                if j < 0:
+                    tail = data[max(i, len(data) - len(marker) + 1) :]
+                    break
+                current, pend, i = hashlib.sha256(), b"", j + len(marker)
+                continue
+            j = data.find(b'"', i)
+            pend += data[i : j if j >= 0 else len(data)]
+            whole = len(pend) - len(pend) % 4
+            current.update(base64.b64decode(pend[:whole]))
+            pend = pend[whole:]
+            if j < 0:
+                break
+            current.update(base64.b64decode(pend))
+            digests.append(current.hexdigest())
+            current, i = None, j + 1
+    return digests
+
+
 def rows(data_dir: Path, sql: str, *args: object) -> list[tuple]:
     """What SQLite holds, read as any other reader of the database file would."""
     with sqlite3.connect(f"file:{data_dir / 'necto.db'}?mode=ro", uri=True) as db:
@@ -238,6 +268,29 @@ async def test_files_no_row_names_are_swept_at_start(tmp_path: Path) -> None:
         await store.close()
     assert entry.response_body == body and kept.exists()
     assert not orphan.exists() and not spool.exists()
+
+
+async def test_a_har_export_streams_long_bodies_between_the_others(
+    necto: RunningNecto, fresh_session: Session, origin: Origin, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    """A 17 MiB body (over the export's streaming threshold) between two small ones: the HAR
+    is one valid document with every body exact; `excludeBinary` leaves the long one out too."""
+    urls = [f"{origin.url}/blob?bytes=1000&seed=8", f"{origin.url}/download?mb=17", f"{origin.url}/blob?bytes=2000&seed=9"]
+    bodies = [await fetch(u, necto.proxy_url) for u in urls]
+    await wait_for_entries(necto.store, fresh_session.id, 3)
+    async with http.get(f"{necto.api_url}/api/har/export/{fresh_session.id}") as r:
+        raw = await r.read()
+    (tmp_path / "long.har").write_bytes(raw)
+    assert await har_validator_errors(tmp_path / "long.har") is None
+    har = orjson.loads(raw)
+    texts = [e["response"]["content"] for e in har["log"]["entries"]]
+    assert [base64.b64decode(c["text"]) for c in texts] == bodies and all(c["encoding"] == "base64" for c in texts)
+    assert texts[1]["size"] == 17 * BLOCK
+    async with http.get(f"{necto.api_url}/api/har/export/{fresh_session.id}?excludeBinary=true") as r:
+        har = orjson.loads(await r.read())
+    assert [("text" in e["response"]["content"], e["response"]["content"].get("comment", "")[:6]) for e in har["log"]["entries"]] == [
+        (False, "Binary")
+    ] * 3
 
 
 async def test_small_bodies_stay_in_the_row(necto: RunningNecto, fresh_session: Session, origin: Origin) -> None:
@@ -424,9 +477,14 @@ async def test_a_large_download_streams_through_with_flat_memory(tmp_path: Path,
                     served.update(chunk)
             async with c.get(f"{n.api_url}/api/traffic/{entry.id}/body/sideways") as r:
                 assert r.status == 400 and "error" in await r.json()
+            # The HAR export writes it from its file a piece at a time.
+            async with c.get(f"{n.api_url}/api/har/export/{session_id}") as r:
+                assert r.status == 200
+                exported = await base64_text_digests(r.content.iter_chunked(BLOCK))
         after = memory(n.proc.proc.pid)
     assert detail["responseBodyOmitted"] is True and detail["responseBody"] is None
     assert served.hexdigest() == digest.hexdigest()
+    assert exported == [hashlib.sha256(blob(BLOCK, 7)).hexdigest(), digest.hexdigest()]
     assert size == mb * BLOCK
     assert entry.extra["streamed"] == ["response"] and not entry.response_truncated
     assert entry.response_body_size == size and entry.response_body_file is not None

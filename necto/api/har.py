@@ -20,7 +20,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from necto.api.context import ctx
 from necto.api.errors import ApiError, bad_request, flag, json_response, not_found, read_json, session_not_found
-from necto.har.export import export_har, safe_filename
+from necto.har.export import STREAM_BODY_ABOVE, export_har, safe_filename
 from necto.har.importer import SessionNotFound, import_har
 from necto.har.pages import ExportPlan, plan_for_entries, plan_for_session
 from necto.har.report import HarError
@@ -50,7 +50,8 @@ async def _stream(
     )
     resp.enable_chunked_encoding()
     await resp.prepare(request)
-    async for chunk in export_har(entries, title=title, exclude_binary=exclude_binary, redact=redact, plan=plan):
+    read_body = ctx(request).store.body_chunks
+    async for chunk in export_har(entries, title=title, exclude_binary=exclude_binary, redact=redact, plan=plan, read_body=read_body):
         await resp.write(chunk)
     await resp.write_eof()
     return resp
@@ -66,7 +67,8 @@ async def export_session(request: web.Request) -> web.StreamResponse:
     exclude = flag(request.query.get("excludeBinary"), "excludeBinary")
     redact = flag(request.query.get("redact"), "redact")
     plan = await plan_for_session(store, session.id, session.name)
-    return await _stream(request, store.iter_entries(session.id), session.name, exclude, redact, plan)
+    entries = store.iter_entries(session.id, response_limit=STREAM_BODY_ABOVE)  # longer ones: streamed
+    return await _stream(request, entries, session.name, exclude, redact, plan)
 
 
 @routes.post("/api/har/export")

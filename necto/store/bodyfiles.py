@@ -56,12 +56,13 @@ def discard_all(store: BodyStore, files: Iterable[BodyFile]) -> None:
         store.discard(f)
 
 
-def load_bodies(store: BodyStore, entries: Iterable[Entry], limit: int = -1) -> None:
+def load_bodies(store: BodyStore, entries: Iterable[Entry], limit: int = -1, request_limit: int | None = None) -> None:
     """Fill `*_body` of entries whose bodies are files (blocking: run it in a thread). With a
-    `limit`, a file longer than that is left out (`*_body` stays None, the file's size is set)."""
+    `limit`, a file longer than that is left out (`*_body` stays None, the file's size is set);
+    `request_limit`, when given, is the one for request bodies."""
     for e in entries:
         if e.request_body_file is not None and e.request_body is None:
-            e.request_body = _read(store, e, e.request_body_file, limit)
+            e.request_body = _read(store, e, e.request_body_file, limit if request_limit is None else request_limit)
         if e.response_body_file is not None and e.response_body is None:
             e.response_body = _read(store, e, e.response_body_file, limit)
 
@@ -93,9 +94,9 @@ def _file_bytes(e: Entry) -> int:
 
 
 class BodyFiles(StoreBase):
-    async def _load_bodies(self, entries: Sequence[Entry], limit: int = -1) -> None:
+    async def _load_bodies(self, entries: Sequence[Entry], limit: int = -1, request_limit: int | None = None) -> None:
         if any(e.request_body_file is not None or e.response_body_file is not None for e in entries):
-            await asyncio.to_thread(load_bodies, self.bodies, entries, limit)
+            await asyncio.to_thread(load_bodies, self.bodies, entries, limit, request_limit)
 
     async def body_chunks(self, entry: Entry, side: str, raw: bool = False) -> AsyncIterator[bytes] | None:
         """A body of `entry` (`side` "request" or "response"; `raw`: as it travelled, when that

@@ -83,13 +83,16 @@ class Entries(CaptureWriter, OpenSockets, BodyFiles):
         ) as cur:
             return [r[0] for r in await cur.fetchall()]
 
-    async def iter_entries(self, session_id: str, batch: int = 500, bodies: bool = True) -> AsyncIterator[Entry]:
+    async def iter_entries(
+        self, session_id: str, batch: int = 500, bodies: bool = True, response_limit: int = -1
+    ) -> AsyncIterator[Entry]:
         """Every entry of a session in order, a batch at a time (memory stays flat): captured
         traffic by time, an imported file in its own order (one block at the import's anchor).
 
         Bodies kept as files are read in as the iteration reaches them (at most
         LOAD_GROUP_BYTES at a time); with `bodies=False` they stay in their files
-        (`Entry.*_body_file`), for a reader that streams them."""
+        (`Entry.*_body_file`), for a reader that streams them; with `response_limit`, only
+        response bodies longer than that stay there (the HAR export streams those)."""
         last: tuple[float, int] = (float("-inf"), -1)
         while True:
             async with self._r.execute(
@@ -103,7 +106,7 @@ class Entries(CaptureWriter, OpenSockets, BodyFiles):
             entries = await self._with_frames(rows, bodies=False)
             for group in self.body_groups(entries) if bodies else [entries]:
                 if bodies:
-                    await self._load_bodies(group)
+                    await self._load_bodies(group, response_limit, request_limit=-1)
                 for e in group:
                     yield e
             last = (rows[-1][-2], rows[-1][-1])
