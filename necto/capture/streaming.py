@@ -32,6 +32,7 @@ from typing import Any
 from mitmproxy import http
 from mitmproxy.net.http.http1.read import expected_http_body_size
 
+from necto.config import DEFAULT_STREAM_ABOVE
 from necto.store.bodies import BodyStore, Spool
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,6 @@ RESPONSE_TAP = "necto.response_tap"
 # Set by an addon that needs the whole response before it goes to the client (a response
 # breakpoint or rule may apply): it is not streamed.
 KEEP_RESPONSE = "necto.keep_response"
-DEFAULT_STREAM_ABOVE = 8 << 20
 MAX_EVENTS = 10_000  # event times kept per stream; beyond that they are only counted
 EVENT_STREAM = "text/event-stream"
 _EVENT_ENDS = (b"\n\n", b"\r\n\r\n", b"\r\r")
@@ -138,6 +138,10 @@ class Streamer:
         self._cap = cap
         self._keep_request = list(keep_request)
 
+    def _short(self, size: int | None) -> bool:
+        """A known length not above --stream-above (-1: no length is; only unknown ones stream)."""
+        return size is not None and (self.stream_above < 0 or size <= self.stream_above)
+
     def _tap(self, message: http.Message, started: float, events: bool = False) -> Tap:
         return Tap(self.bodies.spool(cap=self._cap()), started, events)
 
@@ -146,7 +150,7 @@ class Streamer:
         if req.stream or flow.response is not None:
             return None
         size = _length(req, None)
-        if size == 0 or (size is not None and size <= self.stream_above):
+        if size == 0 or self._short(size):
             return None
         for i, keep in enumerate(self._keep_request):
             wants = keep(flow)
@@ -183,7 +187,7 @@ class Streamer:
             size = _length(flow.request, resp)
             if size == 0:
                 return
-            if size is not None and size <= self.stream_above and not events:
+            if self._short(size) and not events:
                 return
         elif callable(resp.stream):
             return  # someone else's function: leave it alone
