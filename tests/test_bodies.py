@@ -25,12 +25,16 @@ from typing import Any
 
 import aiohttp
 import orjson
+import pytest
 import pytest_asyncio
 from aiohttp import web
+from mitmproxy.net import encoding
 
 from helpers import RunningNecto, TestPki, har_validator_errors, necto_instance, poll_until, wait_for_entries
-from necto.model import Entry, Session
+from necto.capture.decoding import decode_body
+from necto.model import BodyFile, Entry, Session
 from necto.store import Store
+from necto.store.bodies import BodyStore
 
 BLOCK = 1 << 20
 
@@ -496,3 +500,25 @@ async def test_a_large_download_streams_through_with_flat_memory(tmp_path: Path,
     assert stored.hexdigest() == digest.hexdigest()
     grown = after["VmHWM"] - before["VmRSS"]
     assert grown < 100, f"Necto's peak grew by {grown:.0f} MiB for a {mb} MB download ({before} -> {after})"
+
+
+# ------------------------------------------------------------------ decoding, against mitmproxy's own decoders
+@pytest.mark.parametrize("enc", ["gzip", "deflate", "br", "zstd"])
+def test_content_encoding_is_decoded_as_mitmproxy_does_and_never_past_the_cap(tmp_path: Path, enc: str) -> None:
+    """Whole: the same bytes as mitmproxy's decoder (in memory, or as a file when long). Capped:
+    the decoded prefix, flagged, with the encoded bytes kept; undecodable: kept as it travelled."""
+    store = BodyStore(tmp_path / "bodies")
+    store.ensure()
+    plain = blob(50_000, 10) * 8 + bytes(300_000)  # 700 KB, partly compressible
+    encoded = encoding.encode(plain, enc)
+    whole = decode_body(encoded, enc, store, -1)
+    assert whole.body == encoding.decode(encoded, enc) == plain and not whole.truncated and whole.raw is None
+    spilled = decode_body(encoded, enc, store, -1, memory_max=100_000)
+    assert isinstance(spilled.body, BodyFile) and spilled.body.size == len(plain)
+    assert spilled.body.pending is not None and Path(str(spilled.body.pending)).read_bytes() == plain
+    store.discard(spilled.body)
+    capped = decode_body(encoded, enc, store, 100_000)
+    assert capped.body == plain[:100_000] and capped.truncated and capped.cut and capped.raw == encoded
+    broken = decode_body(b"not " + encoded, enc, store, -1)
+    assert broken.body == b"not " + encoded and not broken.truncated
+    assert list((tmp_path / "bodies" / "tmp").iterdir()) == []  # nothing left behind
