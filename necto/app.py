@@ -36,6 +36,7 @@ from necto.capture.guard import ClientGuard, Limits, RateLimitedLog
 from necto.capture.recorder import Recorder
 from necto.capture.rules import RulesAddon
 from necto.capture.settings import ConnectivityState
+from necto.capture.streaming import Streamer
 from necto.capture.upstream import ConfigError, UpstreamConfig, UpstreamRouter, config_from_url
 from necto.certs import CaFiles, ensure_ca
 from necto.config import Config
@@ -283,6 +284,7 @@ class Necto:
             tracker=tracker,
             max_body_size=cfg.max_body_size,
             passthrough=self.connectivity.is_passthrough,
+            bodies=self.store.bodies,
         )
         self._proxyserver = server = proxyserver.Proxyserver()
         limits = Limits(
@@ -299,7 +301,13 @@ class Necto:
         # NextLayer: it places the upstream proxy's tunnel under CONNECTs it routes. Rules come
         # before the recorder, which then sees each flow as the client got it. Breakpoints come
         # after the rules: they show what goes upstream and what the client will get.
+        rules = RulesAddon(self.rules, self._proxyserver)
         breakpoints = [BreakpointsAddon(self.breakpoint_book, self.breakpoints)] if cfg.breakpoints else []
+        # Streaming decides after rules and breakpoints said what they need whole.
+        streamer = Streamer(
+            self.store.bodies, cfg.stream_above, cap=lambda: recorder.max_body_size,
+            keep_request=[rules.wants_request, *(b.wants_request for b in breakpoints)],
+        )  # fmt: skip
         self.master.addons.add(
             core.Core(),
             self._proxyserver,
@@ -308,8 +316,9 @@ class Necto:
             tlsconfig.TlsConfig(),
             self.guard,
             tracker,
-            RulesAddon(self.rules, self._proxyserver),
+            rules,
             *breakpoints,
+            streamer,
             recorder,
         )
         updates: dict[str, object] = {
@@ -391,6 +400,8 @@ class Necto:
                 self.shutdown.cut = await self.guard.drain(self.config.shutdown_timeout)
             await self._connections_gone()
             self._proxyserver = None
+        if self.recorder is not None:
+            await self.recorder.drain()  # entries still being built aside reach the store
         if self.master is not None:
             _RUNNING.discard(self.master)
             upstream.detach(self.master.options)

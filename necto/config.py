@@ -15,6 +15,7 @@ DEFAULT_HEADER_TIMEOUT = 30.0  # seconds for a new connection to send its first 
 DEFAULT_IDLE_TIMEOUT = 60.0  # seconds a connection may sit with no request in progress
 DEFAULT_MAX_CONNECTIONS = 10_000  # proxy client connections (lowered to fit the descriptor limit)
 DEFAULT_SHUTDOWN_TIMEOUT = 5.0  # seconds exchanges in flight get to finish on Ctrl-C / SIGTERM
+DEFAULT_STREAM_ABOVE = 8 << 20  # bodies with a Content-Length above this stream through (8 MiB)
 
 
 def default_data_dir() -> Path:
@@ -34,6 +35,7 @@ class Config:
     api_host: str = "127.0.0.1"
     api_port: int = DEFAULT_API_PORT
     max_body_size: int = -1  # bytes kept per body; -1 keeps everything
+    stream_above: int = DEFAULT_STREAM_ABOVE  # stream bodies longer than this (-1: only unknown lengths)
     max_upload_size: int = DEFAULT_MAX_UPLOAD
     token: str | None = None  # required (generated if unset) when the API is not on loopback
     allowed_hosts: list[str] = field(default_factory=list)  # extra Host names the API answers

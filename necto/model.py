@@ -69,11 +69,27 @@ class WsMessage:
 
 
 @dataclass(slots=True)
+class BodyFile:
+    """A body kept as a file in the body store (content-addressed by its SHA-256) rather than
+    in the entry's row. `pending` is what a writer still has to put in place when the row is
+    written: the body's bytes, or the path of a spooled temporary file (see necto.store.bodies)."""
+
+    sha256: str
+    size: int
+    pending: bytes | str | None = None
+
+
+@dataclass(slots=True)
 class Entry:
     """One request/response exchange, captured or imported.
 
     `status is None` means no response was received (failed flow or an imported request-only
     entry). Bodies are stored decoded of Content-Encoding; `*_wire_size` is what travelled.
+
+    A large body lives in the body store: `*_body_file` names it, and the store's read methods
+    fill `*_body` from it unless asked not to (HAR export streams it instead). `*_raw_file` is
+    the body as it travelled (still Content-Encoded), kept only when decoding it was cut short
+    (a decompression bomb, `--max-body-size`): then `*_body` holds the decoded prefix.
     """
 
     session_id: str
@@ -108,6 +124,10 @@ class Entry:
     # Imported entries: the import's anchor time. A session lists by (order or started, then
     # insertion), so an import keeps its file's order as one block placed at that time.
     order: float | None = None
+    request_body_file: BodyFile | None = None
+    response_body_file: BodyFile | None = None
+    request_raw_file: BodyFile | None = None
+    response_raw_file: BodyFile | None = None
 
     @property
     def scheme(self) -> str:

@@ -99,11 +99,14 @@ def entry_detail(e: Entry) -> dict[str, Any]:
             "requestHeaderList": [{"name": n, "value": v} for n, v in e.request_headers],
             "requestBody": _b64(e.request_body),
             "requestBodyTruncated": e.request_truncated,
+            # Too long to put in JSON: read it from /api/traffic/{id}/body/request.
+            "requestBodyOmitted": e.request_body is None and e.request_body_file is not None,
             "responseHttpVersion": e.response_http_version or None,
             "responseHeaders": header_map(e.response_headers) if e.status is not None else None,
             "responseHeaderList": [{"name": n, "value": v} for n, v in e.response_headers],
             "responseBody": _b64(e.response_body),
             "responseBodyTruncated": e.response_truncated,
+            "responseBodyOmitted": e.response_body is None and e.response_body_file is not None,
             "responseWireSize": e.response_wire_size,
             "timings": e.timings.as_dict(),
             "serverIp": e.server_ip,
@@ -123,6 +126,12 @@ def entry_detail(e: Entry) -> dict[str, Any]:
             # `paused` is the time a response was held (outside the timing phases).
             "breakpoint": e.extra.get("breakpoint"),
             "paused": e.extra.get("paused"),
+            # How the bodies were recorded: streamed through (`["response"]`...), event-stream
+            # times (`{count, items: [[ms, byte offset]...]}`), decoding stopped at the cap.
+            "streamed": e.extra.get("streamed"),
+            "events": e.extra.get("events"),
+            "decodeStopped": e.extra.get("decodeStopped"),
+            "bodyNotRecorded": e.extra.get("bodyNotRecorded"),
             "webSocketMessages": [
                 {**frame_json(m.type, m.time, m.opcode, m.data), "encoding": None if m.opcode == 1 else "base64"}
                 for m in e.websocket

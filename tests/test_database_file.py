@@ -99,6 +99,8 @@ def set_user_version(path: Path, version: int) -> None:
 
 
 PAGE = 32768
+
+
 DAMAGE = {
     "text file": lambda p: p.write_text("these are my notes, not a database\n"),
     "garbled header": lambda p: garble(p, 0, 16),

@@ -30,7 +30,7 @@ from necto.api.errors import (
     read_json,
     session_not_found,
 )
-from necto.har.export import export_har, safe_filename
+from necto.har.export import STREAM_BODY_ABOVE, export_har, safe_filename
 from necto.har.importer import SessionNotFound, import_har
 from necto.har.pages import ExportPlan, plan_for_entries, plan_for_session
 from necto.har.report import HarError
@@ -62,7 +62,8 @@ async def _stream(
     resp.enable_chunked_encoding()
     await resp.prepare(request)
     entries = ctx(request).store.with_annotations(entries)  # written as `comment` and `_necto.annotations`
-    async for chunk in export_har(entries, title=title, exclude_binary=exclude_binary, redact=redact, plan=plan):
+    read_body = ctx(request).store.body_chunks
+    async for chunk in export_har(entries, title=title, exclude_binary=exclude_binary, redact=redact, plan=plan, read_body=read_body):
         await resp.write(chunk)
     await resp.write_eof()
     return resp
@@ -80,7 +81,7 @@ async def export_session(request: web.Request) -> web.StreamResponse:
     selection = filter_arg(request.query.get("filter") or None)
     plan = await plan_for_session(store, session.id, session.name)
     if selection is None:
-        entries = store.iter_entries(session.id)
+        entries = store.iter_entries(session.id, response_limit=STREAM_BODY_ABOVE)  # longer ones: streamed
     else:  # a filtered view of the session: only the entries the filter selects, in order
         entries = store.iter_matching(TrafficQuery(session_id=session.id, filter=selection))
     return await _stream(request, entries, session.name, exclude, redact, plan)

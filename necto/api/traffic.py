@@ -10,8 +10,10 @@ from necto.api.errors import (
     csv_param,
     entry_not_found,
     filter_arg,
+    flag,
     int_param,
     json_response,
+    not_found,
     session_not_found,
 )
 from necto.store import SORT_COLUMNS, TrafficQuery
@@ -20,6 +22,7 @@ from necto.views import entry_detail, entry_summary
 routes = web.RouteTableDef()
 
 MAX_LIMIT = 10_000
+DETAIL_BODY_MAX = 16 << 20  # bodies in files longer than this are left out of an entry's JSON
 
 
 def add_status_codes(q: TrafficQuery, raw: str | None) -> None:
@@ -88,8 +91,10 @@ async def clear_session(request: web.Request) -> web.Response:
 
 @routes.get("/api/traffic/{id}")
 async def get_traffic(request: web.Request) -> web.Response:
+    """One entry in full; a body longer than DETAIL_BODY_MAX is left out (`...BodyOmitted`) and
+    read from `/api/traffic/{id}/body/{side}` instead (never held whole)."""
     store = ctx(request).store
-    entry = await store.get_entry(request.match_info["id"])
+    entry = await store.get_entry(request.match_info["id"], body_limit=DETAIL_BODY_MAX)
     if entry is None:
         raise entry_not_found()
     notes = (await store.annotations_for([entry.id])).get(entry.id, [])
@@ -100,6 +105,38 @@ async def get_traffic(request: web.Request) -> web.Response:
     out["annotations"] = notes  # in full here (the list has their count)
     out["annotationCount"] = len(notes)
     return json_response(out)
+
+
+@routes.get("/api/traffic/{id}/body/{side}")
+async def get_body(request: web.Request) -> web.StreamResponse:
+    """A body's bytes, streamed from the body store: `side` is `request` or `response`;
+    `?raw=true` gives the bytes as they travelled when decoding was cut short (a decompression
+    bomb). Always a download (`application/octet-stream`, attachment): a captured page must not
+    run as the API's own origin. `X-Necto-Content-Type` says what the body declared."""
+    side = request.match_info["side"]
+    if side not in ("request", "response"):
+        raise bad_request("side must be request or response")
+    raw = flag(request.query.get("raw"), "raw")
+    store = ctx(request).store
+    entry = await store.get_entry(request.match_info["id"], body_limit=0)
+    if entry is None:
+        raise entry_not_found()
+    chunks = await store.body_chunks(entry, side, raw=raw)
+    if chunks is None:
+        raise not_found("No such body")
+    headers = entry.response_headers if side == "response" else entry.request_headers
+    declared = next((v for n, v in headers if n.lower() == "content-type"), "")
+    resp = web.StreamResponse(headers={
+        "Content-Type": "application/octet-stream",
+        "Content-Disposition": f'attachment; filename="{entry.id}-{side}{"-raw" if raw else ""}.bin"',
+        "X-Content-Type-Options": "nosniff",
+        "X-Necto-Content-Type": declared.replace("\r", " ").replace("\n", " "),
+    })  # fmt: skip
+    await resp.prepare(request)
+    async for chunk in chunks:
+        await resp.write(chunk)
+    await resp.write_eof()
+    return resp
 
 
 @routes.delete("/api/traffic/{id}")

@@ -47,6 +47,7 @@ from necto.capture.rules import (
     show_client_request,
     text_answer,
 )
+from necto.match import request_segment
 from necto.model import Entry, Header
 
 log = logging.getLogger(__name__)
@@ -282,6 +283,27 @@ class BreakpointsAddon:
         if self.book.stale():
             return self._after_reload(self._response, flow)
         return self._response(flow)
+
+    def wants_request(self, flow: http.HTTPFlow) -> bool | Awaitable[bool]:
+        """Might a breakpoint hold this request, or show it with its response? Then it is not
+        streamed (a held request must be whole). (Breakpoints changed since are loaded first.)"""
+        if self.board.closing:
+            return False
+        if self.book.stale():
+            return self._wants_after_reload(flow)
+        return self._wants(flow)
+
+    async def _wants_after_reload(self, flow: http.HTTPFlow) -> bool:
+        await self.book.reload()
+        return self._wants(flow)
+
+    def _wants(self, flow: http.HTTPFlow) -> bool:
+        book = self.book
+        if not book.breakpoints:
+            return False
+        req = flow.request
+        host, segment = req.host.lower(), request_segment(req.path.split("?", 1)[0])
+        return bool(book.requests.candidates(host, segment) or book.responses.candidates(host, segment))
 
     def client_disconnected(self, client: connection.Client) -> None:
         """A client that left cannot be answered: its held exchanges leave the list."""

@@ -8,17 +8,25 @@ certificates) as "tls-failed" entries, logged once per host and reason with a co
 
 The hooks do only what must happen at once (read the capture target, claim connection
 timestamps, mark the flow) and queue a closure; the closure (headers, decoding bodies) runs in
-the store's writer batch, off the event loop.
+the store's writer batch, off the event loop. An exchange whose bodies take real work to decode
+(Content-Encoding over more than `HEAVY_DECODE` bytes) is built in the recorder's own worker
+thread first, so the store's writer is never held up by it.
+
+Bodies come from mitmproxy's buffer, or from the tap of a message that was streamed through
+(necto.capture.streaming); Content-Encoding is decoded a piece at a time and never past the
+cap (necto.capture.decoding).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import secrets
 import string
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast
 from urllib.parse import quote
 
@@ -30,10 +38,13 @@ from mitmproxy.proxy.layers.tls import parse_client_hello
 
 from necto.capture import errorpage
 from necto.capture.connections import ConnectionTracker, Opened
+from necto.capture.decoding import KNOWN, Decoded, decode_body
+from necto.capture.streaming import REQUEST_TAP, RESPONSE_TAP, Tap
 from necto.capture.timing import compute, refused_timings
 from necto.capture.upstream import FAILED
-from necto.model import Entry, Header, WsMessage, new_id
+from necto.model import BodyFile, Entry, Header, WsMessage, new_id
 from necto.store import Finish, Frames, Pending
+from necto.store.bodies import BodyStore, body_file_for
 from necto.urls import bracket_host
 from necto.vocab import TLS_FAILED_ERROR
 
@@ -60,6 +71,7 @@ WS_QUEUED = "necto.ws_queued"
 # Necto shuts down): the header fields the server really sent, which are what is recorded.
 SERVER_HEADERS = "necto.server_headers"
 _URL_SAFE = "".join(c for c in string.printable if not c.isspace())
+HEAVY_DECODE = 1 << 20  # encoded bytes above which an exchange is built in the recorder's thread
 
 
 def _headers(fields: Any) -> list[Header]:
@@ -86,10 +98,53 @@ def _safe_url(value: str) -> str:
     return value
 
 
-def _capped(body: bytes | None, cap: int) -> tuple[bytes | None, bool]:
-    if body is None or cap < 0 or len(body) <= cap:
-        return body, False
-    return body[:cap], True
+def _raw_body(message: http.Message, tap: Tap | None) -> tuple[bytes | BodyFile | None, int]:
+    """What travelled (whole, or the part that was kept) and how many bytes did: mitmproxy's
+    buffer, or the tap's spool when the message was streamed (mitmproxy then kept nothing)."""
+    raw = message.raw_content
+    if raw is None and tap is not None:
+        tap.freeze()
+        return tap.spool.result(), tap.spool.seen
+    if tap is not None:
+        tap.spool.discard()  # not streamed after all (answered locally, or no body)
+    return raw, len(raw or b"")
+
+
+def _kept(d: Decoded) -> tuple[bytes | None, BodyFile | None]:
+    return (None, d.body) if isinstance(d.body, BodyFile) else (d.body, None)
+
+
+def _raw_file(d: Decoded) -> BodyFile | None:
+    if d.raw is None:
+        return None
+    return d.raw if isinstance(d.raw, BodyFile) else body_file_for(d.raw)
+
+
+def _notes(entry: Entry, side: str, d: Decoded, tap: Tap | None, cap: int) -> None:
+    """What the entry says about how a body was recorded: streamed, events, decoding cut."""
+    if tap is not None:
+        entry.extra.setdefault("streamed", []).append(side)
+        if tap.failed:
+            entry.extra.setdefault("bodyNotRecorded", {})[side] = tap.failed
+        events = tap.events_json() if side == "response" else None
+        if events is not None:
+            entry.extra["events"] = events
+    if d.cut:
+        entry.extra.setdefault("decodeStopped", {})[side] = {
+            "encoding": d.encoding, "decodedBytes": d.size, "limit": cap if cap >= 0 else None,
+        }  # fmt: skip
+
+
+def heavy(flow: http.HTTPFlow) -> bool:
+    """Does building this exchange's entry mean decoding a lot (see HEAVY_DECODE)?"""
+    for message, key in ((flow.request, REQUEST_TAP), (flow.response, RESPONSE_TAP)):
+        if message is None or message.headers.get("content-encoding", "").strip().lower() not in KNOWN:
+            continue
+        tap = flow.metadata.get(key)
+        size = len(message.raw_content) if message.raw_content is not None else (tap.spool.kept if tap else 0)
+        if size > HEAVY_DECODE:
+            return True
+    return False
 
 
 def _url(req: http.Request) -> str:
@@ -161,10 +216,12 @@ def flow_to_entry(
     max_body: int,
     entry_id: str | None = None,
     frames: int | None = None,
+    bodies: BodyStore | None = None,
 ) -> Entry:
     """Build the Entry for a finished flow. Safe to run in a worker thread: the flow is done.
 
-    `frames` keeps only that many WebSocket frames (an open socket's entry starts with none)."""
+    `frames` keeps only that many WebSocket frames (an open socket's entry starts with none).
+    `bodies` is the body store streamed bodies were spooled to (and long decoded ones go to)."""
     req, resp, server = flow.request, flow.response, flow.server_conn
     refused = flow.metadata.get(FAILED)
     if refused is not None:  # Necto answered with its own error page: no response from upstream
@@ -186,7 +243,10 @@ def flow_to_entry(
     error = refused or (flow.error.msg if flow.error else None)
     if error is not None and opened is not None and opened.times.failed and opened.error:
         error = opened.error  # the connection's own words, without mitmproxy's prefixes
-    req_body, req_trunc = _capped(req.get_content(strict=False), max_body)
+    req_tap = flow.metadata.get(REQUEST_TAP)
+    raw, req_wire = _raw_body(req, req_tap)
+    rq = decode_body(raw, req.headers.get("content-encoding"), bodies, max_body, req_wire)
+    req_body, req_file = _kept(rq)
     entry = Entry(
         session_id=session_id,
         started=started,
@@ -195,8 +255,10 @@ def flow_to_entry(
         http_version=_text(req.http_version),
         request_headers=_headers(req.headers.fields),
         request_body=req_body,
-        request_body_size=len(req.raw_content or b""),
-        request_truncated=req_trunc,
+        request_body_file=req_file,
+        request_raw_file=_raw_file(rq),
+        request_body_size=req_wire,
+        request_truncated=rq.truncated,
         timings=timings,
         connection_id=server.id if server.timestamp_start is not None else None,
         tls=_tls(server),
@@ -210,16 +272,24 @@ def flow_to_entry(
         entry.server_ip, entry.server_port = str(server.peername[0]), int(server.peername[1])
     _apply_opened(entry, opened)
     sizes = {"request": _head_size(req, assemble_request_head)}
+    _notes(entry, "request", rq, req_tap, max_body)
+    resp_tap = flow.metadata.get(RESPONSE_TAP)
     if resp is not None:
-        body = resp.get_content(strict=False)
+        raw, wire = _raw_body(resp, resp_tap)
+        rs = decode_body(raw, resp.headers.get("content-encoding"), bodies, max_body, wire)
         entry.status = resp.status_code
         entry.status_text = resp.reason
         entry.response_http_version = resp.http_version
         entry.response_headers = _headers(flow.metadata.get(SERVER_HEADERS) or resp.headers.fields)
-        entry.response_body, entry.response_truncated = _capped(body, max_body)
-        entry.response_body_size = len(body or b"")
-        entry.response_wire_size = len(resp.raw_content or b"")
+        entry.response_body, entry.response_body_file = _kept(rs)
+        entry.response_raw_file = _raw_file(rs)
+        entry.response_truncated = rs.truncated
+        entry.response_body_size = max(rs.size, 0)
+        entry.response_wire_size = wire
+        _notes(entry, "response", rs, resp_tap, max_body)
         sizes["response"] = _head_size(resp, assemble_response_head)
+    elif resp_tap is not None:
+        resp_tap.spool.discard()
     head_sizes = {k: v for k, v in sizes.items() if v is not None}
     if head_sizes:
         entry.extra["headersSize"] = head_sizes
@@ -235,6 +305,20 @@ def flow_to_entry(
     for note in flow.metadata.get(ANNOTATE, ()):
         note(entry, flow, max_body)
     return entry
+
+
+def _attempt(build: Callable[[], Entry]) -> Entry | Callable[[], Entry]:
+    """Run `build`; if it fails, hand the store a builder that fails the same way (the writer
+    counts and reports failed conversions)."""
+    try:
+        return build()
+    except Exception as e:
+        error = e
+
+        def fail() -> Entry:
+            raise error
+
+        return fail
 
 
 def _frames(messages: Any) -> list[WsMessage]:
@@ -322,8 +406,10 @@ class Recorder:
         tracker: ConnectionTracker,
         max_body_size: int = -1,
         passthrough: Callable[[str], bool] | None = None,
+        bodies: BodyStore | None = None,
     ) -> None:
         self._sink = sink
+        self.bodies = bodies  # where streamed and long bodies go (set later by the mitmdump adapter)
         self._target = target  # active, recording session id, or None when paused
         self._tracker = tracker
         self._passthrough = passthrough or (lambda host: False)
@@ -331,6 +417,8 @@ class Recorder:
         self.replay_secret = secrets.token_hex(16)
         self.tls_failures = _TlsFailureLog()
         self._asked: set[str] = set()  # clients that sent a request or a CONNECT
+        self._building: set[asyncio.Future[Any]] = set()  # entries being built in our thread
+        self._executor: ThreadPoolExecutor | None = None
         logging.getLogger("mitmproxy.proxy.server").addFilter(_log_filter)
 
     def replay_header(self, session_id: str, entry_id: str) -> tuple[str, str]:
@@ -361,10 +449,42 @@ class Recorder:
         if flow.metadata.get(RECORDED):
             return
         session_id, opened = self._claim(flow)
+        taps = [t for t in (flow.metadata.get(REQUEST_TAP), flow.metadata.get(RESPONSE_TAP)) if t is not None]
+        for tap in taps:
+            tap.freeze()  # what passes from now on (a request still uploading) is not recorded
         if session_id is None:
+            for tap in taps:
+                tap.spool.discard()
             return
-        cap, entry_id = self.max_body_size, flow.metadata.get(ENTRY_ID)
-        self._sink(lambda: flow_to_entry(flow, session_id, opened, cap, entry_id))
+        cap, entry_id, bodies = self.max_body_size, flow.metadata.get(ENTRY_ID), self.bodies
+
+        def build() -> Entry:
+            return flow_to_entry(flow, session_id, opened, cap, entry_id, bodies=bodies)
+
+        if heavy(flow):
+            self._build_aside(build)
+        else:
+            self._sink(build)
+
+    def _build_aside(self, build: Callable[[], Entry]) -> None:
+        """Build in the recorder's own thread (long decoding), then queue the entry: the
+        store's writer goes on with other captures meanwhile."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="necto-bodies")
+        future = asyncio.get_running_loop().run_in_executor(self._executor, _attempt, build)
+        self._building.add(future)
+
+        def done(f: asyncio.Future[Any]) -> None:
+            self._building.discard(f)
+            if not f.cancelled():
+                self._sink(f.result())
+
+        future.add_done_callback(done)
+
+    async def drain(self) -> None:
+        """Wait until entries being built aside are queued for the store (before it closes)."""
+        while self._building:
+            await asyncio.wait(list(self._building))
 
     def response(self, flow: http.HTTPFlow) -> None:
         if flow.websocket is None:  # a WebSocket is recorded once it ends, with its messages
@@ -568,3 +688,6 @@ class Recorder:
 
     def done(self) -> None:
         self.tls_failures.flush()
+        if self._executor is not None:
+            self._executor.shutdown(wait=False)
+            self._executor = None

@@ -31,6 +31,8 @@ from mitmproxy.net.http import url as mitm_url
 
 from necto.capture.pacing import Pacer
 from necto.capture.recorder import ANNOTATE
+from necto.capture.streaming import KEEP_RESPONSE
+from necto.match import request_segment
 from necto.model import Entry, Header
 from necto.network import REQUEST_DROPPED, RESPONSE_DROPPED, Profile
 from necto.rules.book import RuleBook
@@ -42,9 +44,7 @@ from necto.vocab import DEFAULT_PORTS
 log = logging.getLogger(__name__)
 
 PLAN = "necto.rules.plan"
-# Set by another addon (breakpoints) that needs the whole response before it goes to the client:
-# the response is then not streamed through the pacer (it is paced when written instead).
-KEEP_RESPONSE = "necto.keep_response"
+__all__ = ["KEEP_RESPONSE", "PLAN", "RulesAddon"]  # KEEP_RESPONSE: see necto.capture.streaming
 
 
 class FlowRequest:
@@ -125,6 +125,7 @@ def show_client_request(entry: Entry, client: http.Request, cap: int) -> None:
     if body is not None and 0 <= cap < len(body):
         body, entry.request_truncated = body[:cap], True
     entry.request_body = body
+    entry.request_body_file = entry.request_raw_file = None  # the body is the client's, in memory
 
 
 @dataclass
@@ -142,8 +143,7 @@ class Plan:
     drop_response: bool = False
     client_request: http.Request | None = None  # as the client sent it, when rules changed it
     upstream_response: dict[str, Any] | None = None
-    stream_buf: bytearray | None = None
-    pacer: Pacer | None = None
+    pacer: Pacer | None = None  # the response streams through it (recorded by the streaming tap)
 
     def annotate(self, entry: Entry, flow: http.HTTPFlow, cap: int) -> None:
         """Runs in the store's writer thread once the flow is done."""
@@ -227,20 +227,19 @@ class RulesAddon:
             return
         if plan.profile is not None and plan.profile.dropped(self._rng):
             plan.drop_response = True
+            flow.metadata[KEEP_RESPONSE] = True  # replaced by a 503: it must not stream out
             return
-        if plan.rate is not None and not plan.response_rules and not flow.metadata.get(KEEP_RESPONSE) and flow.websocket is None:
+        if plan.response_rules:
+            flow.metadata[KEEP_RESPONSE] = True  # edited before it goes out: never streamed
+            return
+        if plan.rate is not None and not flow.metadata.get(KEEP_RESPONSE) and flow.websocket is None:
             pacer = self._pacer(flow)
             if pacer is None:
                 return
             pacer.rate = plan.rate
-            buf = plan.stream_buf = bytearray()
             plan.pacer = pacer
-
-            def relay(chunk: bytes) -> bytes:
-                buf.extend(chunk)
-                return chunk
-
-            flow.response.stream = relay
+            # Streamed through the pacer as it arrives (the streaming addon taps it).
+            flow.response.stream = True
 
     def response(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
         plan: Plan | None = flow.metadata.get(PLAN)
@@ -250,6 +249,27 @@ class RulesAddon:
 
     def client_disconnected(self, client: connection.Client) -> None:
         self._paced.pop(client.id, None)
+
+    def wants_request(self, flow: http.HTTPFlow) -> bool | Awaitable[bool]:
+        """Might rules or the network profile need this request whole (to edit it, answer it,
+        or hold it for its upload time)? Then it is not streamed. (Rules changed since the last
+        request are loaded first.)"""
+        if self.book.stale():
+            return self._wants_after_reload(flow)
+        return self._wants(flow)
+
+    async def _wants_after_reload(self, flow: http.HTTPFlow) -> bool:
+        await self.book.reload()
+        return self._wants(flow)
+
+    def _wants(self, flow: http.HTTPFlow) -> bool:
+        book = self.book
+        if book.profile is not None:
+            return True
+        if not book.rules:
+            return False
+        req = flow.request
+        return bool(book.rules.candidates(req.host.lower(), request_segment(req.path.split("?", 1)[0])))
 
     # ------------------------------------------------------------------ request
     async def _after_reload(self, then: Any, flow: http.HTTPFlow) -> None:
@@ -396,11 +416,9 @@ class RulesAddon:
     async def _response(self, flow: http.HTTPFlow, plan: Plan) -> None:
         resp = flow.response
         assert resp is not None
-        if plan.stream_buf is not None and plan.pacer is not None:
-            # Streamed through the pacer: keep the body for the record, and end the exchange
-            # when the client has really received it.
-            resp.raw_content = bytes(plan.stream_buf)
-            plan.stream_buf = None
+        if plan.pacer is not None and resp.raw_content is None:
+            # Streamed through the pacer: the exchange ends when the client has really
+            # received it.
             await plan.pacer.wait_sent(plan.pacer.written)
             resp.timestamp_end = time.time()
             return

@@ -36,6 +36,7 @@ class StoreLifecycle:
         home = Path(ctx.options.necto_home) if ctx.options.necto_home else default_data_dir()
         store = await Store.open(home / "necto.db")
         recorder.max_body_size = ctx.options.necto_max_body_size
+        recorder.bodies = store.bodies  # long decoded bodies go to the body store
         self.store = store
         session_id = store.capture_session_id
         if session_id is not None:

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 
 from necto.cli.common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, DataDirArg, Handler, Progress, filter_arg, open_store
-from necto.har.export import export_har
+from necto.har.export import STREAM_BODY_ABOVE, export_har
 from necto.har.importer import SessionNotFound, import_har
 from necto.har.pages import plan_for_entries, plan_for_session
 from necto.har.report import HarError, Report
@@ -118,7 +118,7 @@ async def cmd_export(args: argparse.Namespace) -> int:
                 print(f"necto: Session not found: {args.session}", file=sys.stderr)
                 return EXIT_FAIL
             if selection is None:
-                entries = store.iter_entries(session.id)
+                entries = store.iter_entries(session.id, response_limit=STREAM_BODY_ABOVE)  # longer ones: streamed
             else:
                 entries = store.iter_matching(TrafficQuery(session_id=session.id, filter=selection))
             title = args.name or session.name
@@ -139,7 +139,8 @@ async def cmd_export(args: argparse.Namespace) -> int:
         out = open(args.output, "wb") if args.output else sys.stdout.buffer
         try:
             async for chunk in export_har(
-                store.with_annotations(counted(entries)), title=title, exclude_binary=args.exclude_binary, redact=args.redact, plan=plan
+                store.with_annotations(counted(entries)), title=title, exclude_binary=args.exclude_binary, redact=args.redact, plan=plan,
+                read_body=store.body_chunks,
             ):
                 await asyncio.to_thread(out.write, chunk)
         finally:

@@ -20,6 +20,7 @@ from necto.config import (
     DEFAULT_MAX_UPLOAD,
     DEFAULT_PROXY_PORT,
     DEFAULT_SHUTDOWN_TIMEOUT,
+    DEFAULT_STREAM_ABOVE,
 )
 from necto.store import Drops
 
@@ -65,6 +66,7 @@ def register(sub: Any, add_data_dir_arg: DataDirArg) -> dict[str, Handler]:
     run.add_argument("--api-host", default="127.0.0.1", help="API listen address (default 127.0.0.1; anything else requires a token)")
     run.add_argument("--api-port", type=port, default=DEFAULT_API_PORT, help="API and web page port (default 8889)")
     run.add_argument("--max-body-size", type=parse_size, default=-1, help="keep at most this much of each body, e.g. 10MB (default: all); longer bodies are stored truncated and flagged")
+    run.add_argument("--stream-above", type=parse_size, default=DEFAULT_STREAM_ABOVE, metavar="SIZE", help="stream request and response bodies longer than this through as they arrive, recording them to the body store as they pass (default 8MB; bodies of unknown length and event streams always stream)")
     run.add_argument("--max-upload-size", type=parse_size, default=DEFAULT_MAX_UPLOAD, help="largest HAR upload the API accepts (default 1GB)")
     run.add_argument("--token", default=None, help=f"API token (Bearer header or ?token=); generated when the API is not on loopback. Visible in ps: prefer --token-file or ${TOKEN_ENV}")
     run.add_argument("--token-file", type=Path, default=None, metavar="FILE", help="read the API token from FILE (its first line)")
@@ -116,6 +118,7 @@ async def cmd_run(args: argparse.Namespace) -> int:
     cfg.proxy_host, cfg.proxy_port = args.proxy_host, args.proxy_port
     cfg.api_host, cfg.api_port = args.api_host, args.api_port
     cfg.max_body_size, cfg.max_upload_size = args.max_body_size, args.max_upload_size
+    cfg.stream_above = args.stream_above
     token, token_source = read_token(args)
     if token_source == "error":
         print(f"necto: {token}", file=sys.stderr)

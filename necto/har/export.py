@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import re
+import secrets
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
 import orjson
@@ -51,11 +52,18 @@ BATCH_ENTRIES = 200
 
 
 BATCH_BODY_BYTES = 4 * 1024 * 1024
+# Response bodies in the body store longer than this are not read whole: the export writes
+# them from their file a piece at a time (base64), between the two halves of their entry.
+STREAM_BODY_ABOVE = 16 << 20
+# Reads a body of an entry a piece at a time (Store.body_chunks).
+BodyReader = Callable[[Entry, str], Awaitable[AsyncIterator[bytes] | None]]
 _OPTIONAL_PHASES = ("blocked", "dns", "connect", "ssl")
 
 # What rules, network conditions and breakpoints left on an entry, exported under `_necto`.
+# How bodies were recorded (issue 19): streamed through, event times, decoding stopped at the cap.
 NECTO_FIELDS = ("appliedRules", "isMocked", "upstreamRequest", "upstreamResponse", "conditions",
-                "isBreakpointed", "breakpoint", "paused")  # fmt: skip
+                "isBreakpointed", "breakpoint", "paused", "streamed", "events", "decodeStopped",
+                "bodyNotRecorded")  # fmt: skip
 
 
 def _num(x: float) -> float | int:
@@ -121,8 +129,13 @@ def _post_data(e: Entry, h: dict[str, Any], omit: Sequence[str]) -> dict[str, An
     return pd
 
 
-def entry_to_har(e: Entry, exclude_binary: bool = False, plan: ExportPlan | None = None) -> dict[str, Any]:
+def entry_to_har(
+    e: Entry, exclude_binary: bool = False, plan: ExportPlan | None = None, body_mark: str | None = None
+) -> dict[str, Any]:
     """One Entry as a HAR entry dict; an imported entry comes back as its file had it.
+
+    `body_mark`: the response body is streamed in separately (base64); its `text` is this
+    mark, for the writer to replace (BINARY_EXCLUDED: left out by `exclude_binary`).
 
     Captured entries get what only capture knows: `compression`, real `headersSize` (HTTP/1.x),
     `_resourceType`. Header names a HAR may not hold go to `_invalidHeaders` on both sides."""
@@ -172,6 +185,10 @@ def entry_to_har(e: Entry, exclude_binary: bool = False, plan: ExportPlan | None
         content: dict[str, Any] = {"size": size, "mimeType": derive_mime(e)}
         if captured and e.response_wire_size >= 0 and size >= e.response_wire_size:
             content["compression"] = size - e.response_wire_size
+        if body is None and body_mark == BINARY_EXCLUDED:
+            content["comment"] = BINARY_EXCLUDED
+        elif body is None and body_mark is not None:
+            content["text"], content["encoding"] = body_mark, "base64"
         if body is not None:
             mime = str(hcontent.get("mimeType", content["mimeType"]))
             if exclude_binary and body and is_binary(body, mime):
@@ -292,6 +309,43 @@ def _body_len(e: Entry) -> int:
     return len(e.response_body or b"") + len(e.request_body or b"")
 
 
+def _in_file(e: Entry) -> bool:
+    """Was this entry's response body left in the body store (see STREAM_BODY_ABOVE)?"""
+    return e.status is not None and e.response_body is None and e.response_body_file is not None
+
+
+def _looks_binary(sample: bytes, mime: str) -> bool:
+    """`is_binary` on the first piece of a body (a UTF-8 character cut at its end is not binary)."""
+    return all(is_binary(sample[: len(sample) - cut], mime) for cut in range(min(4, len(sample))))
+
+
+async def _streamed_entry(
+    e: Entry, chunks: AsyncIterator[bytes], lead: bytes, exclude_binary: bool, plan: ExportPlan | None
+) -> AsyncIterator[bytes]:
+    """One entry whose response body is read from its file a piece at a time, base64-encoded
+    where its entry's JSON has the mark; memory stays at one piece."""
+    try:
+        first = await anext(chunks, b"")
+        mime = str(((e.extra.get("har") or {}).get("content") or {}).get("mimeType", derive_mime(e)))
+        if exclude_binary and first and _looks_binary(first, mime):
+            yield lead + orjson.dumps(await asyncio.to_thread(entry_to_har, e, exclude_binary, plan, BINARY_EXCLUDED))
+            return
+        mark = f"necto-body-{secrets.token_hex(16)}"
+        data = orjson.dumps(await asyncio.to_thread(entry_to_har, e, exclude_binary, plan, mark))
+        head, found, tail = data.partition(f'"{mark}"'.encode())
+        assert found, "the body's mark is in its entry"
+        yield lead + head + b'"'
+        carry = first
+        async for chunk in chunks:
+            carry += chunk
+            whole = len(carry) - len(carry) % 3
+            yield base64.b64encode(carry[:whole])
+            carry = carry[whole:]
+        yield base64.b64encode(carry) + b'"' + tail
+    finally:
+        await chunks.aclose()  # type: ignore[attr-defined]
+
+
 async def export_har(
     entries: AsyncIterable[Entry] | Iterable[Entry],
     *,
@@ -299,9 +353,15 @@ async def export_har(
     exclude_binary: bool = False,
     redact: bool = False,
     plan: ExportPlan | None = None,
+    read_body: BodyReader | None = None,
 ) -> AsyncIterator[bytes]:
     """Stream a HAR document. Entries are serialised in small batches in a worker thread,
     so neither memory nor the event loop depend on how many there are.
+
+    Entries whose response body was left in the body store (`iter_entries(...,
+    response_limit=STREAM_BODY_ABOVE)`) get it from `read_body` a piece at a time, so memory
+    does not depend on body sizes either (a redacted export reads such a body whole: the
+    redactor needs it).
 
     `plan` gives the pages, each entry's page and the log fields (`plan_for_session`,
     `plan_for_entries`); without one, a single page titled `title` starting with the first entry.
@@ -318,8 +378,8 @@ async def export_har(
         head.pages.append({"startedDateTime": iso_time(started), "id": PAGE_ID, "title": title,
                            "pageTimings": {"onContentLoad": -1, "onLoad": -1}})  # fmt: skip
     yield _header(head, redactor)
-    batch: list[Entry] = [first_entry] if first_entry is not None else []
-    size = _body_len(first_entry) if first_entry is not None else 0
+    batch: list[Entry] = []
+    size = 0
     first = True
     pending = bytearray()
 
@@ -329,7 +389,28 @@ async def export_har(
         first = False
         return data
 
-    async for e in it:
+    async def every() -> AsyncIterator[Entry]:
+        if first_entry is not None:
+            yield first_entry
+        async for e in it:
+            yield e
+
+    async for e in every():
+        if _in_file(e) and read_body is not None:
+            chunks = await read_body(e, "response")
+            if chunks is not None and redactor is not None:
+                e.response_body = b"".join([c async for c in chunks])
+            elif chunks is not None:
+                if batch:
+                    pending += await flush()
+                    batch, size = [], 0
+                async for piece in _streamed_entry(e, chunks, b"" if first else b",", exclude_binary, plan):
+                    pending += piece
+                    if len(pending) >= CHUNK_BYTES:
+                        yield bytes(pending)
+                        pending.clear()
+                first = False
+                continue
         batch.append(e)
         size += _body_len(e)
         if len(batch) >= BATCH_ENTRIES or size >= BATCH_BODY_BYTES:

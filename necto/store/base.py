@@ -16,6 +16,8 @@ from typing import Any
 
 import aiosqlite
 
+from necto.store.bodies import BodyStore, bodies_dir
+
 log = logging.getLogger("necto.store")
 
 Listener = Callable[[str, Any], None]
@@ -24,6 +26,7 @@ Listener = Callable[[str, Any], None]
 class StoreBase:
     def __init__(self, path: Path, writer: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
         self.path = path
+        self.bodies = BodyStore(bodies_dir(path))  # large bodies, as files (necto.store.bodies)
         self._w = writer
         self._r = reader
         self._lock = asyncio.Lock()  # every write from this process goes through it
@@ -52,6 +55,10 @@ class StoreBase:
 
     async def flush(self) -> None:
         """Wait until every capture queued so far is committed (the writer overrides this)."""
+
+    async def collect_bodies(self) -> int:
+        """Remove the body files no row names any more, after deletes (BodyFiles implements it)."""
+        return 0
 
     async def _rollback(self) -> None:
         """Roll back the open transaction, if SQLite has not already done so itself (it does

@@ -128,6 +128,7 @@ class Store(
             store = cls(path, writer, reader)
             store._init_writer(capture)
             await store._recover()
+            await store._sweep_bodies()
             await store._fold_frames()
             await store._prepare_search()
             await store.ensure_active_session()

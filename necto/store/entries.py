@@ -7,6 +7,8 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from necto.model import Entry
+from necto.store.bodies import INLINE_MAX
+from necto.store.bodyfiles import BodyFiles
 from necto.store.frames import OpenSockets
 from necto.store.query import TrafficQuery
 from necto.store.rows import E_COLUMNS, ENTRY_COLUMNS, ORDER_KEY, SUMMARY_COLUMNS, rows_to_entries
@@ -43,32 +45,42 @@ async def convert(rows: Sequence[Sequence[Any]]) -> list[Entry]:
     return await asyncio.to_thread(rows_to_entries, rows)
 
 
-class Entries(CaptureWriter, OpenSockets):
+class Entries(CaptureWriter, OpenSockets, BodyFiles):
     async def add_entries(self, entries: Sequence[Entry]) -> None:
         """Insert entries now, in one transaction (imports and replays; capture uses `record`).
         An entry too large for SQLite is stored cut to fit and flagged truncated."""
-        pairs = [fitted_row(e) for e in entries] if len(entries) <= CONVERT_ON_LOOP else (
-            await asyncio.to_thread(lambda: [fitted_row(e) for e in entries])
+        small = len(entries) <= CONVERT_ON_LOOP and all(
+            len(e.request_body or b"") + len(e.response_body or b"") <= INLINE_MAX for e in entries
         )
-        await self._insert([e for e, _ in pairs], [r for _, r in pairs])
+        triples = [fitted_row(e) for e in entries] if small else (
+            await asyncio.to_thread(lambda: [fitted_row(e) for e in entries])
+        )  # fmt: skip
+        await self._insert([e for e, _, _ in triples], [r for _, r, _ in triples], [f for _, _, fs in triples for f in fs])
 
-    async def _with_frames(self, rows: Sequence[Sequence[Any]]) -> list[Entry]:
+    async def _with_frames(self, rows: Sequence[Sequence[Any]], bodies: bool = True, body_limit: int = -1) -> list[Entry]:
+        """Entries of full rows, with open sockets' frames and (unless `bodies` is False) the
+        bodies kept as files read back in (those up to `body_limit`, when one is given)."""
         entries = await convert(rows)
         await self._attach_frames(entries)
+        if bodies:
+            await self._load_bodies(entries, body_limit)
         return entries
 
-    async def get_entry(self, entry_id: str) -> Entry | None:
+    async def get_entry(self, entry_id: str, body_limit: int = -1) -> Entry | None:
+        """One entry with its bodies; a body file longer than `body_limit` (when given) is left
+        in its file (`*_body` None, `*_body_file.size` set): read it with `body_chunks`."""
         async with self._r.execute(
             f"SELECT {E_COLUMNS} FROM entries e JOIN sessions s ON s.id = e.session_id "
             "WHERE e.id = ? AND s.state = 'ready'",
             (entry_id,),
         ) as cur:
             row = await cur.fetchone()
-        return (await self._with_frames([row]))[0] if row else None
+        return (await self._with_frames([row], body_limit=body_limit))[0] if row else None
 
-    async def get_entries(self, entry_ids: Sequence[str], any_state: bool = False) -> list[Entry]:
+    async def get_entries(self, entry_ids: Sequence[str], any_state: bool = False, body_limit: int = -1) -> list[Entry]:
         """The entries that exist, in the order asked for (`any_state`: also those of an
-        import still being staged, which the search indexer reads)."""
+        import still being staged, which the search indexer reads; `body_limit`: body files
+        longer than this are left out, as in `get_entry`)."""
         found: dict[str, Entry] = {}
         ids = list(dict.fromkeys(entry_ids))
         ready = "1" if any_state else "s.state = 'ready'"
@@ -80,7 +92,7 @@ class Entries(CaptureWriter, OpenSockets):
                 chunk,
             ) as cur:
                 rows = list(await cur.fetchall())
-            for e in await self._with_frames(rows):
+            for e in await self._with_frames(rows, body_limit=body_limit):
                 found[e.id] = e
         return [found[i] for i in entry_ids if i in found]
 
@@ -94,9 +106,16 @@ class Entries(CaptureWriter, OpenSockets):
         ) as cur:
             return [r[0] for r in await cur.fetchall()]
 
-    async def iter_entries(self, session_id: str, batch: int = 500) -> AsyncIterator[Entry]:
+    async def iter_entries(
+        self, session_id: str, batch: int = 500, bodies: bool = True, response_limit: int = -1
+    ) -> AsyncIterator[Entry]:
         """Every entry of a session in order, a batch at a time (memory stays flat): captured
-        traffic by time, an imported file in its own order (one block at the import's anchor)."""
+        traffic by time, an imported file in its own order (one block at the import's anchor).
+
+        Bodies kept as files are read in as the iteration reaches them (at most
+        LOAD_GROUP_BYTES at a time); with `bodies=False` they stay in their files
+        (`Entry.*_body_file`), for a reader that streams them; with `response_limit`, only
+        response bodies longer than that stay there (the HAR export streams those)."""
         last: tuple[float, int] = (float("-inf"), -1)
         while True:
             async with self._r.execute(
@@ -107,8 +126,12 @@ class Entries(CaptureWriter, OpenSockets):
                 rows = list(await cur.fetchall())
             if not rows:
                 return
-            for e in await self._with_frames(rows):
-                yield e
+            entries = await self._with_frames(rows, bodies=False)
+            for group in self.body_groups(entries) if bodies else [entries]:
+                if bodies:
+                    await self._load_bodies(group, response_limit, request_limit=-1)
+                for e in group:
+                    yield e
             last = (rows[-1][-2], rows[-1][-1])
 
     async def list_entries(self, q: TrafficQuery) -> tuple[list[Entry], int]:
@@ -143,6 +166,7 @@ class Entries(CaptureWriter, OpenSockets):
             cur = await self._w.execute("DELETE FROM entries WHERE id = ? RETURNING session_id", (entry_id,))
             row = await cur.fetchone()
         if row is not None:
+            await self.collect_bodies()
             self._notify("removed", row[0])
         return row is not None
 
@@ -153,6 +177,7 @@ class Entries(CaptureWriter, OpenSockets):
             deleted = cur.rowcount
             # the imported pages and log fields went with the traffic they described
             await self._w.execute("DELETE FROM har_imports WHERE session_id = ?", (session_id,))
+        await self.collect_bodies()
         self._notify("removed", session_id)
         return deleted
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from necto.model import Entry, Header, Timings, WsMessage
+from necto.model import BodyFile, Entry, Header, Timings, WsMessage
 from necto.vocab import frame_from_json, frame_json
 
 COLUMNS = (
@@ -17,7 +17,10 @@ COLUMNS = (
     "content_type", "blocked", "dns", "connect", "ssl", "send", "wait", "receive", "duration",
     "server_ip", "server_port", "client_ip", "client_port", "connection_id", "tls", "error",
     "extra", "source", "websocket", "request_body", "response_body", "ord",
+    "request_body_file", "response_body_file", "request_raw_file", "response_raw_file",
 )  # fmt: skip
+# Where an entry's bodies may live in the body store (a SHA-256 each; NULL when inline/absent).
+FILE_COLUMNS = ("request_body_file", "response_body_file", "request_raw_file", "response_raw_file")
 ENTRY_COLUMNS = ", ".join(COLUMNS)
 INSERT_ENTRY = f"INSERT INTO entries ({ENTRY_COLUMNS}) VALUES ({', '.join('?' * len(COLUMNS))})"
 # Captures: a WebSocket is recorded when it opens and replaced by its final form when it closes.
@@ -34,6 +37,7 @@ SUMMARY_COLUMNS = ", ".join(
         "request_body": "NULL",
         "response_body": "NULL",
         "ord": "NULL",  # stored after the bodies: reading it would walk their overflow pages
+        **{f: "NULL" for f in FILE_COLUMNS},  # the same
     }.get(c, "e." + c)
     for c in COLUMNS
 )
@@ -60,9 +64,18 @@ def _headers(raw: bytes) -> list[Header]:
     return [(h[0], h[1]) for h in orjson.loads(raw)]
 
 
+def _sha(f: BodyFile | None) -> str | None:
+    return f.sha256 if f is not None else None
+
+
+def _file(sha: str | None) -> BodyFile | None:
+    return BodyFile(sha, -1) if sha is not None else None
+
+
 def entry_to_row(e: Entry) -> tuple[Any, ...]:
-    """An Entry as a row, in COLUMNS order."""
+    """An Entry as a row, in COLUMNS order. A body with a body file is not written inline."""
     t = e.timings
+    req_file, resp_file = e.request_body_file, e.response_body_file
     return (
         e.id, e.session_id, e.started, e.method, e.url, e.host, e.http_version,
         orjson.dumps(e.request_headers), e.request_body_size, int(e.request_truncated),
@@ -72,7 +85,9 @@ def entry_to_row(e: Entry) -> tuple[Any, ...]:
         e.server_ip, e.server_port, e.client_ip, e.client_port, e.connection_id,
         orjson.dumps(e.tls) if e.tls is not None else None, e.error,
         orjson.dumps(e.extra) if e.extra else None, e.source,
-        frames_to_blob(e.websocket), e.request_body, e.response_body, e.order,
+        frames_to_blob(e.websocket), e.request_body if req_file is None else None,
+        e.response_body if resp_file is None else None, e.order,
+        _sha(req_file), _sha(resp_file), _sha(e.request_raw_file), _sha(e.response_raw_file),
     )  # fmt: skip
 
 
@@ -98,6 +113,8 @@ def row_to_entry(r: Sequence[Any]) -> Entry:
         error=r[c["error"]], websocket=frames_from_blob(r[c["websocket"]]),
         extra=orjson.loads(extra) if extra is not None else {}, source=r[c["source"]],
         order=r[c["ord"]],
+        request_body_file=_file(r[c["request_body_file"]]), response_body_file=_file(r[c["response_body_file"]]),
+        request_raw_file=_file(r[c["request_raw_file"]]), response_raw_file=_file(r[c["response_raw_file"]]),
     )  # fmt: skip
 
 

@@ -213,6 +213,41 @@ CREATE TRIGGER entries_search_gone AFTER DELETE ON entries BEGIN
 END;
 """
 
+# Large bodies as files in the body store (issue 19, necto/store/bodies.py): each column holds
+# the SHA-256 of a file under bodies/ (NULL: the body, if any, is inline). `*_raw_file` is the
+# body as it travelled, kept when decoding it was cut short. Deleting or changing a row notes
+# the hashes it named in `body_candidates`; the store removes those files that no row names
+# any more (BodyFiles.collect_bodies), and a sweep at start removes what a crash left.
+BODY_FILES_V8 = """
+ALTER TABLE entries ADD COLUMN request_body_file TEXT;
+ALTER TABLE entries ADD COLUMN response_body_file TEXT;
+ALTER TABLE entries ADD COLUMN request_raw_file TEXT;
+ALTER TABLE entries ADD COLUMN response_raw_file TEXT;
+CREATE INDEX entries_request_body_file ON entries(request_body_file) WHERE request_body_file IS NOT NULL;
+CREATE INDEX entries_response_body_file ON entries(response_body_file) WHERE response_body_file IS NOT NULL;
+CREATE INDEX entries_request_raw_file ON entries(request_raw_file) WHERE request_raw_file IS NOT NULL;
+CREATE INDEX entries_response_raw_file ON entries(response_raw_file) WHERE response_raw_file IS NOT NULL;
+CREATE TABLE body_candidates (sha256 TEXT PRIMARY KEY) WITHOUT ROWID;
+CREATE TRIGGER entries_body_files_deleted AFTER DELETE ON entries
+WHEN old.request_body_file IS NOT NULL OR old.response_body_file IS NOT NULL
+  OR old.request_raw_file IS NOT NULL OR old.response_raw_file IS NOT NULL
+BEGIN
+  INSERT OR IGNORE INTO body_candidates (sha256)
+  SELECT f FROM (SELECT old.request_body_file AS f UNION SELECT old.response_body_file
+                 UNION SELECT old.request_raw_file UNION SELECT old.response_raw_file)
+  WHERE f IS NOT NULL;
+END;
+CREATE TRIGGER entries_body_files_changed
+AFTER UPDATE OF request_body_file, response_body_file, request_raw_file, response_raw_file ON entries
+BEGIN
+  INSERT OR IGNORE INTO body_candidates (sha256)
+  SELECT f FROM (SELECT old.request_body_file AS f UNION SELECT old.response_body_file
+                 UNION SELECT old.request_raw_file UNION SELECT old.response_raw_file)
+  WHERE f IS NOT NULL AND f NOT IN (COALESCE(new.request_body_file, ''), COALESCE(new.response_body_file, ''),
+                                    COALESCE(new.request_raw_file, ''), COALESCE(new.response_raw_file, ''));
+END;
+"""
+
 MIGRATIONS: list[str] = [
     SCHEMA_V1,
     CONNECTIVITY_V2,
@@ -221,6 +256,7 @@ MIGRATIONS: list[str] = [
     BREAKPOINTS_V5,
     WEBSOCKET_FRAMES_V6,
     SEARCH_V7,
+    BODY_FILES_V8,
 ]
 
 

@@ -20,7 +20,7 @@ import functools
 import logging
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from necto.model import Entry
@@ -35,6 +35,7 @@ log = logging.getLogger("necto.store.search")
 
 INDEX_ROWS = 100  # entries per indexing transaction (captures wait while one is written)
 INDEX_BYTES = 1 << 20  # ... or about this much body
+INDEX_BODY_MAX = 8 << 20  # bytes: a longer body is not searched (text search reads 2 M characters anyway)
 INDEX_DELAY = 0.5  # seconds after new entries before indexing them (they come in bursts)
 INDEX_POLL = 5.0  # seconds between looks for entries another process wrote
 INDEX_REST = 1.0  # rest this many times as long as a batch took (at most half a core)
@@ -80,6 +81,17 @@ def _docs(batch: Sequence[tuple[int, Entry]]) -> tuple[list[tuple[Any, ...]], li
 
 def _marks(n: int) -> str:
     return ", ".join("?" * n)
+
+
+async def _finish_in_thread[T](fn: Callable[..., T], *args: Any) -> T:
+    """`fn` in a worker thread; a cancel waits for it to finish first. The connection it uses
+    is the capture writer's: nobody may touch (or close) it while SQLite is still at work."""
+    work = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+    try:
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        await asyncio.wait([work])
+        raise
 
 
 def _write_index(
@@ -280,20 +292,22 @@ class SearchIndex(StoreBase):
                 break
         rows = rows[:cut]
         seqs = [r[0] for r in rows]
-        found = {e.id: e for e in await self.get_entries([r[1] for r in rows], any_state=True)}  # type: ignore[attr-defined]
+        # Bodies kept as files above INDEX_BODY_MAX are not read in (nor searched): memory stays
+        # bounded whatever was captured.
+        found = {e.id: e for e in await self.get_entries([r[1] for r in rows], any_state=True, body_limit=INDEX_BODY_MAX)}  # type: ignore[attr-defined]
         batch = [(r[0], found[r[1]]) for r in rows if r[1] in found]
         texts, facts = await asyncio.to_thread(_docs, batch)
         # One thread hop on the capture writer's connection, as the capture writer does: the
         # lock captures wait for is held for SQLite's time only, never for the event loop's.
         async with self._lock:
-            if not await asyncio.to_thread(_write_index, self._cw, upto, seqs, texts, facts):  # type: ignore[attr-defined]
+            if not await _finish_in_thread(_write_index, self._cw, upto, seqs, texts, facts):  # type: ignore[attr-defined]
                 return None
         self.indexed_batches += 1
         return len(seqs)
 
     async def _clean_gone(self) -> int:
         async with self._lock:
-            return await asyncio.to_thread(_clean_gone, self._cw)  # type: ignore[attr-defined]
+            return await _finish_in_thread(_clean_gone, self._cw)  # type: ignore[attr-defined]
 
     async def index_status(self) -> dict[str, Any]:
         """How far the index is: {mode, indexedUpto, pending, gone}."""

@@ -12,6 +12,7 @@ DEFAULT_SESSION_NAME = "Default Session"
 
 
 class Sessions(StoreBase):
+
     async def _session_rows(self, where: str = "", args: Iterable[Any] = ()) -> list[Session]:
         sql = (
             "SELECT s.id, s.name, s.is_active, s.is_recording, s.created_at, s.updated_at, "
@@ -99,6 +100,7 @@ class Sessions(StoreBase):
             cur = await self._w.execute("DELETE FROM sessions WHERE id = ? AND state = 'ready'", (session_id,))
             deleted = cur.rowcount > 0
         if deleted:
+            await self.collect_bodies()
             await self.ensure_active_session()
             self._notify("sessions", None)
         return deleted

@@ -13,6 +13,7 @@ from necto.store.base import StoreBase
 
 
 class Staging(StoreBase):
+
     async def _recover(self) -> None:
         async with self._r.execute("SELECT id, state FROM sessions WHERE state != 'ready'") as cur:
             rows = await cur.fetchall()
@@ -21,6 +22,7 @@ class Staging(StoreBase):
             if not (pid.isdigit() and pid_alive(int(pid))):
                 async with self._lock:
                     await self._w.execute("DELETE FROM sessions WHERE id = ?", (sid,))
+        # (the body files such leftovers named are removed by the sweep that follows at open)
 
     async def create_staging_session(self, name: str) -> str:
         """A hidden session that an import fills; invisible until `commit_staging`."""
@@ -65,6 +67,7 @@ class Staging(StoreBase):
     async def drop_staging(self, staging_id: str) -> None:
         async with self._lock:
             await self._w.execute("DELETE FROM sessions WHERE id = ? AND state != 'ready'", (staging_id,))
+        await self.collect_bodies()
 
 
 def pid_alive(pid: int) -> bool:

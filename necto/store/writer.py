@@ -11,6 +11,7 @@ with it; what still fails is counted in `drops`, which /api/health and `necto ru
 from __future__ import annotations
 
 import asyncio
+import errno
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -19,8 +20,10 @@ from typing import Any
 
 import orjson
 
-from necto.model import Entry, WsMessage
+from necto.model import BodyFile, Entry, WsMessage
 from necto.store.base import StoreBase, log
+from necto.store.bodies import BodyStore
+from necto.store.bodyfiles import discard_all, externalize, place_all, unplace
 from necto.store.limits import fit_entry
 from necto.store.rows import INSERT_ENTRY, UPSERT_ENTRY, WEBSOCKET, entry_to_row
 from necto.vocab import frame_json
@@ -78,6 +81,7 @@ class _Op:
     frames: int = 0
     updated: bool = False  # replaces an entry announced before
     owner: tuple[str, str] = ("", "")  # (table, id) whose deletion explains a failure
+    files: list[BodyFile] = field(default_factory=list)  # body files the row names, to put in place
 
 
 @dataclass
@@ -93,6 +97,8 @@ INSERT_FRAME = "INSERT OR REPLACE INTO websocket_frames (entry_id, n, frame) VAL
 def describe(exc: BaseException) -> str:
     """One line a user can act on: SQLite's message, or the exception's name and text."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return "disk full: no space left for the body store"
     if isinstance(exc, sqlite3.Error):
         return text or type(exc).__name__
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
@@ -170,7 +176,7 @@ class CaptureWriter(StoreBase):
     async def _write_batch(self, batch: list[Pending]) -> None:
         try:
             async with self._lock:
-                outcome = await asyncio.to_thread(_write, self._cw, batch)
+                outcome = await asyncio.to_thread(_write, self._cw, batch, self.bodies)
         except Exception as e:  # never expected: _write catches what it can name
             log.exception("could not store %d captures", len(batch))
             self.drops.add(describe(e), entries=len(batch))
@@ -186,18 +192,28 @@ class CaptureWriter(StoreBase):
         if outcome.updated:
             self._notify("updated", outcome.updated)
 
-    async def _insert(self, entries: Sequence[Entry], rows: list[tuple[Any, ...]]) -> None:
-        """One transaction for a batch of rows (imports, replays); all or nothing."""
+    async def _insert(self, entries: Sequence[Entry], rows: list[tuple[Any, ...]], files: Sequence[BodyFile] = ()) -> None:
+        """One transaction for a batch of rows (imports, replays); all or nothing. Their body
+        files are put in place inside it."""
         if not rows:
             return
-        async with self._lock:
-            await self._w.execute("BEGIN")
-            try:
-                await self._w.executemany(INSERT_ENTRY, rows)
-                await self._w.execute("COMMIT")
-            except BaseException:
-                await self._rollback()
-                raise
+        created: list[str] = []
+        try:
+            async with self._lock:
+                await self._w.execute("BEGIN")
+                try:
+                    await self._w.executemany(INSERT_ENTRY, rows)
+                    if files:
+                        await asyncio.to_thread(place_all, self.bodies, files, created)
+                    await self._w.execute("COMMIT")
+                except BaseException:
+                    await self._rollback()
+                    if created:
+                        await asyncio.to_thread(unplace, self.bodies, created)
+                    raise
+        finally:
+            if files:
+                await asyncio.to_thread(discard_all, self.bodies, files)
         self._notify("entries", entries)
 
 
@@ -208,50 +224,65 @@ class _Outcome:
     lost: list[tuple[str, int, int]] = field(default_factory=list)  # (reason, entries, frames)
 
 
-def _write(db: sqlite3.Connection, batch: list[Pending]) -> _Outcome:
+def _write(db: sqlite3.Connection, batch: list[Pending], bodies: BodyStore) -> _Outcome:
     """Build and commit one batch (in a worker thread): in one transaction, or, if that fails,
-    statement by statement, each in a savepoint, so only what fails is lost."""
+    statement by statement, each in a savepoint, so only what fails is lost. Body files are
+    put in place after the statements (which hold SQLite's write lock by then), before COMMIT."""
     built = _build_ops(batch)
     out = _Outcome(lost=[(reason, 1, 0) for reason in built.failures])
     ops = built.ops
     if not ops:
         return out
     try:
-        db.execute("BEGIN")
         try:
-            _run_grouped(db, ops)
-            db.execute("COMMIT")
-        except BaseException:
-            _rollback(db)
-            raise
-        done = ops
-    except Exception as e:
-        log.info("batch of %d statements failed (%s); retrying one by one", len(ops), describe(e))
-        done = _one_by_one(db, ops, out)
+            created: list[str] = []
+            db.execute("BEGIN")
+            try:
+                _run_grouped(db, ops)
+                for op in ops:
+                    place_all(bodies, op.files, created)
+                db.execute("COMMIT")
+            except BaseException:
+                _rollback(db)
+                unplace(bodies, created)
+                raise
+            done = ops
+        except Exception as e:
+            log.info("batch of %d statements failed (%s); retrying one by one", len(ops), describe(e))
+            done = _one_by_one(db, ops, out, bodies)
+    finally:
+        for op in ops:  # what could not be written leaves no temporary file behind
+            discard_all(bodies, op.files)
     out.new = [op.entry for op in done if op.entry is not None and not op.updated]
     out.updated = [op.entry for op in done if op.entry is not None and op.updated]
     return out
 
 
-def _one_by_one(db: sqlite3.Connection, ops: list[_Op], out: _Outcome) -> list[_Op]:
+def _one_by_one(db: sqlite3.Connection, ops: list[_Op], out: _Outcome, bodies: BodyStore) -> list[_Op]:
     done: list[_Op] = []
     failed: list[tuple[_Op, str]] = []
+    created: list[str] = []
     try:
         db.execute("BEGIN")
         try:
             for op in ops:
                 db.execute("SAVEPOINT one")
+                mine: list[str] = []
                 try:
                     db.execute(op.sql, op.params)
+                    place_all(bodies, op.files, mine)
                 except Exception as e:
                     db.execute("ROLLBACK TO one")
+                    unplace(bodies, mine)
                     failed.append((op, describe(e)))
                 else:
                     done.append(op)
+                    created += mine
                 db.execute("RELEASE one")
             db.execute("COMMIT")
         except BaseException:
             _rollback(db)
+            unplace(bodies, created)
             raise
     except Exception as e:
         reason = describe(e)
@@ -292,11 +323,13 @@ def _run_grouped(db: sqlite3.Connection, ops: Sequence[_Op]) -> None:
         i = j
 
 
-def fitted_row(entry: Entry) -> tuple[Entry, tuple[Any, ...]]:
-    """The entry's row, cut to fit SQLite's limit when it would not (see limits.py)."""
+def fitted_row(entry: Entry) -> tuple[Entry, tuple[Any, ...], list[BodyFile]]:
+    """The entry's row, with large bodies moved to (pending) body files, cut to fit SQLite's
+    limit when it still would not (see limits.py); and the files to put in place with it."""
+    files = externalize(entry)
     row = entry_to_row(entry)
     cut = fit_entry(entry, row, row[WEBSOCKET])
-    return (entry, row) if cut is None else (cut, entry_to_row(cut))
+    return (entry, row, files) if cut is None else (cut, entry_to_row(cut), files)
 
 
 def _build_ops(batch: list[Pending]) -> _Built:
@@ -318,8 +351,8 @@ def _build_ops(batch: list[Pending]) -> _Built:
             continue
         if entry is None:
             continue
-        entry, row = fitted_row(entry)
-        out.ops.append(_Op(UPSERT_ENTRY, row, entry=entry, updated=finish, owner=("sessions", entry.session_id)))
+        entry, row, files = fitted_row(entry)
+        out.ops.append(_Op(UPSERT_ENTRY, row, entry=entry, updated=finish, owner=("sessions", entry.session_id), files=files))
         if finish:
             out.ops.append(_Op(DELETE_FRAMES, (entry.id,)))
     return out

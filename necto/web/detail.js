@@ -1,7 +1,7 @@
 // One entry in full: headers, query, cookies, bodies (JSON tree, images, hex, form tables),
 // timing waterfall, connection facts, WebSocket frames; copy as cURL/fetch/Python/HTTPie.
 
-import { api } from "./api.js";
+import { api, withToken } from "./api.js";
 import { $, h, b64bytes, bytesToText, copy, fmtMs, fmtSize, kvTable, menu, showDialog, toast } from "./dom.js";
 import { state, prefs, savePrefs, emit, writeUrl } from "./state.js";
 import { SNIPPETS } from "./snippets.js";
@@ -226,10 +226,10 @@ export async function openDetail(id) {
       h("h4", { text: "Response cookies" }),
       kvTable(parseCookies(e.responseHeaderList, "set-cookie")),
     ],
-    Request: () => [bodyPane(e, "request", () => bodyView(e.requestBody, reqType))],
+    Request: () => [e.requestBodyOmitted ? omittedBody(e, "request") : bodyPane(e, "request", () => bodyView(e.requestBody, reqType))],
     Response: () => [
       e.responseBodyTruncated ? h("p", { class: "muted", text: "Body truncated by --max-body-size" }) : null,
-      bodyPane(e, "response", () => bodyView(e.responseBody, e.contentType)),
+      e.responseBodyOmitted ? omittedBody(e, "response") : bodyPane(e, "response", () => bodyView(e.responseBody, e.contentType)),
     ],
     Timing: () => [waterfall(e.timings)],
     Connection: () => [
@@ -350,4 +350,12 @@ export async function replay(id) {
   } catch (e) {
     showDialog([h("h3", { text: "Replay failed" }), h("p", { class: "error-text", text: e.message })]);
   }
+}
+
+// A body too long to show here (see DETAIL_BODY_MAX in necto/api/traffic.py): a download instead.
+function omittedBody(e, side) {
+  const size = side === "request" ? e.requestBodySize : e.responseBodySize;
+  return h("p", { class: "muted" },
+    `Body too long to show here (${fmtSize(size) || "large"}). `,
+    h("a", { id: `${side}-body-download`, href: withToken(`/api/traffic/${encodeURIComponent(e.id)}/body/${side}`), download: "", text: "Download it" }));
 }

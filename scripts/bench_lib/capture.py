@@ -15,6 +15,8 @@ SCENARIOS: dict[str, tuple[str, bool, bool, int, str]] = {
     "http-keepalive-seq": ("HTTP keep-alive, 1 client, sequential", False, True, 1, SMALL_PATH),
     "http-newconn-c20": ("HTTP new connection per request, 20 concurrent", False, False, 20, SMALL_PATH),
     "https-keepalive-seq": ("HTTPS (CONNECT) keep-alive, 1 client, sequential", True, True, 1, SMALL_PATH),
+    # As a browser opening a site: every request a new CONNECT and a full TLS handshake.
+    "https-newconn-c20": ("HTTPS new connection (CONNECT + TLS handshake) per request, 20 concurrent", True, False, 20, SMALL_PATH),
     "http-1mb-seq": ("HTTP keep-alive, 1 MB response body, sequential", False, True, 1, BIG_PATH),
 }
 TARGETS = ("mitmdump", "necto", "direct")
@@ -66,11 +68,36 @@ def run_capture(
         if profile is not None:
             _profile(up, work, necto, duration, profile, log)
         recorded = proxies.wait_recorded(necto, 1, timeout=5)
+        cache = leaf_cache(necto.port, up.https_port)
+        log(f"  leaf certificate cache: {cache}")
     finally:
         mitm.stop()
         necto.stop()
-    return {"scenarios": _summarise(raw), "raw": raw, "necto_entries_recorded": recorded,
+    return {"scenarios": _summarise(raw), "raw": raw, "necto_entries_recorded": recorded, "leaf_cache": cache,
             "mitmdump_argv": mitm.argv[1:], "necto_argv": necto.argv[1:]}  # fmt: skip
+
+
+def leaf_cache(proxy_port: int, target_port: int) -> dict[str, Any]:
+    """Two fresh TLS handshakes through the proxy to the same host: the second must get the same
+    leaf certificate (cached), not a newly generated one."""
+    import socket
+    import ssl
+
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    leaves: list[bytes] = []
+    for _ in range(2):
+        with socket.create_connection(("127.0.0.1", proxy_port), timeout=10) as raw:
+            raw.sendall(f"CONNECT 127.0.0.1:{target_port} HTTP/1.1\r\nHost: 127.0.0.1:{target_port}\r\n\r\n".encode())
+            head = b""
+            while b"\r\n\r\n" not in head:
+                data = raw.recv(4096)
+                if not data:
+                    return {"error": "proxy closed the tunnel"}
+                head += data
+            with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+                leaves.append(tls.getpeercert(binary_form=True) or b"")
+    return {"handshakes": 2, "same_leaf": leaves[0] == leaves[1] and bool(leaves[0])}
 
 
 def _summarise(raw: dict[str, dict[str, list[dict[str, Any]]]]) -> dict[str, Any]:

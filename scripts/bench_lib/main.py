@@ -20,7 +20,7 @@ RESULTS = ROOT / "bench-results"
 # NectoProxy's figures from issue 4, measured on this machine against the same nginx.
 NECTOPROXY = {"http-newconn-c20": 592.0, "http-keepalive-seq": 661.0}
 MITMDUMP_THEN = {"http-newconn-c20": 156.0, "http-keepalive-seq": 230.0}
-PARTS = ("capture", "rules", "memory", "export", "import", "reference")
+PARTS = ("capture", "rules", "memory", "pageload", "export", "import", "reference")
 
 
 def _mib(b: int | float | None) -> str:
@@ -33,6 +33,10 @@ def main(argv: list[str]) -> int:
         from bench_lib.client import client_main
 
         return client_main(argv[1:])
+    if argv and argv[0] == "_pageserver":
+        from bench_lib.pageload import serve
+
+        return serve(argv[1:])
     if argv and argv[0] == "_upstream":
         from bench_lib.upstream import serve_aiohttp
 
@@ -121,6 +125,7 @@ def main(argv: list[str]) -> int:
             up, work, cfg["rounds"], cfg["duration"], cfg["warmup"], use_wrk, log, prof))  # fmt: skip
         part("rules", lambda: _rules().run_rules(up, work, cfg["rounds"], cfg["duration"], cfg["warmup"], use_wrk, log))
         part("memory", lambda: capture.run_memory(up, work, *cfg["memory"], log, limit=60 if quick else 240))
+        part("pageload", lambda: _pageload().run_pageload(up, work, 2 if quick else 5, log))
 
         avail = harbench.available()
         result["har_available"] = avail
@@ -203,6 +208,12 @@ def main(argv: list[str]) -> int:
     return 0 if not result["errors"] else 1
 
 
+def _pageload() -> Any:
+    from bench_lib import pageload
+
+    return pageload
+
+
 def _rules() -> Any:
     from bench_lib import rules
 
@@ -221,6 +232,9 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
         ratio = s.get("ratio_rps")
         add(f"capture {scen}: necto >= 1.5x mitmdump", None if ratio is None else ratio >= 1.5,
             f"{ratio}x req/s ({s.get('ratio_per_cpu')}x per proxy CPU-second)")
+    cache = (r.get("capture") or {}).get("leaf_cache")
+    if cache:
+        add("HTTPS: the second handshake for a host reuses the leaf certificate", cache.get("same_leaf"), str(cache))
     s = cap.get("http-keepalive-seq")
     if s and s.get("necto") and s.get("mitmdump"):
         n, m = s["necto"]["p50_ms"], s["mitmdump"]["p50_ms"]
@@ -230,6 +244,10 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
         add(f"rules {scen}: 100 non-matching rules within 10% of none", None if ratio is None else ratio >= 0.9,
             f"{ratio}x req/s ({(s.get('100 rules') or {}).get('rps')} vs {(s.get('none') or {}).get('rps')}), "
             f"{s.get('ratio_per_cpu')}x per proxy CPU-second")
+    for proto, row in ((r.get("pageload") or {}).get("by_protocol") or {}).items():
+        ratio = row.get("added_ratio")
+        add(f"page load {proto}: Necto adds <= 0.7x what mitmdump adds", None if ratio is None else ratio <= 0.7,
+            f"{ratio}x (added ms {row.get('added_ms')}, medians {row.get('median_ms')})")
     mem = r.get("memory")
     if mem and "growth" in mem:
         g = mem["growth"]
@@ -293,6 +311,19 @@ def render(r: dict[str, Any]) -> str:
                 L.append(f"vs NectoProxy ({scen}): necto {s['necto']['rps']:.0f} req/s = "
                          f"{s['necto']['rps'] / np_rps:.2f}x NectoProxy's {np_rps:.0f} (issue 4; its mitmdump then: "
                          f"{MITMDUMP_THEN[scen]:.0f}, mitmdump now: {(s.get('mitmdump') or {}).get('rps', 0):.0f})")  # fmt: skip
+    pl = r.get("pageload")
+    if pl and pl.get("by_protocol"):
+        L.append("")
+        L.append(f"Page load (headless Chromium, {pl['subresources']} subresources, new context per load, "
+                 f"median of {pl['rounds']} alternating rounds)")  # fmt: skip
+        L.append(f"{'protocol':10s} {'direct ms':>10s} {'mitmdump ms':>12s} {'necto ms':>9s}  {'added m/n ms':>14s}  {'n/m':>5s}")
+        for proto, row in pl["by_protocol"].items():
+            med, add_ = row.get("median_ms", {}), row.get("added_ms") or {}
+            L.append(f"{proto:10s} {med.get('direct', '-'):>10} {med.get('mitmdump', '-'):>12} {med.get('necto', '-'):>9}  "
+                     f"{str(add_.get('mitmdump', '-')) + '/' + str(add_.get('necto', '-')):>14s}  {str(row.get('added_ratio', '-')):>5s}")
+    elif pl:
+        L.append("")
+        L.append(f"Page load: {pl.get('status')}")
     rl = r.get("rules")
     if rl:
         L.append("")
