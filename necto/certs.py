@@ -144,8 +144,7 @@ def install_steps(files: CaFiles, proxy: str) -> dict[str, object]:
                 "Firefox and Chromium keep their own store: Settings > Certificates > Import.",
             ],
             "macos": [
-                "sudo security add-trusted-cert -d -r trustRoot "
-                f"-k /Library/Keychains/System.keychain {pem}",
+                f"sudo security add-trusted-cert -d -r trustRoot -k /Library/Keychains/System.keychain {pem}",
             ],
             "windows": [f'certutil -addstore -user Root "{crt}"'],
             "firefox": [
@@ -156,7 +155,7 @@ def install_steps(files: CaFiles, proxy: str) -> dict[str, object]:
             ],
             "chromium": [
                 f'chromium --proxy-server=http://{proxy} --proxy-bypass-list="<-loopback>"',
-                "Without --proxy-bypass-list=\"<-loopback>\" Chromium (and Chrome, Edge) sends localhost "
+                'Without --proxy-bypass-list="<-loopback>" Chromium (and Chrome, Edge) sends localhost '
                 "and 127.0.0.1 around the proxy, so local sites are not captured.",
                 "Chromium on Linux trusts CAs from its NSS store: "
                 f"certutil -d sql:$HOME/.pki/nssdb -A -t C,, -n 'Necto CA' -i {pem}",

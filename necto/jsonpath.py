@@ -55,9 +55,7 @@ def path_matches(pattern: list[Any], path: Sequence[str | int]) -> bool:
     if not path:
         return False
     seg = path[0]
-    if head[0] == "any" or (head[0] == "key" and seg == head[1]) or (
-        head[0] == "index" and seg == head[1]
-    ):
+    if head[0] == "any" or (head[0] == "key" and seg == head[1]) or (head[0] == "index" and seg == head[1]):
         return path_matches(rest, path[1:])
     return False
 

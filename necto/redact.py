@@ -177,7 +177,9 @@ class Redactor:
             userinfo, _, hostport = netloc.rpartition("@")
             self._credential("authorization", unquote(userinfo))
             netloc = f"{quote(mask('authorization'), safe='')}@{hostport}"
-        return urlunsplit((parts.scheme, netloc, "/".join(segments), query, self.text(parts.fragment) if parts.fragment else ""))
+        return urlunsplit(
+            (parts.scheme, netloc, "/".join(segments), query, self.text(parts.fragment) if parts.fragment else "")
+        )
 
     def header(self, h: dict[str, Any], side: str) -> None:
         name, value = str(h.get("name", "")), h.get("value")
@@ -316,7 +318,9 @@ class Redactor:
         if isinstance(resp.get("content"), dict):
             self.content(resp["content"])
         if isinstance(resp.get("redirectURL"), str) and resp["redirectURL"]:
-            resp["redirectURL"] = self.url(resp["redirectURL"]) if "://" in resp["redirectURL"] else self.text(resp["redirectURL"])
+            resp["redirectURL"] = (
+                self.url(resp["redirectURL"]) if "://" in resp["redirectURL"] else self.text(resp["redirectURL"])
+            )
         for msg in entry.get("_webSocketMessages") or []:
             if isinstance(msg, dict) and isinstance(msg.get("data"), str) and msg.get("opcode", 1) == 1:
                 msg["data"] = self.body_text(msg["data"], "")

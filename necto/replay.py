@@ -246,7 +246,9 @@ def failed_entry(req: ReplayRequest, session_id: str, entry_id: str, error: str)
     )
 
 
-async def replay_request(pipe: Pipeline, req: ReplayRequest, session_id: str, timeout: float = DEFAULT_TIMEOUT) -> tuple[Entry, str | None]:
+async def replay_request(
+    pipe: Pipeline, req: ReplayRequest, session_id: str, timeout: float = DEFAULT_TIMEOUT
+) -> tuple[Entry, str | None]:
     """Replay one request; returns the recorded entry and the client-side error, if any."""
     entry_id = new_id()
     async with pipe.client(limit=1) as client:
@@ -462,7 +464,9 @@ async def run_job(job: ReplayJob, pipe: Pipeline, source: EntrySource, opts: Rep
         job.finished_at = now_ms()
 
 
-async def _replay_one(job: ReplayJob, pipe: Pipeline, client: aiohttp.ClientSession, entry: Entry, opts: ReplayOptions) -> None:
+async def _replay_one(
+    job: ReplayJob, pipe: Pipeline, client: aiohttp.ClientSession, entry: Entry, opts: ReplayOptions
+) -> None:
     req = request_from_entry(entry, drop_headers=opts.drop_headers, rewrites=opts.rewrites)
     problem = validate_request(req.method, req.url)
     if problem:

@@ -79,9 +79,7 @@ STATIC_MIMES = frozenset(
      "application/json+sourcemap"}
 )  # fmt: skip
 # Types that say nothing about what the body is: the path's extension decides then.
-GENERIC_MIMES = frozenset(
-    {"", "application/octet-stream", "binary/octet-stream", "application/unknown", "text/plain"}
-)
+GENERIC_MIMES = frozenset({"", "application/octet-stream", "binary/octet-stream", "application/unknown", "text/plain"})
 
 
 def is_static(path: str, content_type: str, status: int | None = None) -> bool:
@@ -169,4 +167,6 @@ def frame_from_json(item: dict[str, Any]) -> tuple[str, float, int, bytes]:
 def format_table(rows: list[list[str]], header: list[str], indent: str = "") -> list[str]:
     """Lines of a plain-text table, columns padded to their widest cell."""
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    return [indent + "  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [header, *rows]]
+    return [
+        indent + "  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [header, *rows]
+    ]

@@ -88,7 +88,12 @@ def traffic(n: int, seed: int = 20) -> list[Entry]:
             path, status, ctype, body = f"/assets/app.{k % 50}.js", 200, "application/javascript", b"x()"
             method = "GET"
         elif r < 0.07:  # typos and probes: 404 only
-            path, status, ctype, body = f"/orgs/{rng.choice(logins[:300])}/team", 404, "application/json", b'{"message":"Not Found"}'
+            path, status, ctype, body = (
+                f"/orgs/{rng.choice(logins[:300])}/team",
+                404,
+                "application/json",
+                b'{"message":"Not Found"}',
+            )
             method = "GET"
         else:
             method, make_path, make_body = rng.choice(ops)
@@ -150,7 +155,9 @@ async def run(n: int, keep: bool) -> int:
         print(f"entries                         {n:>9,}")
         print(f"generate                        {t1 - t0:9.2f} s")
         print(f"store (add_entries)             {t2 - t1:9.2f} s")
-        print(f"build_inventory from the store  {t3 - t2:9.2f} s  ({c3 - c2:.2f} s CPU)  <- GET /api/sessions/:id/inventory")
+        print(
+            f"build_inventory from the store  {t3 - t2:9.2f} s  ({c3 - c2:.2f} s CPU)  <- GET /api/sessions/:id/inventory"
+        )
         print(f"  in memory: add                {t5 - t4:9.2f} s  ({c5 - c4:.2f} s CPU)")
         print(f"  in memory: finish (templating){t6 - t5:9.2f} s  ({c6 - c5:.2f} s CPU)")
         print(f"worst case: 2,000 deep unlike paths, finish {c8 - c7:.2f} s CPU ({len(worst.endpoints)} endpoints)")
@@ -168,7 +175,9 @@ async def run(n: int, keep: bool) -> int:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(prog="scripts/bench_inventory.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="scripts/bench_inventory.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--entries", type=int, default=100_000)
     ap.add_argument("--keep", action="store_true", help="keep the temporary store")
     args = ap.parse_args()

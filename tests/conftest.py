@@ -37,7 +37,9 @@ from necto.model import Session
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "corpus: needs the external HAR corpus (../shared/har-corpus or $NECTO_HAR_CORPUS)")
+    config.addinivalue_line(
+        "markers", "corpus: needs the external HAR corpus (../shared/har-corpus or $NECTO_HAR_CORPUS)"
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -109,8 +111,6 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 async def fresh_session(necto: RunningNecto, request: pytest.FixtureRequest) -> Session:
     """A new, active, recording session named after the test."""
     return await necto.store.create_session(request.node.name[:80], activate=True)
-
-
 
 
 # ------------------------------------------------------------------ rules and network conditions

@@ -43,7 +43,13 @@ DATA = ROOT / "tests" / "data"
 ARTIFACTS = ROOT / "test-artifacts"
 HAR_VALIDATOR = ROOT / ".cache/node/node_modules/har-validator"
 CHROMIUM = Path(os.environ.get("NECTO_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
 
 
 # ------------------------------------------------------------------ the external HAR corpus
@@ -104,9 +110,7 @@ def make_pki(directory: Path) -> TestPki:
         .not_valid_before(now - datetime.timedelta(days=1))
         .not_valid_after(now + datetime.timedelta(days=30))
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(True, False, False, False, False, True, True, False, False), critical=True
-        )
+        .add_extension(x509.KeyUsage(True, False, False, False, False, True, True, False, False), critical=True)
         .sign(ca_key, hashes.SHA256())
     )
     key = ec.generate_private_key(ec.SECP256R1())
@@ -119,9 +123,7 @@ def make_pki(directory: Path) -> TestPki:
         .not_valid_before(now - datetime.timedelta(days=1))
         .not_valid_after(now + datetime.timedelta(days=30))
         .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
+            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
             critical=False,
         )
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
@@ -207,9 +209,7 @@ def upstream_app() -> web.Application:
     @routes.put("/echo")
     async def echo(request: web.Request) -> web.Response:
         body = await request.read()
-        return web.Response(
-            body=body, content_type=request.content_type or "application/octet-stream"
-        )
+        return web.Response(body=body, content_type=request.content_type or "application/octet-stream")
 
     @routes.get("/status/{code}")
     async def status(request: web.Request) -> web.Response:
@@ -224,7 +224,9 @@ def upstream_app() -> web.Application:
     async def order(request: web.Request) -> web.Response:
         """A JSON order, Content-Encoding as `?enc=` says (gzip, br, identity): bodies to search."""
         oid = request.match_info["id"]
-        body = orjson.dumps({"ref": f"order_id={oid}", "items": [{"sku": f"sku-{oid}-{i}", "qty": i} for i in range(20)]})
+        body = orjson.dumps(
+            {"ref": f"order_id={oid}", "items": [{"sku": f"sku-{oid}-{i}", "qty": i} for i in range(20)]}
+        )
         enc = request.query.get("enc", "identity")
         headers = {"Content-Type": "application/json"}
         if enc == "gzip":
@@ -242,7 +244,9 @@ def upstream_app() -> web.Application:
 
     @routes.get("/latin")
     async def latin(request: web.Request) -> web.Response:
-        return web.Response(body="<p>Grüße aus Köln</p>".encode("latin-1"), headers={"Content-Type": "text/html; charset=iso-8859-1"})
+        return web.Response(
+            body="<p>Grüße aus Köln</p>".encode("latin-1"), headers={"Content-Type": "text/html; charset=iso-8859-1"}
+        )
 
     @routes.get("/ws")
     async def ws(request: web.Request) -> web.WebSocketResponse:
@@ -349,9 +353,7 @@ async def start_necto(cfg: Config) -> RunningNecto:
     )
 
 
-async def wait_for_entries(
-    store: Store, session_id: str, count: int, timeout: float = 10.0
-) -> list[Any]:
+async def wait_for_entries(store: Store, session_id: str, count: int, timeout: float = 10.0) -> list[Any]:
     """Poll (no fixed sleeps) until the session holds `count` entries; return them in order."""
     deadline = time.monotonic() + timeout
     while True:
@@ -426,8 +428,19 @@ async def capture_standard_traffic(necto: RunningNecto, http_url: str, https_url
     for path in ("/", "/style.css", "/app.js", "/image.png", "/api/data"):
         code, _, err = await curl(necto, f"{http_url}{path}")
         assert code == 0, err
-    await curl(necto, "-X", "POST", "--data-binary", FORM, "-H", "Content-Type: application/x-www-form-urlencoded", f"{http_url}/echo")
-    await curl(necto, "-X", "POST", "--data-binary", JSON_BODY, "-H", "Content-Type: application/json", f"{http_url}/echo")
+    await curl(
+        necto,
+        "-X",
+        "POST",
+        "--data-binary",
+        FORM,
+        "-H",
+        "Content-Type: application/x-www-form-urlencoded",
+        f"{http_url}/echo",
+    )
+    await curl(
+        necto, "-X", "POST", "--data-binary", JSON_BODY, "-H", "Content-Type: application/json", f"{http_url}/echo"
+    )
     await curl(necto, f"{http_url}/redirect")
     await curl(necto, f"{http_url}/gzip", "-H", "Accept-Encoding: gzip")
     await curl(necto, f"{https_url}/cookies", "-H", "Cookie: a=1; b=two")
@@ -485,8 +498,19 @@ async def necto_process(
     not to); `env` adds variables, `prefix` wraps the command (e.g. `prlimit --nofile=...`)."""
     trust = ["--upstream-ca", str(pki.ca_pem)] if trust_upstream else []
     proc = await asyncio.create_subprocess_exec(
-        *prefix, *NECTO, "run", "--data-dir", str(data_dir), "--proxy-port", "0", "--api-port", "0", *trust, *extra,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        *prefix,
+        *NECTO,
+        "run",
+        "--data-dir",
+        str(data_dir),
+        "--proxy-port",
+        "0",
+        "--api-port",
+        "0",
+        *trust,
+        *extra,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
         env={**os.environ, **(env or {})},
     )
     assert proc.stdout is not None
@@ -548,7 +572,9 @@ class NectoProc:
 
 
 @asynccontextmanager
-async def necto_instance(data_dir: Path, pki: TestPki, *extra: str, trust_upstream: bool = True) -> AsyncIterator[NectoProc]:
+async def necto_instance(
+    data_dir: Path, pki: TestPki, *extra: str, trust_upstream: bool = True
+) -> AsyncIterator[NectoProc]:
     async with necto_process(data_dir, pki, *extra, trust_upstream=trust_upstream) as p:
         store = await Store.open(data_dir / "necto.db")
         try:
@@ -655,7 +681,9 @@ class TinySocks5:
             if atyp == 3:
                 host = (await reader.readexactly((await reader.readexactly(1))[0])).decode()
             else:
-                host = socket.inet_ntop(socket.AF_INET if atyp == 1 else socket.AF_INET6, await reader.readexactly(4 if atyp == 1 else 16))
+                host = socket.inet_ntop(
+                    socket.AF_INET if atyp == 1 else socket.AF_INET6, await reader.readexactly(4 if atyp == 1 else 16)
+                )
             port = int.from_bytes(await reader.readexactly(2), "big")
             self.seen.append(f"{host}:{port}")
             try:
@@ -672,7 +700,9 @@ class TinySocks5:
             writer.close()
 
 
-async def _pipe(r1: asyncio.StreamReader, w1: asyncio.StreamWriter, r2: asyncio.StreamReader, w2: asyncio.StreamWriter) -> None:
+async def _pipe(
+    r1: asyncio.StreamReader, w1: asyncio.StreamWriter, r2: asyncio.StreamReader, w2: asyncio.StreamWriter
+) -> None:
     async def copy(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
         try:
             while data := await r.read(65536):
@@ -684,6 +714,8 @@ async def _pipe(r1: asyncio.StreamReader, w1: asyncio.StreamWriter, r2: asyncio.
             w.close()
 
     await asyncio.gather(copy(r1, w2), copy(r2, w1))
+
+
 # ------------------------------------------------------------------ an upstream that counts hits
 @dataclass
 class Counting:
@@ -720,7 +752,9 @@ def counting_app(state: Counting) -> web.Application:
         return web.json_response({**r, "body": r["body"].decode("utf-8", "replace")})
 
     async def data(request: web.Request) -> web.Response:
-        return web.json_response({"message": "hello", "token": "secret-token", "items": [1, 2, 3]}, headers={"X-Origin": "yes"})
+        return web.json_response(
+            {"message": "hello", "token": "secret-token", "items": [1, 2, 3]}, headers={"X-Origin": "yes"}
+        )
 
     async def nbytes(request: web.Request) -> web.Response:
         return web.Response(body=b"x" * int(request.query.get("n", "1000")), content_type="application/octet-stream")
@@ -847,7 +881,9 @@ async def open_page(
     `page.dialogs` collects alert/confirm/prompt messages; `page.answers` is what to type into
     prompt() dialogs, in order; confirm() is accepted."""
     context = await browser.new_context(
-        viewport={"width": width, "height": height}, color_scheme=color_scheme, **context_args  # type: ignore[arg-type]
+        viewport={"width": width, "height": height},
+        color_scheme=color_scheme,
+        **context_args,  # type: ignore[arg-type]
     )
     p = await context.new_page()
     dialogs: list[str] = []
@@ -893,6 +929,8 @@ async def copied_by(page: Page, action: Callable[[], Awaitable[object]]) -> str:
         if text or time.monotonic() > deadline:
             return text
         await asyncio.sleep(0.05)
+
+
 # ------------------------------------------------------------------ comparing HAR documents
 MISSING = object()
 

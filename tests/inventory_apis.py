@@ -43,12 +43,38 @@ ORGS = [
     "apache", "rust-lang", "github", "mozilla", "google", "microsoft",
     "facebook", "golang", "nodejs", "python", "kubernetes", "vercel",
 ]  # fmt: skip
-TEAMS = ["core", "infra", "security", "docs", "release-managers", "triage", "web", "compiler", "ops", "design", "qa", "mobile"]
+TEAMS = [
+    "core",
+    "infra",
+    "security",
+    "docs",
+    "release-managers",
+    "triage",
+    "web",
+    "compiler",
+    "ops",
+    "design",
+    "qa",
+    "mobile",
+]
 LABELS = [
     "bug", "enhancement", "documentation", "good first issue", "P1", "help wanted",
     "wontfix", "question", "duplicate", "needs-triage", "performance", "P2",
 ]  # fmt: skip
-BRANCHES = ["main", "master", "develop", "release-1.2", "gh-pages", "canary", "stable", "feature-auth", "hotfix-login", "staging", "beta", "trunk"]
+BRANCHES = [
+    "main",
+    "master",
+    "develop",
+    "release-1.2",
+    "gh-pages",
+    "canary",
+    "stable",
+    "feature-auth",
+    "hotfix-login",
+    "staging",
+    "beta",
+    "trunk",
+]
 MEMBERS = ["alice", "bruno", "chidi", "dana", "emeka", "farah", "goran", "hana", "ivo", "jun", "kofi", "lena"]
 BAD_MEMBER = "dana"  # GET /member/dana answers 400: no success shape for that value
 GHOST_LOGIN = "ghost-user-404"  # a login that does not exist: 404
@@ -60,7 +86,7 @@ def _alnum(seed: str, n: int) -> str:
     out = "".join(chars[b % len(chars)] for b in digest)
     while len(out) < n:
         out += out
-    return out[:n - 1] + str(digest[0] % 10)  # at least one digit
+    return out[: n - 1] + str(digest[0] % 10)  # at least one digit
 
 
 def sha(i: int) -> str:
@@ -89,7 +115,12 @@ def h_user(login: str) -> dict[str, Any]:
     r = _r("user", login)
     out = {**h_user_mini(login), "avatar_url": f"https://avatars.hub.test/{login}", "public_repos": r.randint(0, 300),
            "followers": r.randint(0, 90000), "created_at": "2011-01-25T18:44:36Z"}  # fmt: skip
-    for k, v in (("name", login.title()), ("company", "@acme"), ("blog", f"https://{login}.dev"), ("location", "Earth")):
+    for k, v in (
+        ("name", login.title()),
+        ("company", "@acme"),
+        ("blog", f"https://{login}.dev"),
+        ("location", "Earth"),
+    ):
         if r.random() < 0.7:
             out[k] = v
     return out
@@ -122,7 +153,12 @@ def h_pull(p: Params, n: int) -> dict[str, Any]:
 
 def h_label(name: str) -> dict[str, Any]:
     r = _r("label", name)
-    out = {"id": _n("l", name), "name": name, "color": f"{r.randrange(16**6):06x}", "default": name in ("bug", "enhancement")}
+    out = {
+        "id": _n("l", name),
+        "name": name,
+        "color": f"{r.randrange(16**6):06x}",
+        "default": name in ("bug", "enhancement"),
+    }
     if r.random() < 0.6:
         out["description"] = f"{name} issues"
     return out
@@ -302,7 +338,9 @@ def p_intent(pid: str) -> dict[str, Any]:
 def pay_ops() -> list[Op]:
     def charge(p: Params, b: Any) -> Reply:
         if p["charge"].endswith("0"):
-            return 404, {"error": {"type": "invalid_request_error", "code": "resource_missing", "message": "No such charge"}}
+            return 404, {
+                "error": {"type": "invalid_request_error", "code": "resource_missing", "message": "No such charge"}
+            }
         return 200, p_charge(p["charge"])
 
     def capture(p: Params, b: Any) -> Reply:
@@ -441,7 +479,10 @@ for _api, _ops in APIS.items():
         _op.api = _api
 
 # Typos that only ever answer 404, and what the inventory must call them.
-TYPOS = {"hub": ("GET", "/orgs/{org}/team", "/orgs/{orgId}/team"), "pay": ("GET", "/v1/customer/{customer}", "/v1/customer/{customerId}")}
+TYPOS = {
+    "hub": ("GET", "/orgs/{org}/team", "/orgs/{orgId}/team"),
+    "pay": ("GET", "/v1/customer/{customer}", "/v1/customer/{customerId}"),
+}
 STATIC = {
     "hub": [("/assets/app.js", "application/javascript", b"console.log(1)"), ("/assets/site.css", "text/css", b"body{}"),
             ("/favicon.ico", "image/x-icon", b"\x00\x00\x01\x00"), ("/avatars/torvalds", "image/png", b"\x89PNG\r\n\x1a\n"),
@@ -575,9 +616,13 @@ def app(api: str) -> web.Application:
     def handler(op: Op) -> Callable[[web.Request], Any]:
         async def handle(request: web.Request) -> web.StreamResponse:
             body = await request.json() if request.can_read_body else None
-            call = Call(api, f"{op.method} {op.template}", op.method, request.raw_path, dict(request.match_info), body=body)
+            call = Call(
+                api, f"{op.method} {op.template}", op.method, request.raw_path, dict(request.match_info), body=body
+            )
             status, ctype, payload = respond(api, call)
-            return web.Response(status=status, body=payload, content_type=ctype) if ctype else web.Response(status=status)
+            return (
+                web.Response(status=status, body=payload, content_type=ctype) if ctype else web.Response(status=status)
+            )
 
         return handle
 

@@ -20,13 +20,21 @@ async def _two_entries(necto: RunningNecto, upstream: Upstream, session: Session
     return await wait_for_entries(necto.store, session.id, 2)
 
 
-async def test_annotations_api(necto: RunningNecto, upstream: Upstream, http: aiohttp.ClientSession, fresh_session: Session) -> None:
+async def test_annotations_api(
+    necto: RunningNecto, upstream: Upstream, http: aiohttp.ClientSession, fresh_session: Session
+) -> None:
     order, failed = await _two_entries(necto, upstream, fresh_session)
     base = f"{necto.api_url}/api/annotations"
     assert await api(http, "POST", base, {"content": "x"}) == (400, {"error": "trafficId is required"})
     assert await api(http, "POST", base, {"trafficId": order.id}) == (400, {"error": "content is required"})
-    assert await api(http, "POST", base, {"trafficId": order.id, "content": ""}) == (400, {"error": "content is required"})
-    assert await api(http, "POST", base, {"trafficId": "no-such-entry", "content": "x"}) == (404, {"error": "Traffic entry not found"})
+    assert await api(http, "POST", base, {"trafficId": order.id, "content": ""}) == (
+        400,
+        {"error": "content is required"},
+    )
+    assert await api(http, "POST", base, {"trafficId": "no-such-entry", "content": "x"}) == (
+        404,
+        {"error": "Traffic entry not found"},
+    )
     status, body = await api(http, "POST", base, {"trafficId": order.id, "content": "x", "color": "pink"})
     assert status == 400 and "color must be one of: gray, red, orange, yellow, green, blue, purple" == body["error"]
     status, body = await api(http, "POST", base, {"trafficId": order.id, "content": "x", "tags": "bug"})
@@ -36,7 +44,12 @@ async def test_annotations_api(necto: RunningNecto, upstream: Upstream, http: ai
     assert status == 201
     assert set(first) == {"id", "trafficId", "content", "color", "tags", "createdAt", "updatedAt"}
     assert (first["trafficId"], first["color"], first["tags"]) == (order.id, "yellow", [])
-    status, second = await api(http, "POST", base, {"trafficId": order.id, "content": "see ticket", "color": "red", "tags": ["bug", "checkout"]})
+    status, second = await api(
+        http,
+        "POST",
+        base,
+        {"trafficId": order.id, "content": "see ticket", "color": "red", "tags": ["bug", "checkout"]},
+    )
     assert status == 201
     _, listed = await api(http, "GET", f"{base}/{order.id}")
     assert [a["content"] for a in listed["annotations"]] == ["flaky: 500 once", "see ticket"]

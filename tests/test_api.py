@@ -26,7 +26,16 @@ async def test_sessions_lifecycle(necto: RunningNecto, http: aiohttp.ClientSessi
         assert r.status == 201
         created = await r.json()
     assert created["name"] == "Checkout flow"
-    assert set(created) == {"id", "name", "isActive", "isRecording", "createdAt", "updatedAt", "trafficCount", "totalBytes"}
+    assert set(created) == {
+        "id",
+        "name",
+        "isActive",
+        "isRecording",
+        "createdAt",
+        "updatedAt",
+        "trafficCount",
+        "totalBytes",
+    }
     assert created["isActive"] is False and created["isRecording"] is True
     sid = created["id"]
 
@@ -185,14 +194,21 @@ async def test_cross_origin_writes_are_refused(necto: RunningNecto, http: aiohtt
     assert "csrf" not in names and "x" not in names
 
 
-async def test_proxy_refuses_to_reach_its_own_api(
-    necto: RunningNecto, fresh_session: Session
-) -> None:
+async def test_proxy_refuses_to_reach_its_own_api(necto: RunningNecto, fresh_session: Session) -> None:
     port = necto.api_url.rsplit(":", 1)[1]
     for host in ("127.0.0.1", "localhost", "127.0.0.2", "[::1]"):
         code, out, _ = await curl(
-            necto, "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST",
-            "-H", "Content-Type: application/json", "-d", '{"name":"via proxy"}',
+            necto,
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            '{"name":"via proxy"}',
             f"http://{host}:{port}/api/sessions",
         )
         assert out == b"502", host  # the proxy's own error answer, not the API's 201
@@ -237,9 +253,7 @@ async def test_events_stream_pushes_new_entries(
     assert [e["url"] for e in data] == [f"{upstream.http_url}/hello?pushed=1"]
 
 
-async def test_oversized_json_body_is_refused_without_harm(
-    necto: RunningNecto, http: aiohttp.ClientSession
-) -> None:
+async def test_oversized_json_body_is_refused_without_harm(necto: RunningNecto, http: aiohttp.ClientSession) -> None:
     from necto.api import JSON_BODY_LIMIT
 
     before = len(await necto.store.list_sessions())

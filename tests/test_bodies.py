@@ -235,7 +235,9 @@ async def test_a_large_body_is_one_file_shared_and_read_back_exactly(
     async with http.post(f"{necto.api_url}/api/har/import", data=form) as r:
         imported = await r.json()
         assert r.status == 200 and imported["imported"] == 1, imported
-    assert rows(necto.data_dir, "SELECT response_body_file FROM entries WHERE session_id = ?", imported["sessionId"]) == [(sha,)]
+    assert rows(
+        necto.data_dir, "SELECT response_body_file FROM entries WHERE session_id = ?", imported["sessionId"]
+    ) == [(sha,)]
     async with http.get(f"{necto.api_url}/api/har/export/{imported['sessionId']}") as r:
         again = orjson.loads(await r.read())
     assert again["log"]["entries"][0]["response"]["content"]["text"] == content["text"]
@@ -256,7 +258,9 @@ async def test_files_no_row_names_are_swept_at_start(tmp_path: Path) -> None:
     store = await Store.open(tmp_path / "necto.db")
     try:
         session = await store.create_session("kept", activate=True)
-        await store.add_entries([Entry(session.id, time.time(), "GET", "http://x.test/", status=200, response_body=body)])
+        await store.add_entries(
+            [Entry(session.id, time.time(), "GET", "http://x.test/", status=200, response_body=body)]
+        )
     finally:
         await store.close()
     kept = body_path(tmp_path, hashlib.sha256(body).hexdigest())
@@ -279,7 +283,11 @@ async def test_a_har_export_streams_long_bodies_between_the_others(
 ) -> None:
     """A 17 MiB body (over the export's streaming threshold) between two small ones: the HAR
     is one valid document with every body exact; `excludeBinary` leaves the long one out too."""
-    urls = [f"{origin.url}/blob?bytes=1000&seed=8", f"{origin.url}/download?mb=17", f"{origin.url}/blob?bytes=2000&seed=9"]
+    urls = [
+        f"{origin.url}/blob?bytes=1000&seed=8",
+        f"{origin.url}/download?mb=17",
+        f"{origin.url}/blob?bytes=2000&seed=9",
+    ]
     bodies = [await fetch(u, necto.proxy_url) for u in urls]
     await wait_for_entries(necto.store, fresh_session.id, 3)
     async with http.get(f"{necto.api_url}/api/har/export/{fresh_session.id}") as r:
@@ -292,16 +300,19 @@ async def test_a_har_export_streams_long_bodies_between_the_others(
     assert texts[1]["size"] == 17 * BLOCK
     async with http.get(f"{necto.api_url}/api/har/export/{fresh_session.id}?excludeBinary=true") as r:
         har = orjson.loads(await r.read())
-    assert [("text" in e["response"]["content"], e["response"]["content"].get("comment", "")[:6]) for e in har["log"]["entries"]] == [
-        (False, "Binary")
-    ] * 3
+    assert [
+        ("text" in e["response"]["content"], e["response"]["content"].get("comment", "")[:6])
+        for e in har["log"]["entries"]
+    ] == [(False, "Binary")] * 3
 
 
 async def test_small_bodies_stay_in_the_row(necto: RunningNecto, fresh_session: Session, origin: Origin) -> None:
     body = blob(60_000, 2)
     assert await fetch(f"{origin.url}/blob?bytes=60000&seed=2", necto.proxy_url) == body
     await wait_for_entries(necto.store, fresh_session.id, 1)
-    stored = rows(necto.data_dir, "SELECT response_body, response_body_file FROM entries WHERE session_id = ?", fresh_session.id)
+    stored = rows(
+        necto.data_dir, "SELECT response_body, response_body_file FROM entries WHERE session_id = ?", fresh_session.id
+    )
     assert stored == [(body, None)]
     assert not body_path(necto.data_dir, hashlib.sha256(body).hexdigest()).exists()
 
@@ -395,7 +406,9 @@ async def test_large_and_chunked_uploads_stream_through_and_are_recorded(
     assert {h.lower() for h, _ in entries[1].request_headers} >= {"transfer-encoding"}
 
 
-async def test_stream_above_and_max_body_size_apply_to_streamed_bodies(tmp_path: Path, pki: TestPki, origin: Origin) -> None:
+async def test_stream_above_and_max_body_size_apply_to_streamed_bodies(
+    tmp_path: Path, pki: TestPki, origin: Origin
+) -> None:
     """With `--stream-above 1MB --max-body-size 1MB`: a 3 MB download streams through whole to
     the client and its first megabyte is kept, flagged truncated; a 500 KB one is not streamed."""
     async with necto_instance(tmp_path / "home", pki, "--stream-above", "1MB", "--max-body-size", "1MB") as n:
@@ -441,7 +454,9 @@ async def test_a_gzip_bomb_is_decoded_only_up_to_the_cap(tmp_path: Path, pki: Te
     assert bomb.response_truncated and bomb.response_wire_size == len(origin.bomb)
     stopped = bomb.extra["decodeStopped"]["response"]
     assert stopped["encoding"] == "gzip" and 0 < stopped["decodedBytes"] < 1 << 30
-    assert bomb.response_raw_file is not None and bomb.response_raw_file.sha256 == hashlib.sha256(origin.bomb).hexdigest()
+    assert (
+        bomb.response_raw_file is not None and bomb.response_raw_file.sha256 == hashlib.sha256(origin.bomb).hexdigest()
+    )
     assert bomb.response_body_file is not None
     decoded = body_path(n.data_dir, bomb.response_body_file.sha256)
     assert decoded.stat().st_size == 256 << 20 <= stopped["decodedBytes"]  # the decode limit without --max-body-size

@@ -88,7 +88,9 @@ def _call(necto: RunningNecto, port: int, name: str) -> bytes:
         return bytes(say_hello(_text(1, name) + _varint(2 << 3) + _varint(3), timeout=20))
 
 
-async def _view(http: aiohttp.ClientSession, necto: RunningNecto, entry_id: str, part: str, view: str = "auto") -> tuple[int, Any]:
+async def _view(
+    http: aiohttp.ClientSession, necto: RunningNecto, entry_id: str, part: str, view: str = "auto"
+) -> tuple[int, Any]:
     return await api(http, "GET", f"{necto.api_url}/api/traffic/{entry_id}/view?part={part}&view={view}")
 
 
@@ -105,8 +107,12 @@ async def test_a_grpc_call_through_the_proxy_renders_its_fields(
     assert status == 200 and request["view"] == "gRPC"
     assert "1: Ada Lovelace" in request["text"] and "2: 3" in request["text"]
     status, response = await _view(http, necto, entry.id, "response", "grpc")
-    assert response["view"] == "gRPC" and "1: Hello Ada Lovelace" in response["text"] and "- greeting" in response["text"]
-    _, found = await api(http, "GET", f"{necto.api_url}/api/traffic?sessionId={fresh_session.id}&filter=is:grpc path:/demo.Greeter/*")
+    assert (
+        response["view"] == "gRPC" and "1: Hello Ada Lovelace" in response["text"] and "- greeting" in response["text"]
+    )
+    _, found = await api(
+        http, "GET", f"{necto.api_url}/api/traffic?sessionId={fresh_session.id}&filter=is:grpc path:/demo.Greeter/*"
+    )
     assert found["count"] == 1
 
     # with .proto files (--proto-dir): field names
@@ -131,8 +137,17 @@ async def test_graphql_requests_carry_their_operation_name(
     await curl(necto, "-H", "Content-Type: application/json", "--data-binary", body, f"{upstream.http_url}/graphql")
     named = '{"operationName":"UpdateCart","query":"mutation UpdateCart {\\n  cart { id }\\n}\\nquery Other { a }"}'
     await curl(necto, "-H", "Content-Type: application/json", "--data-binary", named, f"{upstream.http_url}/graphql")
-    await curl(necto, "-H", "Content-Type: application/json", "--data-binary", '{"query":"{ me { id } }"}', f"{upstream.http_url}/graphql")
-    await curl(necto, "-H", "Content-Type: application/json", "--data-binary", '{"queryX":1}', f"{upstream.http_url}/echo")
+    await curl(
+        necto,
+        "-H",
+        "Content-Type: application/json",
+        "--data-binary",
+        '{"query":"{ me { id } }"}',
+        f"{upstream.http_url}/graphql",
+    )
+    await curl(
+        necto, "-H", "Content-Type: application/json", "--data-binary", '{"queryX":1}', f"{upstream.http_url}/echo"
+    )
     await wait_for_entries(necto.store, fresh_session.id, 4)
     lst = f"{necto.api_url}/api/traffic?sessionId={fresh_session.id}"
     _, found = await api(http, "GET", lst + "&filter=graphql:GetUser")  # a filter indexes what it needs first
@@ -142,7 +157,9 @@ async def test_graphql_requests_carry_their_operation_name(
         _, page = await api(http, "GET", lst)
         return [e["graphqlOperation"] for e in page["entries"]]
 
-    await poll_until(lambda: _is(listed, ["GetUser", "UpdateCart", "", None]), "operation names in the list (indexed lazily)")
+    await poll_until(
+        lambda: _is(listed, ["GetUser", "UpdateCart", "", None]), "operation names in the list (indexed lazily)"
+    )
     _, found = await api(http, "GET", lst + "&filter=is:graphql -graphql:Get*")
     assert [e["graphqlOperation"] for e in found["entries"]] == ["UpdateCart", ""]
     _, detail = await api(http, "GET", f"{necto.api_url}/api/traffic/{found['entries'][0]['id']}")
@@ -159,8 +176,12 @@ async def test_msgpack_forms_hex_and_errors(
     necto: RunningNecto, upstream: Upstream, http: aiohttp.ClientSession, fresh_session: Session, tmp_path: Path
 ) -> None:
     packed = tmp_path / "body.msgpack"
-    packed.write_bytes(b"\x82\xa4user\xa3ann\xa5roles\x92\xa5admin\xa3dev")  # {"user": "ann", "roles": ["admin", "dev"]}
-    await curl(necto, "-H", "Content-Type: application/msgpack", "--data-binary", f"@{packed}", f"{upstream.http_url}/echo")
+    packed.write_bytes(
+        b"\x82\xa4user\xa3ann\xa5roles\x92\xa5admin\xa3dev"
+    )  # {"user": "ann", "roles": ["admin", "dev"]}
+    await curl(
+        necto, "-H", "Content-Type: application/msgpack", "--data-binary", f"@{packed}", f"{upstream.http_url}/echo"
+    )
     await curl(necto, "--data", "user=ann&note=x+y%26z", f"{upstream.http_url}/echo")
     await curl(necto, f"{upstream.http_url}/hello")
     msgpack, form, hello = await wait_for_entries(necto.store, fresh_session.id, 3)

@@ -83,7 +83,13 @@ async def test_breakpoints_api_follows_nectoproxy(necto: RunningNecto, http: aio
     a = await add(http, necto, {"name": "A", "type": "request", "match": {"host": "a.test"}})
     assert set(a) == {"id", "name", "enabled", "type", "match", "conditions", "conditionLogic", "createdAt",
                       "timeout", "timeoutAction", "abort"}  # fmt: skip
-    assert (a["enabled"], a["conditions"], a["conditionLogic"], a["timeout"], a["abort"]) == (True, [], "and", None, "499")
+    assert (a["enabled"], a["conditions"], a["conditionLogic"], a["timeout"], a["abort"]) == (
+        True,
+        [],
+        "and",
+        None,
+        "499",
+    )
     b = await add(http, necto, {
         "name": "B", "type": "response", "match": {"url": "*/b", "method": ["get", "POST"]},
         "conditions": [{"field": "status", "operator": "greaterThan", "value": "399"},
@@ -97,7 +103,12 @@ async def test_breakpoints_api_follows_nectoproxy(necto: RunningNecto, http: aio
     status, got = await api(http, "GET", f"{base}/{b['id']}")
     assert status == 200 and got == b
     status, upd = await api(http, "PUT", f"{base}/{a['id']}", {"enabled": False, "type": "both"})
-    assert status == 200 and (upd["enabled"], upd["type"], upd["name"], upd["match"]) == (False, "both", "A", {"host": "a.test"})
+    assert status == 200 and (upd["enabled"], upd["type"], upd["name"], upd["match"]) == (
+        False,
+        "both",
+        "A",
+        {"host": "a.test"},
+    )
     status, enabled = await api(http, "GET", f"{base}/enabled")
     assert [x["id"] for x in enabled["breakpoints"]] == [b["id"]]
     status, toggled = await api(http, "PATCH", f"{base}/{a['id']}/toggle")
@@ -117,18 +128,60 @@ async def test_breakpoints_api_follows_nectoproxy(necto: RunningNecto, http: aio
         ({"name": "x", "type": "request"}, "match is required"),
         ({"name": "x", "type": "request", "match": {"hots": "a"}}, "match.hots is not a match field"),
         ({"name": "x", "type": "request", "match": {"url": "/a(/"}}, "match.url: invalid regular expression"),
-        ({"name": "x", "type": "both", "match": {}, "conditions": [{"field": "body", "operator": "equals", "value": "1"}]},
-         "conditions[0].field must be one of status, url, method, header, requestBody, responseBody, duration, host"),
-        ({"name": "x", "type": "both", "match": {}, "conditions": [{"field": "url", "operator": "like", "value": "1"}]},
-         "conditions[0].operator must be one of equals, contains"),
-        ({"name": "x", "type": "both", "match": {}, "conditions": [{"field": "url", "operator": "matches", "value": "(("}]},
-         "conditions[0].value: invalid regular expression"),
-        ({"name": "x", "type": "both", "match": {}, "conditions": [{"field": "duration", "operator": "lessThan", "value": "soon"}]},
-         "conditions[0].value must be a number for lessThan"),
-        ({"name": "x", "type": "both", "match": {}, "conditions": [{"field": "header", "operator": "equals", "value": "1"}]},
-         "conditions[0].headerName must be a header name"),
-        ({"name": "x", "type": "request", "match": {}, "conditions": [{"field": "status", "operator": "equals", "value": "200"}]},
-         "conditions[0].field: status is only known for response breakpoints"),
+        (
+            {
+                "name": "x",
+                "type": "both",
+                "match": {},
+                "conditions": [{"field": "body", "operator": "equals", "value": "1"}],
+            },
+            "conditions[0].field must be one of status, url, method, header, requestBody, responseBody, duration, host",
+        ),
+        (
+            {
+                "name": "x",
+                "type": "both",
+                "match": {},
+                "conditions": [{"field": "url", "operator": "like", "value": "1"}],
+            },
+            "conditions[0].operator must be one of equals, contains",
+        ),
+        (
+            {
+                "name": "x",
+                "type": "both",
+                "match": {},
+                "conditions": [{"field": "url", "operator": "matches", "value": "(("}],
+            },
+            "conditions[0].value: invalid regular expression",
+        ),
+        (
+            {
+                "name": "x",
+                "type": "both",
+                "match": {},
+                "conditions": [{"field": "duration", "operator": "lessThan", "value": "soon"}],
+            },
+            "conditions[0].value must be a number for lessThan",
+        ),
+        (
+            {
+                "name": "x",
+                "type": "both",
+                "match": {},
+                "conditions": [{"field": "header", "operator": "equals", "value": "1"}],
+            },
+            "conditions[0].headerName must be a header name",
+        ),
+        (
+            {
+                "name": "x",
+                "type": "request",
+                "match": {},
+                "conditions": [{"field": "status", "operator": "equals", "value": "200"}],
+            },
+            "conditions[0].field: status is only known for response breakpoints",
+        ),
         ({"name": "x", "type": "both", "match": {}, "conditionLogic": "xor"}, 'conditionLogic must be "and" or "or"'),
         ({"name": "x", "type": "both", "match": {}, "timeout": -1}, "timeout must be between 0 and"),
         ({"name": "x", "type": "both", "match": {}, "abort": "drop"}, 'abort must be "499"'),
@@ -153,19 +206,28 @@ async def test_request_breakpoint_holds_until_resumed_and_edits_arrive_upstream(
     necto: RunningNecto, http: aiohttp.ClientSession, counting: Counting, fresh_session: Session
 ) -> None:
     url = counting.http_url + "/echo/held"
-    bp = await add(http, necto, {"name": "Hold echo", "type": "request", "match": {"url": "*/echo/held", "method": "POST"}})
+    bp = await add(
+        http, necto, {"name": "Hold echo", "type": "request", "match": {"url": "*/echo/held", "method": "POST"}}
+    )
     sent = orjson.dumps({"name": "necto", "n": 1})
     task = fetch_in_background(necto, url, "-X", "POST", "-H", "Content-Type: application/json", "-H", "X-Client: curl",
                                "--data-binary", sent.decode())  # fmt: skip
     (hit,) = await held(http, necto.api_url)
     assert (hit["type"], hit["method"], hit["url"], hit["breakpointId"], hit["breakpointName"]) == (
-        "request", "POST", url, bp["id"], "Hold echo")
+        "request",
+        "POST",
+        url,
+        bp["id"],
+        "Hold echo",
+    )
     assert hit["requestHeaders"]["x-client"] == "curl" and base64.b64decode(hit["requestBody"]) == sent
     assert hit["expiresAt"] is not None and hit["expiresAt"] > hit["timestamp"]  # the global timeout (5 min)
     assert not task.done() and counting.hits("/echo/held") == 0  # held: the origin has seen nothing
 
     # A bad resume names the field and leaves the exchange held.
-    status, answer = await resume(http, necto.api_url, hit["id"], {"action": "continue", "modifications": {"request": {"method": "GE T"}}})
+    status, answer = await resume(
+        http, necto.api_url, hit["id"], {"action": "continue", "modifications": {"request": {"method": "GE T"}}}
+    )
     assert status == 400 and answer["error"].startswith("modifications.request.method: not an HTTP method")
     status, answer = await resume(http, necto.api_url, hit["id"], {"action": "later"})
     assert (status, answer) == (400, {"error": 'action must be "continue", "abort" or "mock"'})
@@ -180,16 +242,25 @@ async def test_request_breakpoint_holds_until_resumed_and_edits_arrive_upstream(
     assert got.status == 200
     reached = counting.last("/echo/held")
     assert reached["headers"]["x-edited"] == "yes" and "x-client" not in reached["headers"]
-    assert orjson.loads(reached["body"]) == edited and reached["headers"]["content-length"] == str(len(orjson.dumps(edited)))
+    assert orjson.loads(reached["body"]) == edited and reached["headers"]["content-length"] == str(
+        len(orjson.dumps(edited))
+    )
     status, answer = await resume(http, necto.api_url, hit["id"], {"action": "continue"})
     assert (status, answer) == (404, {"error": "Paused request not found"})
 
     entry = await entry_of(http, necto, fresh_session)
     assert entry["id"] == hit["trafficId"] and entry["isBreakpointed"] is True
     (record,) = entry["breakpoint"]["hits"]
-    assert (record["breakpointId"], record["action"], record["by"], record["edited"]) == (bp["id"], "continue", "user", True)
+    assert (record["breakpointId"], record["action"], record["by"], record["edited"]) == (
+        bp["id"],
+        "continue",
+        "user",
+        True,
+    )
     assert record["edits"]["changed"] == ["headers", "body"]
-    assert record["edits"]["original"]["bodySize"] == len(sent) and record["edits"]["edited"]["bodySize"] == len(orjson.dumps(edited))
+    assert record["edits"]["original"]["bodySize"] == len(sent) and record["edits"]["edited"]["bodySize"] == len(
+        orjson.dumps(edited)
+    )
     # The entry shows what the client sent; what went upstream is beside it.
     assert base64.b64decode(entry["requestBody"]) == sent and entry["requestHeaders"]["x-client"] == "curl"
     assert orjson.loads(base64.b64decode(entry["upstreamRequest"]["body"])) == edited
@@ -214,7 +285,9 @@ async def test_response_breakpoint_changes_what_the_client_sees(
     assert (hit["type"], hit["status"], hit["statusText"]) == ("response", 200, "OK")
     assert orjson.loads(base64.b64decode(hit["responseBody"]))["message"] == "hello"
     assert hit["responseHeaders"]["x-origin"] == "yes" and counting.hits("/json") == 1
-    status, _ = await resume(http, necto.api_url, hit["id"], {"action": "continue", "modifications": {"request": {"method": "PUT"}}})
+    status, _ = await resume(
+        http, necto.api_url, hit["id"], {"action": "continue", "modifications": {"request": {"method": "PUT"}}}
+    )
     assert status == 400  # the request of a response hit has gone
     await asyncio.sleep(0.2)
     status, _ = await resume(http, necto.api_url, hit["id"], {"modifications": {"response": {
@@ -397,7 +470,9 @@ async def test_timeout_continues_unmodified_or_aborts_and_the_entry_says_so(
         assert got.status == 200 and time.monotonic() - started >= 0.3
         assert counting.last("/echo/short")["headers"]["x-kept"] == "1"  # unmodified
         got = await curl_fetch(necto, counting.http_url + "/echo/gives-up")
-        assert (got.status, got.body) == (499, b"Request aborted by breakpoint") and counting.hits("/echo/gives-up") == 0
+        assert (got.status, got.body) == (499, b"Request aborted by breakpoint") and counting.hits(
+            "/echo/gives-up"
+        ) == 0
         await poll_until(lambda: log.kinds().count("breakpoint:timeout") == 2, "two timeout events")
     finally:
         await log.close()
@@ -405,7 +480,13 @@ async def test_timeout_continues_unmodified_or_aborts_and_the_entry_says_so(
     hit, timeout = log.events[0][1], log.events[1][1]
     assert hit["type"] == "request" and hit["url"] == counting.http_url + "/echo/short"
     assert hit["expiresAt"] - hit["timestamp"] == pytest.approx(300, abs=50)
-    assert timeout == {"id": hit["id"], "trafficId": hit["trafficId"], "type": "request", "action": "continue", "by": "timeout"}
+    assert timeout == {
+        "id": hit["id"],
+        "trafficId": hit["trafficId"],
+        "type": "request",
+        "action": "continue",
+        "by": "timeout",
+    }
     assert log.events[3][1]["action"] == "abort"
     entries = await wait_for_entries(necto.store, fresh_session.id, 2)
     assert [{k: h[k] for k in ("action", "by")} for e in entries for h in e.extra["breakpoint"]["hits"]] == [
@@ -421,7 +502,9 @@ async def test_resume_all_and_events_for_resumed_hits(
         await add(http, necto, {"name": "All", "type": "request", "match": {"path": "/echo/all/*"}})
         tasks = [fetch_in_background(necto, f"{counting.http_url}/echo/all/{i}") for i in range(3)]
         hits = await held(http, necto.api_url, 3)
-        status, answer = await api(http, "POST", necto.api_url + "/api/breakpoints/paused/resume-all", {"action": "sometimes"})
+        status, answer = await api(
+            http, "POST", necto.api_url + "/api/breakpoints/paused/resume-all", {"action": "sometimes"}
+        )
         assert (status, answer) == (400, {"error": 'action must be "continue" or "abort"'})
         status, answer = await api(http, "POST", necto.api_url + "/api/breakpoints/paused/resume-all")
         assert (status, answer) == (200, {"success": True, "resumed": 3})
@@ -554,21 +637,27 @@ async def test_breakpoints_see_the_request_after_rules_and_skip_what_rules_answe
     assert (got.status, got.body) == (203, b"rule")
     entries = await wait_for_entries(necto.store, fresh_session.id, 2)
     first = entries[0]
-    assert "x-rule" not in dict(first.request_headers) and "x-edited" not in dict(first.request_headers)  # as the client sent it
+    assert "x-rule" not in dict(first.request_headers) and "x-edited" not in dict(
+        first.request_headers
+    )  # as the client sent it
     assert {"X-Rule", "X-Edited"} <= {h["name"] for h in first.extra["upstreamRequest"]["headers"]}
     assert first.extra["appliedRules"][0]["name"] == "Tag" and len(first.extra["breakpoint"]["hits"]) == 2
     assert not entries[1].extra.get("isBreakpointed")
 
 
 # ------------------------------------------------------------------ stopping Necto
-async def test_ctrl_c_releases_a_held_request_and_breakpoints_survive(tmp_path: Path, pki: TestPki, counting: Counting) -> None:
+async def test_ctrl_c_releases_a_held_request_and_breakpoints_survive(
+    tmp_path: Path, pki: TestPki, counting: Counting
+) -> None:
     home = tmp_path / "home"
     async with necto_process(home, pki, "--breakpoint-timeout", "0") as p:
         async with aiohttp.ClientSession() as client:
             status, _ = await api(client, "POST", p.api_url + "/api/breakpoints",
                                   {"name": "Hold", "type": "request", "match": {"path": "/echo/at-exit"}})  # fmt: skip
             assert status == 201
-            held_curl = asyncio.create_task(run_cmd("curl", "-sS", "-x", p.proxy_url, counting.http_url + "/echo/at-exit"))
+            held_curl = asyncio.create_task(
+                run_cmd("curl", "-sS", "-x", p.proxy_url, counting.http_url + "/echo/at-exit")
+            )
             (hit,) = await held(client, p.api_url)
             assert hit["expiresAt"] is None  # --breakpoint-timeout 0: waits until resumed
             _, paused = await api(client, "GET", p.api_url + "/api/breakpoints/paused")
@@ -613,7 +702,9 @@ async def test_cli_manages_breakpoints_and_the_running_necto_follows(
     assert code == 0 and out.decode().startswith("disabled " + bp["id"])
     assert (await curl_fetch(necto, url, "-X", "POST", "-H", "X-Debug: 1", "--data", "x")).status == 200  # not held
     code, out, _ = await necto_cli("breakpoints", "list", "--data-dir", home)
-    assert code == 0 and bp["id"] in out.decode() and " off " in out.decode() and "header:X-Debug equals 1" in out.decode()
+    assert (
+        code == 0 and bp["id"] in out.decode() and " off " in out.decode() and "header:X-Debug equals 1" in out.decode()
+    )
     code, out, _ = await necto_cli("breakpoints", "enable", bp["id"], "--data-dir", home)
     assert code == 0
     code, out, _ = await necto_cli("breakpoints", "list", "--json", "--data-dir", home)
@@ -676,7 +767,9 @@ async def test_watch_shows_hits_and_edits_them_in_the_editor(
     out = Output(proc.stdout)
     try:
         await out.until(b"Nothing is held; waiting.")
-        task = fetch_in_background(necto, counting.http_url + "/echo/watched", "-H", "Content-Type: text/plain", "--data-binary", "hello world")
+        task = fetch_in_background(
+            necto, counting.http_url + "/echo/watched", "-H", "Content-Type: text/plain", "--data-binary", "hello world"
+        )
         shown = await out.until(b"> ")
         assert f"HELD request  POST {counting.http_url}/echo/watched".encode() in shown
         assert b'breakpoint "Watched"' in shown and b"goes on by itself in" in shown
@@ -712,7 +805,12 @@ async def test_http_message_round_trip_sends_only_what_changed() -> None:
     hit = {"type": "request", "method": "POST", "url": "https://a.test/x?q=1", "httpVersion": "HTTP/1.1",
            "requestHeaderList": [{"name": "Content-Type", "value": "application/json"}], "requestBody": b64(b'{"a": 1}')}  # fmt: skip
     text = message.render_request(hit)
-    assert text.splitlines()[1:] == ["POST https://a.test/x?q=1 HTTP/1.1", "Content-Type: application/json", "", '{"a": 1}']
+    assert text.splitlines()[1:] == [
+        "POST https://a.test/x?q=1 HTTP/1.1",
+        "Content-Type: application/json",
+        "",
+        '{"a": 1}',
+    ]
     assert message.request_resume(hit, text) == {"action": "continue"}
     edited = text.replace("POST https://a.test/x?q=1", "PUT https://b.test/y").replace('{"a": 1}', '{"a": 2}\n')
     assert message.request_resume(hit, edited)["modifications"]["request"] == {
@@ -735,7 +833,12 @@ async def test_http_message_round_trip_sends_only_what_changed() -> None:
     assert message.response_resume(response, text.replace("200 OK", "503 Service Unavailable"))["modifications"]["response"] == {
         "status": 503, "statusText": "Service Unavailable"}  # fmt: skip
     mock = message.mock_resume(response, message.render_mock(response))
-    assert mock["modifications"]["mock"] == {"status": 200, "statusText": "OK", "headerList": [{"name": "X-A", "value": "1"}], "body": "fine"}
+    assert mock["modifications"]["mock"] == {
+        "status": 200,
+        "statusText": "OK",
+        "headerList": [{"name": "X-A", "value": "1"}],
+        "body": "fine",
+    }
     assert message.mock_resume(hit, message.render_mock(hit))["modifications"]["mock"]["status"] == 200
     for bad, kind, why in (("", "request", "empty"), ("GET\n", "request", "METHOD URL"), ("HTTP/1.1 abc\n", "response", "STATUS"),
                            ("GET /x\nnot a header\n", "request", "not a header"), ("HTTP/1.1 999 x\n", "response", "between 100")):  # fmt: skip
@@ -743,9 +846,13 @@ async def test_http_message_round_trip_sends_only_what_changed() -> None:
             message.parse(bad, kind)
 
 
-async def test_necto_record_never_pauses_at_stored_breakpoints(tmp_path: Path, pki: TestPki, counting: Counting) -> None:
+async def test_necto_record_never_pauses_at_stored_breakpoints(
+    tmp_path: Path, pki: TestPki, counting: Counting
+) -> None:
     home = str(tmp_path / "home")
-    code, _, err = await necto_cli("breakpoints", "add", "Everything", "--data-dir", home, "--type", "both", "--timeout", "0")
+    code, _, err = await necto_cli(
+        "breakpoints", "add", "Everything", "--data-dir", home, "--type", "both", "--timeout", "0"
+    )
     assert code == 0, err.decode()
     code, out, err = await necto_cli("record", "--data-dir", home, "--upstream-ca", str(pki.ca_pem), "--",
                                      "curl", "-sS", "--fail", counting.http_url + "/echo/recorded", timeout=60)  # fmt: skip

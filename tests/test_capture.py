@@ -31,9 +31,7 @@ async def test_https_timings_new_then_reused_connection(
     necto: RunningNecto, upstream: Upstream, fresh_session: Session
 ) -> None:
     # One curl, two URLs: the second request reuses the keep-alive connection.
-    code, out, err = await curl(
-        necto, f"{upstream.https_url}/hello", f"{upstream.https_url}/delay?ms=200"
-    )
+    code, out, err = await curl(necto, f"{upstream.https_url}/hello", f"{upstream.https_url}/delay?ms=200")
     assert code == 0, err
     assert out == b"hello worldlate"
     first, second = await wait_for_entries(necto.store, fresh_session.id, 2)
@@ -65,9 +63,7 @@ async def test_plain_http_lazy_connect_wait_starts_when_ready(
     assert e.timings.blocked >= 0
 
 
-async def test_http2_through_the_proxy(
-    necto: RunningNecto, h2_upstream: str, fresh_session: Session
-) -> None:
+async def test_http2_through_the_proxy(necto: RunningNecto, h2_upstream: str, fresh_session: Session) -> None:
     code, out, err = await curl(necto, "--http2", f"{h2_upstream}/two")
     assert code == 0, err
     assert out == b"h2 says hi to /two"
@@ -78,11 +74,18 @@ async def test_http2_through_the_proxy(
     assert e.status == 200
 
 
-async def test_post_bodies_gzip_and_redirect(
-    necto: RunningNecto, upstream: Upstream, fresh_session: Session
-) -> None:
+async def test_post_bodies_gzip_and_redirect(necto: RunningNecto, upstream: Upstream, fresh_session: Session) -> None:
     payload = b'{"name": "necto", "n": 1}'
-    await curl(necto, "-X", "POST", "-H", "Content-Type: application/json", "--data-binary", payload.decode(), f"{upstream.http_url}/echo")
+    await curl(
+        necto,
+        "-X",
+        "POST",
+        "-H",
+        "Content-Type: application/json",
+        "--data-binary",
+        payload.decode(),
+        f"{upstream.http_url}/echo",
+    )
     await curl(necto, f"{upstream.http_url}/gzip")
     await curl(necto, f"{upstream.http_url}/redirect")
     post, gz, redirect = await wait_for_entries(necto.store, fresh_session.id, 3)
@@ -95,9 +98,7 @@ async def test_post_bodies_gzip_and_redirect(
     assert ("Location", "/hello") in redirect.response_headers
 
 
-async def test_websocket_messages_recorded(
-    necto: RunningNecto, upstream: Upstream, fresh_session: Session
-) -> None:
+async def test_websocket_messages_recorded(necto: RunningNecto, upstream: Upstream, fresh_session: Session) -> None:
     async with aiohttp.ClientSession() as client:
         # Browsers tunnel WebSockets through the proxy with CONNECT, as wss:// does here.
         async with client.ws_connect(
@@ -122,9 +123,7 @@ async def test_websocket_messages_recorded(
     ]
 
 
-async def test_connection_refused_is_recorded_with_error(
-    necto: RunningNecto, fresh_session: Session
-) -> None:
+async def test_connection_refused_is_recorded_with_error(necto: RunningNecto, fresh_session: Session) -> None:
     from helpers import free_port
 
     port = free_port()  # nothing listens there

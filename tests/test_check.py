@@ -100,10 +100,16 @@ async def necto(*args: str, timeout: float = 120) -> tuple[int, str, str]:
 
 
 def found(result: dict[str, Any]) -> set[tuple[str, str, str]]:
-    return {(ep["endpoint"].split(" ", 1)[0] + " " + ep["path"], f["kind"], f["level"]) for ep in result["endpoints"] for f in ep["findings"]}
+    return {
+        (ep["endpoint"].split(" ", 1)[0] + " " + ep["path"], f["kind"], f["level"])
+        for ep in result["endpoints"]
+        for f in ep["findings"]
+    }
 
 
-async def test_check_gates_a_recorded_run(contract_api: tuple[str, dict[str, str]], pki: TestPki, tmp_path: Path) -> None:
+async def test_check_gates_a_recorded_run(
+    contract_api: tuple[str, dict[str, str]], pki: TestPki, tmp_path: Path
+) -> None:
     base_url, state = contract_api
     home = str(tmp_path / "home")
     client = tmp_path / "client.py"
@@ -167,7 +173,14 @@ async def test_check_gates_a_recorded_run(contract_api: tuple[str, dict[str, str
 
 
 # ---------------------------------------------------------------------- findings one by one
-def entry(method: str, url: str, status: int | None = 200, body: Any = None, headers: list[tuple[str, str]] | None = None, ms: float = 10.0) -> Entry:
+def entry(
+    method: str,
+    url: str,
+    status: int | None = 200,
+    body: Any = None,
+    headers: list[tuple[str, str]] | None = None,
+    ms: float = 10.0,
+) -> Entry:
     raw = orjson.dumps(body) if body is not None else None
     return Entry(
         session_id="s", started=time.time(), method=method, url=url, request_headers=headers or [],
@@ -186,8 +199,13 @@ H = "https://api.test"
 
 
 async def test_endpoints_added_removed_and_status() -> None:
-    a = [entry("GET", f"{H}/v1/items/{i}", body={"id": i}) for i in (1, 2)] + [entry("DELETE", f"{H}/v1/items/1", body={})]
-    b = [entry("GET", f"{H}/v1/items/1", body={"id": 1}), entry("GET", f"{H}/v1/items/2", status=500, body={"error": "x"})]
+    a = [entry("GET", f"{H}/v1/items/{i}", body={"id": i}) for i in (1, 2)] + [
+        entry("DELETE", f"{H}/v1/items/1", body={})
+    ]
+    b = [
+        entry("GET", f"{H}/v1/items/1", body={"id": 1}),
+        entry("GET", f"{H}/v1/items/2", status=500, body={"error": "x"}),
+    ]
     b.append(entry("POST", f"{H}/v1/items", status=201, body={"id": 3}))
     r = await check(a, b)
     assert found(r) == {
@@ -208,7 +226,11 @@ async def test_schema_retyped_added_and_sampling_is_not_a_change() -> None:
     details = {f["detail"]["field"]: f["detail"] for ep in r["endpoints"] for f in ep["findings"]}
     assert details["$.id"] == {"field": "$.id", "before": "integer", "after": "string"}
     assert details["$.n"] == {"field": "$.n", "before": "integer", "after": "null"}
-    assert set(details) == {"$.id", "$.n", "$.extra"}  # an integer where a number was is not a retype; $.extra.x is under $.extra
+    assert set(details) == {
+        "$.id",
+        "$.n",
+        "$.extra",
+    }  # an integer where a number was is not a retype; $.extra.x is under $.extra
 
 
 async def test_auth_added_and_removed() -> None:
@@ -222,7 +244,9 @@ async def test_auth_added_and_removed() -> None:
 async def test_rules_ignore_and_levels() -> None:
     a = [entry("GET", f"{H}/health", body={"ok": True}), entry("GET", f"{H}/me", body={"id": 1, "meta": {"ts": 1}})]
     b = [entry("GET", f"{H}/me", body={"id": 1, "meta": {"ts": "now"}, "new": 1})]
-    rules = rules_from_data({"rules": {"field-added": "fail"}, "ignore": {"endpoints": ["GET /health"], "fields": ["$.meta"]}})
+    rules = rules_from_data(
+        {"rules": {"field-added": "fail"}, "ignore": {"endpoints": ["GET /health"], "fields": ["$.meta"]}}
+    )
     r = await check(a, b, rules)
     assert found(r) == {("GET /me", "field-added", "fail")}
 
@@ -231,7 +255,9 @@ async def test_weak_literals_fold_into_the_other_sides_template() -> None:
     """Few samples keep names literal; many make a parameter: the same endpoint either way.
     A literal kept on purpose (`/users/me`) still stands on its own."""
     names = ["torvalds", "gvanrossum", "matz", "dhh", "antirez", "tj"]
-    a = [entry("GET", f"{H}/users/{n}", body={"login": n}) for n in names] + [entry("GET", f"{H}/users/me", body={"login": "x", "plan": 1})]
+    a = [entry("GET", f"{H}/users/{n}", body={"login": n}) for n in names] + [
+        entry("GET", f"{H}/users/me", body={"login": "x", "plan": 1})
+    ]
     b = [entry("GET", f"{H}/users/{names[0]}", body={"login": names[0]})]
     r = await check(a, b)
     assert found(r) == {("GET /users/me", "endpoint-removed", "fail")}
@@ -242,7 +268,9 @@ async def test_redacted_values_count_as_their_kind() -> None:
     a = [entry("GET", f"{H}/p", body={"contact": "[REDACTED:email]"})]
     b = [entry("GET", f"{H}/p", body={"contact": "bob@example.org"})]
     assert found(await check(a, b)) == set()
-    assert found(await check([entry("GET", f"{H}/p", body={"contact": "desk"})], b)) == {("GET /p", "sensitive-added", "fail")}
+    assert found(await check([entry("GET", f"{H}/p", body={"contact": "desk"})], b)) == {
+        ("GET /p", "sensitive-added", "fail")
+    }
 
 
 def test_every_sensitive_kind_has_a_detected_sample() -> None:

@@ -108,7 +108,9 @@ async def capture_v1(necto: RunningNecto, base: str) -> None:
                 await r.read()
 
 
-async def run_replay(http: aiohttp.ClientSession, necto: RunningNecto, session_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+async def run_replay(
+    http: aiohttp.ClientSession, necto: RunningNecto, session_id: str, payload: dict[str, Any]
+) -> dict[str, Any]:
     status, job = await api(http, necto, "POST", f"/api/sessions/{session_id}/replay", json=payload)
     assert status == 202, job
     deadline = time.monotonic() + 20
@@ -166,7 +168,9 @@ async def test_v1_replayed_against_v2_diff_names_exactly_the_regressions(
     assert code == 1, err
     cli = orjson.loads(out)
     assert cli["summary"] == diff["summary"]
-    assert [c["body"]["changes"] for c in cli["changes"] if "body" in c and "status" not in c] == [products["body"]["changes"]]
+    assert [c["body"]["changes"] for c in cli["changes"] if "body" in c and "status" not in c] == [
+        products["body"]["changes"]
+    ]
 
     code, out, err = await run_cmd(
         sys.executable, "-m", "necto", "diff", fresh_session.id, job["sessionId"],
@@ -208,13 +212,19 @@ async def test_session_diff_equal_and_only_in(necto: RunningNecto, http: aiohttp
     status, same = await api(http, necto, "POST", "/api/compare/sessions", json={"a": a.id, "b": a.id})
     assert same["identical"] is True and same["summary"]["timingFlags"] == 0
 
-    code, out, _ = await run_cmd(sys.executable, "-m", "necto", "diff", "diff-a", "diff-a", "--data-dir", str(necto.data_dir))
+    code, out, _ = await run_cmd(
+        sys.executable, "-m", "necto", "diff", "diff-a", "diff-a", "--data-dir", str(necto.data_dir)
+    )
     assert code == 0 and b"equal:" in out
-    code, _, err = await run_cmd(sys.executable, "-m", "necto", "diff", "diff-a", "no-such-session", "--data-dir", str(necto.data_dir))
+    code, _, err = await run_cmd(
+        sys.executable, "-m", "necto", "diff", "diff-a", "no-such-session", "--data-dir", str(necto.data_dir)
+    )
     assert code == 2 and b"Session not found" in err
 
 
-async def test_compare_two_entries(necto: RunningNecto, upstream: Upstream, http: aiohttp.ClientSession, fresh_session: Session) -> None:
+async def test_compare_two_entries(
+    necto: RunningNecto, upstream: Upstream, http: aiohttp.ClientSession, fresh_session: Session
+) -> None:
     async with aiohttp.ClientSession() as client:
         for path in ("/echo", "/echo"):
             payload = {"ts": time.time(), "user": {"name": "ada" if path else ""}, "n": 1}
@@ -250,7 +260,9 @@ async def test_compare_two_entries(necto: RunningNecto, upstream: Upstream, http
     assert d["responseBody"]["kind"] == "mixed"
     assert d["responseBody"]["b"]["kind"] == "binary" and d["responseBody"]["b"]["size"] == image.response_body_size
     assert len(d["responseBody"]["b"]["sha256"]) == 64
-    assert {"name": "Content-Type", "a": "text/plain; charset=utf-8", "b": "image/png"} in d["responseHeaders"]["changed"]
+    assert {"name": "Content-Type", "a": "text/plain; charset=utf-8", "b": "image/png"} in d["responseHeaders"][
+        "changed"
+    ]
 
 
 async def test_text_bodies_get_a_line_diff(necto: RunningNecto, http: aiohttp.ClientSession) -> None:
@@ -269,7 +281,9 @@ async def test_text_bodies_get_a_line_diff(necto: RunningNecto, http: aiohttp.Cl
     assert "-two" in d["responseBody"]["lines"] and "+2" in d["responseBody"]["lines"]
 
 
-async def test_compare_errors_are_json(necto: RunningNecto, http: aiohttp.ClientSession, fresh_session: Session) -> None:
+async def test_compare_errors_are_json(
+    necto: RunningNecto, http: aiohttp.ClientSession, fresh_session: Session
+) -> None:
     assert await api(http, necto, "GET", "/api/compare/entries?a=x") == (
         400, {"error": "Query parameters a and b (entry ids) are required"},
     )  # fmt: skip
@@ -286,7 +300,9 @@ async def test_compare_errors_are_json(necto: RunningNecto, http: aiohttp.Client
     )  # fmt: skip
     status, body = await api(http, necto, "POST", "/api/compare/sessions", json={"a": "gone", "b": fresh_session.id})
     assert (status, body["error"], body["side"], body["sessionId"]) == (404, "Session not found", "a", "gone")
-    status, body = await api(http, necto, "POST", "/api/compare/sessions", json={"a": "x", "b": "y", "thresholdMs": "fast"})
+    status, body = await api(
+        http, necto, "POST", "/api/compare/sessions", json={"a": "x", "b": "y", "thresholdMs": "fast"}
+    )
     assert (status, body) == (400, {"error": "thresholdMs must be a non-negative number"})
 
 
@@ -326,15 +342,21 @@ async def test_har_of_v1_replayed_against_v2_and_diffed_from_the_command_line(
     assert f"GET {versions.v1}/api/report" in [r["endpoint"] for r in diff["timing"] if r["flagged"]]
 
     # The HAR against itself is equal; a file that is not a HAR is an error.
-    code, out, _ = await run_cmd(sys.executable, "-m", "necto", "diff", str(har), str(har), "--data-dir", str(necto.data_dir))
+    code, out, _ = await run_cmd(
+        sys.executable, "-m", "necto", "diff", str(har), str(har), "--data-dir", str(necto.data_dir)
+    )
     assert code == 0 and b"equal:" in out
     bad = tmp_path / "bad.har"
     bad.write_bytes(b"not json")
-    code, _, err = await run_cmd(sys.executable, "-m", "necto", "diff", str(bad), str(har), "--data-dir", str(necto.data_dir))
+    code, _, err = await run_cmd(
+        sys.executable, "-m", "necto", "diff", str(bad), str(har), "--data-dir", str(necto.data_dir)
+    )
     assert code == 2 and err.startswith(b"necto: ")
 
 
-async def test_ignored_json_paths_accept_wildcards_and_any_depth(necto: RunningNecto, http: aiohttp.ClientSession) -> None:
+async def test_ignored_json_paths_accept_wildcards_and_any_depth(
+    necto: RunningNecto, http: aiohttp.ClientSession
+) -> None:
     s = await necto.store.create_session("json paths")
 
     def entry(doc: Any) -> Entry:

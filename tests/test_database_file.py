@@ -203,14 +203,16 @@ async def test_upload_left_by_a_killed_import_is_removed_at_next_start(tmp_path:
         host, port = p.api_url[7:].split(":")
         boundary = "necto-test-boundary"
         head = (
-            f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"big.har\"\r\n"
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.har"\r\n'
             "Content-Type: application/json\r\n\r\n"
         ).encode()
         reader, writer = await asyncio.open_connection(host, int(port))
         writer.write(
             f"POST /api/har/import HTTP/1.1\r\nHost: {host}:{port}\r\n"
             f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
-            f"Content-Length: {len(head) + len(har) + len(boundary) + 8}\r\n\r\n".encode() + head + har[: len(har) // 2]
+            f"Content-Length: {len(head) + len(har) + len(boundary) + 8}\r\n\r\n".encode()
+            + head
+            + har[: len(har) // 2]
         )
         await writer.drain()  # half the file sent; the import waits for the rest
         tmp = home / "tmp"

@@ -87,7 +87,9 @@ async def test_replay_and_diff_with_a_filter_touch_exactly_the_selected_entries(
 
     data = ["--data-dir", str(necto.data_dir)]
     # diff: only what the filter selects is compared on both sides
-    code, out, err = await necto_cli("diff", fresh_session.id, str(job["sessionId"]), "--filter", "status:5xx", "--json", *data)
+    code, out, err = await necto_cli(
+        "diff", fresh_session.id, str(job["sessionId"]), "--filter", "status:5xx", "--json", *data
+    )
     assert code == 0, err  # the replays answered as the originals did
     result = json.loads(out)
     assert (result["a"]["count"], result["b"]["count"], result["summary"]["paired"]) == (2, 2, 2)
@@ -97,7 +99,9 @@ async def test_replay_and_diff_with_a_filter_touch_exactly_the_selected_entries(
     har = tmp_path / "all.har"
     code, _, err = await necto_cli("export", fresh_session.id, "-o", str(har), *data)
     assert code == 0, err
-    code, out, err = await necto_cli("diff", str(har), str(job["sessionId"]), "--filter", "path:/status/5*", "--json", *data)
+    code, out, err = await necto_cli(
+        "diff", str(har), str(job["sessionId"]), "--filter", "path:/status/5*", "--json", *data
+    )
     assert code == 0, err
     assert json.loads(out)["a"]["count"] == 2
 

@@ -20,6 +20,7 @@ from necto.store import search as search_store
 
 T0 = time.time() - 3600
 
+
 # ---------------------------------------------------------------------------- the entries
 def _entries(session_id: str) -> dict[str, Entry]:
     def e(label: str, i: int, method: str, url: str, **kw: object) -> tuple[str, Entry]:
@@ -205,7 +206,9 @@ async def _filled(path: Path) -> tuple[Store, dict[str, Entry], dict[str, str]]:
 
 
 @pytest_asyncio.fixture(scope="module", params=["fts5", "plain"])
-async def filled(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[tuple[Store, dict[str, Entry], dict[str, str]]]:
+async def filled(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[tuple[Store, dict[str, Entry], dict[str, str]]]:
     if request.param == "plain":
         mp = pytest.MonkeyPatch()  # an SQLite without FTS5's trigram tokenizer
         mp.setattr(search_store, "fts5_trigram", lambda: False)

@@ -22,11 +22,36 @@ BAD_STRUCTURE = "Invalid HAR structure"
 
 # file, (imported, total) or error, skipped indexes, [(path ending, message fragment)]
 CASES: list[tuple[str, Any, list[int], list[tuple[str, str]]]] = [
-    ("har-to-k6/multipart-formdata.har", (5, 5), [], [("log.version", "missing"), ("log.creator", "missing"), ("[0].startedDateTime", "missing"), ("[0].response", "missing")]),
-    ("har-to-k6/pseudo-headers.har", (1, 1), [], [("log.version", "missing"), ("[0].request.headers[1]", "invalid header name 'Accept;charset=UTF-8'")]),
+    (
+        "har-to-k6/multipart-formdata.har",
+        (5, 5),
+        [],
+        [
+            ("log.version", "missing"),
+            ("log.creator", "missing"),
+            ("[0].startedDateTime", "missing"),
+            ("[0].response", "missing"),
+        ],
+    ),
+    (
+        "har-to-k6/pseudo-headers.har",
+        (1, 1),
+        [],
+        [("log.version", "missing"), ("[0].request.headers[1]", "invalid header name 'Accept;charset=UTF-8'")],
+    ),
     ("haralyzer/missing_page.har", BAD_STRUCTURE, [0], []),  # its only entry has no request: nothing to import
     ("haralyzer/no_title.har", (4, 4), [], [("log.version", "HAR 1.1"), ("log.pages[0].title", "missing")]),
-    ("harviewer/data-url.har", (1, 1), [], [("[0].request.method", "GET assumed"), ("[0].timings.send", "negative"), ("[0].timings.wait", "negative"), ("[0].timings.receive", "negative")]),
+    (
+        "harviewer/data-url.har",
+        (1, 1),
+        [],
+        [
+            ("[0].request.method", "GET assumed"),
+            ("[0].timings.send", "negative"),
+            ("[0].timings.wait", "negative"),
+            ("[0].timings.receive", "negative"),
+        ],
+    ),
     ("harviewer/issue-49-chrome51.har", (4, 4), [], [("serverIPAddress", "not an IP address")]),
     ("harviewer/issue-56-missing-content-type.har", (1, 1), [], [("[0].response.content.mimeType", "missing")]),
     ("harviewer/issue-62-svg.base64.har", (1, 1), [], []),
@@ -38,29 +63,66 @@ CASES: list[tuple[str, Any, list[int], list[tuple[str, str]]]] = [
     ("mitmproxy/charles.har", (1, 1), [], [("[0].response.redirectURL", "null")]),
     ("mitmproxy/chrome.har", (3, 3), [], [("[1].serverIPAddress", "not an IP address")]),
     ("mitmproxy/corrupted_har-brokenfile.har", BAD_JSON, [], []),
-    ("mitmproxy/firefox.har", (14, 14), [], [("request.headersSize", "not a number"), ("response.content.size", "missing"), ("timings", "missing send, wait, receive")]),
+    (
+        "mitmproxy/firefox.har",
+        (14, 14),
+        [],
+        [
+            ("request.headersSize", "not a number"),
+            ("response.content.size", "missing"),
+            ("timings", "missing send, wait, receive"),
+        ],
+    ),
     ("mitmproxy/flows-corrupted_gzip_body.har", (1, 1), [], []),
-    ("mitmproxy/flows-diff_data.har", (5, 5), [], [("[0].timings.ssl", "ssl was outside connect"), ("[4].timings.ssl", "counts ssl"),
-                                                    ("[0].response.content.compression", "negative")]),
+    (
+        "mitmproxy/flows-diff_data.har",
+        (5, 5),
+        [],
+        [
+            ("[0].timings.ssl", "ssl was outside connect"),
+            ("[4].timings.ssl", "counts ssl"),
+            ("[0].response.content.compression", "negative"),
+        ],
+    ),
     ("mitmproxy/flows-error_log.har", (2, 2), [], [("[1].timings.ssl", "ssl was outside connect")]),
     ("mitmproxy/flows-event_stream.har", (2, 2), [], [("[0].timings.ssl", "ssl was outside connect")]),
-    ("mitmproxy/flows-incomplete_log.har", (4, 4), [], [("[0].response.content.size", "missing; 0 used"), ("[0].response.content.mimeType", "missing")]),
+    (
+        "mitmproxy/flows-incomplete_log.har",
+        (4, 4),
+        [],
+        [("[0].response.content.size", "missing; 0 used"), ("[0].response.content.mimeType", "missing")],
+    ),
     ("mitmproxy/flows-successful_log.har", (2, 2), [], [("[1].timings.ssl", "ssl was outside connect")]),
     ("mitmproxy/flows-websocket.har", (3, 3), [], [("timings.ssl", "ssl was outside connect")]),
     ("mitmproxy/head-content-length.har", (1, 1), [], [("[0].timings.ssl", "ssl was outside connect")]),
     ("mitmproxy/insomnia.har", (1, 1), [], []),
     ("mitmproxy/invalid_content_encoding.har", (1, 1), [], [("[0].timings.ssl", "outside connect")]),
     ("mitmproxy/postdata.har", (1, 1), [], []),
-    ("mitmproxy/safari.har", (19, 19), [], [("[0].time", "not the sum"), ("[3].request.httpVersion", "unrecognised ''")]),
+    (
+        "mitmproxy/safari.har",
+        (19, 19),
+        [],
+        [("[0].time", "not the sum"), ("[3].request.httpVersion", "unrecognised ''")],
+    ),
     ("mitmproxy/with-bom.har", (1, 1), [], [("", "byte order mark removed")]),
     ("node-har-validator/har-invalid.json", BAD_STRUCTURE, [], []),
     ("node-har-validator/har-valid.json", (1, 1), [], []),
-    ("pagexray/contentTypes-ferguson.har", (174, 174), [], [("[3].response.headers[8]", "value of 'server-timing' contains newlines; split into one header per line")]),
+    (
+        "pagexray/contentTypes-ferguson.har",
+        (174, 174),
+        [],
+        [("[3].response.headers[8]", "value of 'server-timing' contains newlines; split into one header per line")],
+    ),
     ("pagexray/domains-run.sitespeed.io.har", (10, 10), [], [("request.httpVersion", "unrecognised 'unknown'")]),
     ("pagexray/http-http2-firefox.har", (10, 10), [], [("log.version", "HAR 1.1")]),
     ("pagexray/http-spdy-chrome.har", (19, 19), [], [("time", "not the sum of the timings")]),
     ("pagexray/sitespeed-browsertime-recalculate-style.har", (7, 7), [], []),
-    ("pagexray/www.sitespeed.io-redirecting-to-https.har", (15, 15), [], [("request.httpVersion", "unrecognised 'me:'"), ("response.httpVersion", "unrecognised '2 2'")]),
+    (
+        "pagexray/www.sitespeed.io-redirecting-to-https.har",
+        (15, 15),
+        [],
+        [("request.httpVersion", "unrecognised 'me:'"), ("response.httpVersion", "unrecognised '2 2'")],
+    ),
     ("playwright/har-fulfill.har", (5, 5), [], [("timings.receive", "negative")]),
     ("playwright/har-sha1.har", (1, 1), [], [("[0].timings.receive", "negative")]),
     ("playwright/har-sha1-main-response.txt", BAD_JSON, [], []),
@@ -85,7 +147,12 @@ def has_warning(warnings: list[dict[str, Any]], path_end: str, fragment: str) ->
 
 @pytest.mark.parametrize("name,outcome,skipped,warnings", CASES, ids=[c[0] for c in CASES])
 async def test_corpus_file(
-    necto: RunningNecto, http: aiohttp.ClientSession, name: str, outcome: Any, skipped: list[int], warnings: list[tuple[str, str]]
+    necto: RunningNecto,
+    http: aiohttp.ClientSession,
+    name: str,
+    outcome: Any,
+    skipped: list[int],
+    warnings: list[tuple[str, str]],
 ) -> None:
     before = {s.id for s in await necto.store.list_sessions()}
     status, body = await post(http, f"{necto.api_url}/api/har/import", name)
@@ -131,8 +198,13 @@ async def test_imported_corpus_details(necto: RunningNecto, http: aiohttp.Client
     assert svg.response_body is not None and svg.response_body.lstrip().startswith(b"<")
 
 
-@pytest.mark.parametrize("variant,warning", [("creator", "log.creator"), ("date", "log.pages[0].startedDateTime"), ("version", "log.version")])
-async def test_har_validator_invalid_fixtures_split_by_key(necto: RunningNecto, http: aiohttp.ClientSession, variant: str, warning: str) -> None:
+@pytest.mark.parametrize(
+    "variant,warning",
+    [("creator", "log.creator"), ("date", "log.pages[0].startedDateTime"), ("version", "log.version")],
+)
+async def test_har_validator_invalid_fixtures_split_by_key(
+    necto: RunningNecto, http: aiohttp.ClientSession, variant: str, warning: str
+) -> None:
     """node-har-validator's invalid.json holds named invalid HARs; each is tolerated with a warning."""
     doc = orjson.loads((CORPUS / "node-har-validator/har-invalid.json").read_bytes())[variant]
     form = aiohttp.FormData()

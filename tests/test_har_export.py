@@ -30,19 +30,28 @@ async def captured(necto: RunningNecto, upstream: Upstream) -> Captured:
     return await capture_standard_traffic(necto, upstream.http_url, upstream.https_url, 'HAR "export" / test')
 
 
-async def fetch_export(http: aiohttp.ClientSession, necto: RunningNecto, session_id: str, query: str = "") -> tuple[aiohttp.ClientResponse, bytes]:
+async def fetch_export(
+    http: aiohttp.ClientSession, necto: RunningNecto, session_id: str, query: str = ""
+) -> tuple[aiohttp.ClientResponse, bytes]:
     async with http.get(f"{necto.api_url}/api/har/export/{session_id}{query}") as resp:
         return resp, await resp.read()
 
 
 def by_path(har: dict[str, Any], path: str, method: str = "GET") -> dict[str, Any]:
-    found = [e for e in har["log"]["entries"] if e["request"]["url"].split("://", 1)[1].split("/", 1)[-1] == path.lstrip("/") and e["request"]["method"] == method]
+    found = [
+        e
+        for e in har["log"]["entries"]
+        if e["request"]["url"].split("://", 1)[1].split("/", 1)[-1] == path.lstrip("/")
+        and e["request"]["method"] == method
+    ]
     assert found, f"no {method} {path} in export"
     return found[0]
 
 
 @pytest_asyncio.fixture(scope="module")
-async def exported(necto: RunningNecto, captured: Captured, http: aiohttp.ClientSession) -> tuple[aiohttp.ClientResponse, bytes, dict[str, Any]]:
+async def exported(
+    necto: RunningNecto, captured: Captured, http: aiohttp.ClientSession
+) -> tuple[aiohttp.ClientResponse, bytes, dict[str, Any]]:
     resp, raw = await fetch_export(http, necto, captured.session_id)
     return resp, raw, orjson.loads(raw)
 
@@ -108,7 +117,11 @@ async def test_post_data_params_and_query(exported: Any) -> None:
     assert form["request"]["postData"] == {
         "mimeType": "application/x-www-form-urlencoded",
         "text": FORM,
-        "params": [{"name": "name", "value": "necto"}, {"name": "lang", "value": "py thon"}, {"name": "empty", "value": ""}],
+        "params": [
+            {"name": "name", "value": "necto"},
+            {"name": "lang", "value": "py thon"},
+            {"name": "empty", "value": ""},
+        ],
     }
     assert form["request"]["bodySize"] == len(FORM)
     assert js["request"]["postData"] == {"mimeType": "application/json", "text": JSON_BODY}
@@ -159,14 +172,18 @@ async def test_unknown_session_is_404(necto: RunningNecto, http: aiohttp.ClientS
     assert resp.status == 404 and orjson.loads(raw) == {"error": "Session not found"}
 
 
-async def test_export_selected_entries_in_given_order(necto: RunningNecto, captured: Captured, http: aiohttp.ClientSession) -> None:
+async def test_export_selected_entries_in_given_order(
+    necto: RunningNecto, captured: Captured, http: aiohttp.ClientSession
+) -> None:
     ids = [captured.entries[3].id, "missing-id", captured.entries[0].id]
     async with http.post(f"{necto.api_url}/api/har/export", json={"entryIds": ids}) as resp:
         assert resp.status == 200
         assert re.fullmatch(r'attachment; filename="Necto_Export_\d{13}\.har"', resp.headers["Content-Disposition"])
         har = orjson.loads(await resp.read())
     assert [e["request"]["url"] for e in har["log"]["entries"]] == [captured.entries[3].url, captured.entries[0].url]
-    async with http.post(f"{necto.api_url}/api/har/export", json={"entryIds": ids[:1], "sessionName": 'a"b\r\nX-Evil: 1'}) as resp:
+    async with http.post(
+        f"{necto.api_url}/api/har/export", json={"entryIds": ids[:1], "sessionName": 'a"b\r\nX-Evil: 1'}
+    ) as resp:
         assert resp.status == 200
         assert re.fullmatch(r'attachment; filename="a_b_X-Evil_1_\d{13}\.har"', resp.headers["Content-Disposition"])
         assert "X-Evil" not in resp.headers
@@ -181,7 +198,9 @@ async def test_export_selected_entries_in_given_order(necto: RunningNecto, captu
         ({"entryIds": ["nope-1", "nope-2"]}, 404, "No valid entries found"),
     ],
 )
-async def test_export_selected_errors(necto: RunningNecto, http: aiohttp.ClientSession, body: dict[str, Any], status: int, error: str) -> None:
+async def test_export_selected_errors(
+    necto: RunningNecto, http: aiohttp.ClientSession, body: dict[str, Any], status: int, error: str
+) -> None:
     async with http.post(f"{necto.api_url}/api/har/export", json=body) as resp:
         assert resp.status == status
         assert await resp.json() == {"error": error}
@@ -195,26 +214,43 @@ async def test_seed_curl_export_example(necto: RunningNecto, captured: Captured,
     assert len(orjson.loads(out.read_bytes())["log"]["entries"]) == 12
     sel = tmp_path / "selected.har"
     ids = orjson.dumps({"entryIds": [captured.entries[0].id, captured.entries[1].id]}).decode()
-    code, _, err = await run_cmd("curl", "-sS", "-X", "POST", f"{necto.api_url}/api/har/export", "-H", "Content-Type: application/json", "-d", ids, "-o", str(sel))
+    code, _, err = await run_cmd(
+        "curl",
+        "-sS",
+        "-X",
+        "POST",
+        f"{necto.api_url}/api/har/export",
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        ids,
+        "-o",
+        str(sel),
+    )
     assert code == 0, err
     assert len(orjson.loads(sel.read_bytes())["log"]["entries"]) == 2
 
 
 async def test_cli_export_matches_api(necto: RunningNecto, captured: Captured, exported: Any, tmp_path: Path) -> None:
     out = tmp_path / "cli.har"
-    code, _, err = await necto_cli(
-        "export", captured.session_id, "-o", str(out), "--data-dir", str(necto.data_dir)
-    )
+    code, _, err = await necto_cli("export", captured.session_id, "-o", str(out), "--data-dir", str(necto.data_dir))
     assert code == 0, err
     cli = orjson.loads(out.read_bytes())
     api = exported[2]
     assert cli["log"]["entries"] == api["log"]["entries"]
     code, stdout, err = await necto_cli(
-        "export", "--entries", f"{captured.entries[1].id},{captured.entries[0].id}",
-        "--exclude-binary", "--data-dir", str(necto.data_dir),
+        "export",
+        "--entries",
+        f"{captured.entries[1].id},{captured.entries[0].id}",
+        "--exclude-binary",
+        "--data-dir",
+        str(necto.data_dir),
     )
     assert code == 0, err
-    assert [e["request"]["url"] for e in orjson.loads(stdout)["log"]["entries"]] == [captured.entries[1].url, captured.entries[0].url]
+    assert [e["request"]["url"] for e in orjson.loads(stdout)["log"]["entries"]] == [
+        captured.entries[1].url,
+        captured.entries[0].url,
+    ]
 
 
 async def test_gzip_body_is_decoded_text_not_wire_bytes(exported: Any) -> None:

@@ -40,7 +40,16 @@ async def export(http: aiohttp.ClientSession, necto: RunningNecto, session_id: s
 
 def bare_entries(n: int) -> bytes:
     """n entries with nothing but a request: 12 warnings each."""
-    items = [{"request": {"method": "GET", "url": f"https://bare.example.com/{i}", "headers": [{"name": "bad name", "value": "x"}]}} for i in range(n)]
+    items = [
+        {
+            "request": {
+                "method": "GET",
+                "url": f"https://bare.example.com/{i}",
+                "headers": [{"name": "bad name", "value": "x"}],
+            }
+        }
+        for i in range(n)
+    ]
     return orjson.dumps({"log": {"version": "1.2", "creator": {"name": "t", "version": "1"}, "entries": items}})
 
 
@@ -56,7 +65,12 @@ async def test_captured_and_imported_traffic_in_one_session(
         assert code == 0, err
     await wait_for_entries(necto.store, fresh_session.id, 2)
     for _ in range(2):  # twice: the second import's page ids are taken
-        status, body = await post_file(http, f"{necto.api_url}/api/har/import", (HAR / "interleaved-runs.har").read_bytes(), sessionId=fresh_session.id)
+        status, body = await post_file(
+            http,
+            f"{necto.api_url}/api/har/import",
+            (HAR / "interleaved-runs.har").read_bytes(),
+            sessionId=fresh_session.id,
+        )
         assert status == 200, body
     har = await export(http, necto, fresh_session.id)
     pages = har["log"]["pages"]
@@ -95,7 +109,12 @@ async def test_warnings_are_all_kept_paged_and_grouped(necto: RunningNecto, http
     url = f"{necto.api_url}/api/har/imports/{body['importId']}"
     async with http.get(url) as resp:
         record = await resp.json()
-    assert (record["sessionId"], record["warningCount"], record["imported"], record["fileName"]) == (body["sessionId"], 720, 60, "f.har")
+    assert (record["sessionId"], record["warningCount"], record["imported"], record["fileName"]) == (
+        body["sessionId"],
+        720,
+        60,
+        "f.har",
+    )
     async with http.get(f"{url}/warnings", params={"offset": 700, "limit": 50}) as resp:
         page = await resp.json()
     assert (page["total"], page["offset"], len(page["warnings"])) == (720, 700, 20)
@@ -110,9 +129,14 @@ async def test_warnings_are_all_kept_paged_and_grouped(necto: RunningNecto, http
     doc = orjson.loads(bare_entries(3))
     doc["log"]["entries"].append({"request": {"method": "GET"}})
     status, body = await post_file(http, f"{necto.api_url}/api/har/import", orjson.dumps(doc))
-    async with http.get(f"{necto.api_url}/api/har/imports/{body['importId']}/warnings", params={"skipped": "true"}) as resp:
+    async with http.get(
+        f"{necto.api_url}/api/har/imports/{body['importId']}/warnings", params={"skipped": "true"}
+    ) as resp:
         page = await resp.json()
-    assert page["skipped"] == [{"index": 3, "path": "log.entries[3]", "message": "request has no url"}] and page["total"] == 1
+    assert (
+        page["skipped"] == [{"index": 3, "path": "log.entries[3]", "message": "request has no url"}]
+        and page["total"] == 1
+    )
     await necto.store.delete_session(body["sessionId"])
     async with http.get(f"{necto.api_url}/api/har/imports/{body['importId']}") as resp:
         assert resp.status == 404
@@ -205,9 +229,14 @@ async def test_captured_http1_entries_export_real_headers_sizes(
     entries = (await export(http, necto, fresh_session.id))["log"]["entries"]
     raw, h2 = entries
     [sent] = received  # origin-form: the proxy takes the scheme and host off the request line
-    assert sent.startswith(b"GET /raw?x=1 HTTP/1.1\r\nHost: ") and len(sent) == len(request) - len(f"http://127.0.0.1:{port}")
+    assert sent.startswith(b"GET /raw?x=1 HTTP/1.1\r\nHost: ") and len(sent) == len(request) - len(
+        f"http://127.0.0.1:{port}"
+    )
     assert raw["request"]["headersSize"] == len(sent) and raw["response"]["headersSize"] == len(head)
-    assert h2["request"]["httpVersion"] == "HTTP/2.0" and (h2["request"]["headersSize"], h2["response"]["headersSize"]) == (-1, -1)
+    assert h2["request"]["httpVersion"] == "HTTP/2.0" and (
+        h2["request"]["headersSize"],
+        h2["response"]["headersSize"],
+    ) == (-1, -1)
 
 
 # ---------------------------------------------------------------------------- unknown is not empty
@@ -233,7 +262,11 @@ async def test_diff_does_not_call_an_unrecorded_body_empty(tmp_path: Path) -> No
 async def test_compare_entries_says_unknown(necto: RunningNecto, http: aiohttp.ClientSession) -> None:
     doc = orjson.loads((HAR / "clean.har").read_bytes())
     status, full = await post_file(http, f"{necto.api_url}/api/har/import", orjson.dumps(doc))
-    doc["log"]["entries"][0]["response"]["content"] = {"size": -1, "mimeType": "application/json", "comment": "left out"}
+    doc["log"]["entries"][0]["response"]["content"] = {
+        "size": -1,
+        "mimeType": "application/json",
+        "comment": "left out",
+    }
     status, bare = await post_file(http, f"{necto.api_url}/api/har/import", orjson.dumps(doc))
     a = [e async for e in necto.store.iter_entries(full["sessionId"])][0]
     b = [e async for e in necto.store.iter_entries(bare["sessionId"])][0]
@@ -245,7 +278,9 @@ async def test_compare_entries_says_unknown(necto: RunningNecto, http: aiohttp.C
 
 
 # ---------------------------------------------------------------------------- IPv6 hosts when captured
-async def test_captured_ipv6_urls_have_brackets(necto: RunningNecto, http: aiohttp.ClientSession, fresh_session: Session) -> None:
+async def test_captured_ipv6_urls_have_brackets(
+    necto: RunningNecto, http: aiohttp.ClientSession, fresh_session: Session
+) -> None:
     from aiohttp import web
 
     app = web.Application()

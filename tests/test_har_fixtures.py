@@ -91,8 +91,6 @@ class Case:
         return not self.rejected and self.import_refused is None
 
 
-
-
 def resolve(doc: Any, path: str) -> Any:
     """A HAR field path as Necto's warnings write it (`log.entries[2].response._error`)."""
     cur = doc
@@ -203,7 +201,10 @@ def cookies_become_lists(o: Outcome) -> None:
 @check()
 def wrong_types_coerced(o: Outcome) -> None:
     e = exported(o, 0)
-    assert [(h["name"], h["value"]) for h in e["request"]["headers"]] == [("Accept", "application/json"), ("Cookie", "sid=abc")]
+    assert [(h["name"], h["value"]) for h in e["request"]["headers"]] == [
+        ("Accept", "application/json"),
+        ("Cookie", "sid=abc"),
+    ]
     [c] = e["request"]["cookies"]
     assert (c["httpOnly"], c["secure"]) == (True, False) and c.get("expires") is None
     assert e["response"]["status"] == 200 and e["response"]["redirectURL"] == ""
@@ -334,8 +335,12 @@ def every_warning_paged_and_grouped(o: Outcome) -> None:
     groups = body["warningGroups"]
     assert len(groups) == 12 and sum(g["count"] for g in groups) == 300
     for g in groups:
-        members = [w for w in o.all_warnings if re.sub(r"\[\d+\]", "[*]", w["path"]) == g["path"]
-                   and re.sub(r"'[^']*'|-?\d+", "…", w["message"]) == re.sub(r"'[^']*'|-?\d+", "…", g["example"])]
+        members = [
+            w
+            for w in o.all_warnings
+            if re.sub(r"\[\d+\]", "[*]", w["path"]) == g["path"]
+            and re.sub(r"'[^']*'|-?\d+", "…", w["message"]) == re.sub(r"'[^']*'|-?\d+", "…", g["example"])
+        ]
         assert len(members) == g["count"] == 25, g
         assert g["firstIndexes"] == [0, 1, 2, 3, 4]
 
@@ -576,7 +581,9 @@ async def run_case(necto: RunningNecto, http: aiohttp.ClientSession, case: Case)
             assert resp.status == 200, await resp.text()
             o.export_raw = await resp.read()
         o.export = orjson.loads(o.export_raw)
-        o.reimport_status, o.reimport_body = await post_file(http, f"{api}/api/har/validate", o.export_raw, "re-export.har")
+        o.reimport_status, o.reimport_body = await post_file(
+            http, f"{api}/api/har/validate", o.export_raw, "re-export.har"
+        )
     return o
 
 
@@ -591,7 +598,9 @@ async def outcomes(necto: RunningNecto, http: aiohttp.ClientSession) -> AsyncIte
 
 
 @pytest_asyncio.fixture(scope="module")
-async def validator_verdicts(outcomes: dict[str, Outcome], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any] | None:
+async def validator_verdicts(
+    outcomes: dict[str, Outcome], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any] | None:
     """har-validator's verdict on every re-export, from one node process; None: not installed."""
     node = shutil.which("node")
     if node is None or not (HAR_VALIDATOR / "package.json").is_file():
@@ -676,9 +685,7 @@ async def test_validate(outcomes: dict[str, Outcome], case: Case) -> None:
     assert len(body["warnings"]) == min(body["warningCount"], MAX_LISTED + len(skips))
 
 
-@pytest.mark.parametrize(
-    "case", [pytest.param(c, id=c.file, marks=xfail(c.import_pending)) for c in CASES]
-)
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.file, marks=xfail(c.import_pending)) for c in CASES])
 async def test_import(outcomes: dict[str, Outcome], case: Case) -> None:
     o = outcomes[case.file]
     body = o.import_body
@@ -772,7 +779,11 @@ async def test_reexport_rules(outcomes: dict[str, Outcome], case: Case) -> None:
             assert t.get(k, -1) == -1 or t[k] >= 0, (where, t)
         assert t.get("ssl", -1) == -1 or t["ssl"] <= t["connect"], (where, t)
         phases = sum(t[k] for k in ("blocked", "dns", "connect", "send", "wait", "receive") if t.get(k, -1) >= 0)
-        assert isinstance(e["time"], (int, float)) and e["time"] == pytest.approx(phases, abs=0.002), (where, e["time"], t)
+        assert isinstance(e["time"], (int, float)) and e["time"] == pytest.approx(phases, abs=0.002), (
+            where,
+            e["time"],
+            t,
+        )
         if "serverIPAddress" in e:
             ipaddress.ip_address(e["serverIPAddress"])
     # dates survive to the millisecond wherever the file gave a zone
@@ -796,9 +807,7 @@ async def test_bodies_round_trip(outcomes: dict[str, Outcome], case: Case) -> No
             assert body_bytes(e["response"]["content"]) == body_bytes(resp["content"]), orig["request"]["url"]
 
 
-CHECK_PARAMS = [
-    pytest.param(c, k, id=f"{c.file}:{k.name}", marks=xfail(k.pending)) for c in CASES for k in c.checks
-]
+CHECK_PARAMS = [pytest.param(c, k, id=f"{c.file}:{k.name}", marks=xfail(k.pending)) for c in CASES for k in c.checks]
 
 
 @pytest.mark.parametrize("case,chk", CHECK_PARAMS)
@@ -808,9 +817,7 @@ async def test_fixture_check(outcomes: dict[str, Outcome], case: Case, chk: Chec
     chk.fn(o)
 
 
-@pytest.mark.parametrize(
-    "case", [pytest.param(c, id=c.file, marks=xfail(c.validator_pending)) for c in ACCEPTED]
-)
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.file, marks=xfail(c.validator_pending)) for c in ACCEPTED])
 async def test_har_validator_accepts_reexport(validator_verdicts: dict[str, Any] | None, case: Case) -> None:
     if validator_verdicts is None:
         missing_tool("har-validator (npm)")
@@ -818,12 +825,12 @@ async def test_har_validator_accepts_reexport(validator_verdicts: dict[str, Any]
     assert validator_verdicts[case.file] is None, validator_verdicts[case.file]  # type: ignore[index]
 
 
-@pytest.mark.parametrize(
-    "case", [pytest.param(c, id=c.file, marks=xfail(c.reimport_pending)) for c in ACCEPTED]
-)
+@pytest.mark.parametrize("case", [pytest.param(c, id=c.file, marks=xfail(c.reimport_pending)) for c in ACCEPTED])
 async def test_reexport_reimports_without_warnings(outcomes: dict[str, Outcome], case: Case) -> None:
     """Necto's own export is clean input for Necto: everything was fixed (and said) once."""
     o = outcomes[case.file]
     assert o.reimport_status == 200, o.reimport_body
     assert o.reimport_body["entryCount"] == case.outcome[0]
-    assert o.reimport_body["warnings"] == [] or (case.outcome[0] == 0 and {w["path"] for w in o.reimport_body["warnings"]} == {"log.entries"})
+    assert o.reimport_body["warnings"] == [] or (
+        case.outcome[0] == 0 and {w["path"] for w in o.reimport_body["warnings"]} == {"log.entries"}
+    )

@@ -91,11 +91,26 @@ DETAILS = [
     ("archive.har.gz", b"\x1f\x8b\x08\x00rest", JSON, "gzip-compressed"),
     ("not-json.har", b'{"log": {"entries": [xxx]}}', JSON, "not JSON at byte 21"),
     ("cut.har", CUT, JSON, f"ends early at byte {len(CUT)}"),
-    ("deep.har", b'{"log": {"entries": [' + b"[" * 5000 + b"]" * 5000 + b"]}}", JSON, "nests deeper than 64 levels at byte 82"),
-    ("no-log.json", b'{"data": {"entries": []}, "version": 1}', NO_LOG, 'no "log" member (its top-level keys: data, version)'),
+    (
+        "deep.har",
+        b'{"log": {"entries": [' + b"[" * 5000 + b"]" * 5000 + b"]}}",
+        JSON,
+        "nests deeper than 64 levels at byte 82",
+    ),
+    (
+        "no-log.json",
+        b'{"data": {"entries": []}, "version": 1}',
+        NO_LOG,
+        'no "log" member (its top-level keys: data, version)',
+    ),
     ("array.json", b"[1, 2]", NO_LOG, "the top level is an array"),
     ("log-string.json", b'{"log": "x"}', NO_LOG, '"log" is a string'),
-    ("no-entries.json", b'{"log": {"version": "1.2", "pages": []}}', NO_ENTRIES, 'no "entries" member (its keys: version, pages)'),
+    (
+        "no-entries.json",
+        b'{"log": {"version": "1.2", "pages": []}}',
+        NO_ENTRIES,
+        'no "entries" member (its keys: version, pages)',
+    ),
     ("entries-object.json", b'{"log": {"entries": {}}}', NO_ENTRIES, "log.entries is an object, not an array"),
 ]
 
@@ -124,7 +139,9 @@ async def test_cli_says_what_was_wrong(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------------------- nothing to import
-async def test_empty_and_all_skipped_files_are_refused(necto: RunningNecto, http: aiohttp.ClientSession, tmp_path: Path) -> None:
+async def test_empty_and_all_skipped_files_are_refused(
+    necto: RunningNecto, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
     """Issue 11.14 / 12.9: 400 with the reasons, nothing left (the README said so); validate still
     calls an empty file valid (NectoProxy's guide: a warning)."""
     before = await asyncio.to_thread(rows, necto)
@@ -133,7 +150,10 @@ async def test_empty_and_all_skipped_files_are_refused(necto: RunningNecto, http
     skipped = minimal([{"request": {"method": "GET"}}, {"response": {}}])
     status, body = await post(http, f"{necto.api_url}/api/har/import", skipped)
     assert status == 400 and body["skippedCount"] == 2, body
-    assert [(s["index"], s["reason"]) for s in body["skipped"]] == [(0, "request has no url"), (1, "entry has no request")]
+    assert [(s["index"], s["reason"]) for s in body["skipped"]] == [
+        (0, "request has no url"),
+        (1, "entry has no request"),
+    ]
     await necto.store.flush()
     assert await asyncio.to_thread(rows, necto) == before
     status, body = await post(http, f"{necto.api_url}/api/har/validate", b'{"log":{"entries":[]}}')
@@ -143,7 +163,9 @@ async def test_empty_and_all_skipped_files_are_refused(necto: RunningNecto, http
     path.write_bytes(skipped)
     home = tmp_path / "home"
     code, _, err = await necto_cli("import", str(path), "--data-dir", str(home))
-    assert code == 1 and b"none of the 2 entries can be imported" in err and b"log.entries[1]: entry has no request" in err
+    assert (
+        code == 1 and b"none of the 2 entries can be imported" in err and b"log.entries[1]: entry has no request" in err
+    )
     code, out, _ = await necto_cli("sessions", "list", "--json", "--data-dir", str(home))
     assert [s["name"] for s in orjson.loads(out)] == ["Default Session"]
 
@@ -152,16 +174,21 @@ async def test_empty_and_all_skipped_files_are_refused(necto: RunningNecto, http
 async def test_huge_numbers_are_warned_not_500(necto: RunningNecto, http: aiohttp.ClientSession) -> None:
     """1e308 in sizes and status, integers past 2^63: imported with warnings (validate and
     import agree); a double that overflows is a clear 400."""
-    doc = minimal([entry(response__bodySize=1e308, response__status=1e308, request__bodySize=12)]).replace(
-        b'"request":{"method":"GET"', b'"_big":18446744073709551616,"request":{"method":"GET"'
-    ).replace(b'"headersSize":-1,"bodySize":12', b'"headersSize":-1,"bodySize":-99999999999999999999999')
+    doc = (
+        minimal([entry(response__bodySize=1e308, response__status=1e308, request__bodySize=12)])
+        .replace(b'"request":{"method":"GET"', b'"_big":18446744073709551616,"request":{"method":"GET"')
+        .replace(b'"headersSize":-1,"bodySize":12', b'"headersSize":-1,"bodySize":-99999999999999999999999')
+    )
     status, v = await post(http, f"{necto.api_url}/api/har/validate", doc)
     assert status == 200 and v["valid"] is True, v
     status, body = await post(http, f"{necto.api_url}/api/har/import", doc)
     assert status == 200 and body["imported"] == 1, body
     messages = {w["path"]: w["message"] for w in body["warnings"]}
     clamped = [w["message"] for w in body["warnings"] if w["path"] == ""]
-    assert [m.split(" at byte")[0] for m in clamped] == ["integer 18446744073709551616", "integer -99999999999999999999999"]
+    assert [m.split(" at byte")[0] for m in clamped] == [
+        "integer 18446744073709551616",
+        "integer -99999999999999999999999",
+    ]
     assert clamped[0].endswith("outside the 64-bit range; read as 9223372036854775807")
     assert "1e+308 is not a status code" in messages["log.entries[0].response.status"]
     assert "out of range" in messages["log.entries[0].response.bodySize"]
@@ -175,7 +202,9 @@ async def test_huge_numbers_are_warned_not_500(necto: RunningNecto, http: aiohtt
 
 async def test_methods_that_are_not_tokens_are_escaped(necto: RunningNecto, http: aiohttp.ClientSession) -> None:
     """Issue 11.3: a method like `GET;touch /tmp/x;#` never reaches a shell or a request line."""
-    status, body = await post(http, f"{necto.api_url}/api/har/import", minimal([entry(request__method="GET;touch /tmp/x;#")]))
+    status, body = await post(
+        http, f"{necto.api_url}/api/har/import", minimal([entry(request__method="GET;touch /tmp/x;#")])
+    )
     assert status == 200, body
     [w] = body["warnings"]
     assert w["path"] == "log.entries[0].request.method" and "is not an HTTP token" in w["message"]
@@ -205,8 +234,11 @@ async def test_ipv6_hosts_get_brackets(necto: RunningNecto, http: aiohttp.Client
 # ---------------------------------------------------------------------------- damaged multipart
 MULTIPART_DAMAGE = [
     ("no opening boundary", b'Content-Disposition: form-data; name="file"; filename="x.har"\r\n\r\n{}\r\n--B--\r\n'),
-    ("no closing boundary", b'--B\r\nContent-Disposition: form-data; name="file"; filename="x.har"\r\n\r\n{"log":{"entries":[]}}'),
-    ("cut in the part headers", b'--B\r\nContent-Disposition: form-da'),
+    (
+        "no closing boundary",
+        b'--B\r\nContent-Disposition: form-data; name="file"; filename="x.har"\r\n\r\n{"log":{"entries":[]}}',
+    ),
+    ("cut in the part headers", b"--B\r\nContent-Disposition: form-da"),
     ("only a boundary", b"--B"),
     ("wrong boundary", b'--C\r\nContent-Disposition: form-data; name="file"; filename="x.har"\r\n\r\n{}\r\n--C--\r\n'),
     ("garbage", bytes(range(256)) * 4),
@@ -215,10 +247,14 @@ MULTIPART_DAMAGE = [
 
 
 @pytest.mark.parametrize("what,body", MULTIPART_DAMAGE, ids=[m[0] for m in MULTIPART_DAMAGE])
-async def test_damaged_multipart_is_a_400(necto: RunningNecto, http: aiohttp.ClientSession, what: str, body: bytes) -> None:
+async def test_damaged_multipart_is_a_400(
+    necto: RunningNecto, http: aiohttp.ClientSession, what: str, body: bytes
+) -> None:
     before = await asyncio.to_thread(rows, necto)
     for path in ("/api/har/import", "/api/har/validate"):
-        async with http.post(f"{necto.api_url}{path}", data=body, headers={"Content-Type": "multipart/form-data; boundary=B"}) as resp:
+        async with http.post(
+            f"{necto.api_url}{path}", data=body, headers={"Content-Type": "multipart/form-data; boundary=B"}
+        ) as resp:
             assert resp.status == 400, (what, path, await resp.text())
             assert isinstance((await resp.json())["error"], str)
     assert await asyncio.to_thread(rows, necto) == before
@@ -230,7 +266,9 @@ def _mutations(seed: int = 12) -> list[tuple[str, bytes]]:
     """Deterministic damage to real fixtures: truncations, deep nesting, huge numbers, wrong
     types, bad UTF-8."""
     rng = random.Random(seed)
-    sources = [(HAR / n).read_bytes() for n in ("clean.har", "custom-fields.har", "status-zero-error.har", "multi-page.har")]
+    sources = [
+        (HAR / n).read_bytes() for n in ("clean.har", "custom-fields.har", "status-zero-error.har", "multi-page.har")
+    ]
     out: list[tuple[str, bytes]] = []
     for src in sources:
         for _ in range(6):
@@ -239,8 +277,19 @@ def _mutations(seed: int = 12) -> list[tuple[str, bytes]]:
         for depth in (65, 3000, 100_000):
             at = src.index(b'"request"')
             out.append((f"nested {depth}", src[:at] + b'"_deep":' + b"[" * depth + b"]" * depth + b"," + src[at:]))
-        for number in (b"1e308", b"-1e308", b"1e999", b"18446744073709551616", b"-9223372036854775809", b"1" * 5000, b"1e-400", b"0.1e-99999"):
-            positions = [i for i in range(len(src) - 1) if src[i : i + 1] == b":" and src[i + 1 : i + 2] in b"-0123456789"]
+        for number in (
+            b"1e308",
+            b"-1e308",
+            b"1e999",
+            b"18446744073709551616",
+            b"-9223372036854775809",
+            b"1" * 5000,
+            b"1e-400",
+            b"0.1e-99999",
+        ):
+            positions = [
+                i for i in range(len(src) - 1) if src[i : i + 1] == b":" and src[i + 1 : i + 2] in b"-0123456789"
+            ]
             at = rng.choice(positions) + 1
             end = at
             while end < len(src) and src[end : end + 1] in b"-+.eE0123456789":
@@ -251,7 +300,12 @@ def _mutations(seed: int = 12) -> list[tuple[str, bytes]]:
             out.append(("wrong type", orjson.dumps(_retype(doc, rng))))
         for _ in range(4):
             at = rng.randrange(len(src))
-            out.append((f"bad UTF-8 at {at}", src[:at] + rng.choice([b"\xff", b"\xc3", b"\xed\xa0\x80", b"\xf8\x88\x80\x80\x80"]) + src[at:]))
+            out.append(
+                (
+                    f"bad UTF-8 at {at}",
+                    src[:at] + rng.choice([b"\xff", b"\xc3", b"\xed\xa0\x80", b"\xf8\x88\x80\x80\x80"]) + src[at:],
+                )
+            )
     return out
 
 
@@ -357,7 +411,10 @@ async def test_deep_nesting_api_under_an_address_space_limit(tmp_path: Path, pki
             yield p
 
     async with limited() as p, aiohttp.ClientSession() as http:
-        for path, error in (("/api/har/validate", "Invalid JSON format"), ("/api/har/import", "Invalid HAR file format")):
+        for path, error in (
+            ("/api/har/validate", "Invalid JSON format"),
+            ("/api/har/import", "Invalid HAR file format"),
+        ):
             status, body = await post(http, f"{p.api_url}{path}", DEEP)
             assert (status, body["error"]) == (400, error) and "nests deeper than 64" in body["detail"], body
         async with http.get(f"{p.api_url}/api/sessions") as resp:

@@ -91,8 +91,17 @@ async def test_round_trip_of_a_necto_export_is_exact(
     imported = [e async for e in necto.store.iter_entries(body["sessionId"])]
     originals = captured_for_import.entries
     for a, b in zip(originals, imported, strict=True):
-        assert (b.method, b.url, b.status, b.http_version, b.server_ip, b.started) == (a.method, a.url, a.status, a.http_version, a.server_ip, round(a.started, 3))
-        assert b.response_body == a.response_body and b.request_body == (a.request_body or None if not a.request_body else a.request_body)
+        assert (b.method, b.url, b.status, b.http_version, b.server_ip, b.started) == (
+            a.method,
+            a.url,
+            a.status,
+            a.http_version,
+            a.server_ip,
+            round(a.started, 3),
+        )
+        assert b.response_body == a.response_body and b.request_body == (
+            a.request_body or None if not a.request_body else a.request_body
+        )
         assert b.timings.as_dict() == pytest.approx(a.timings.as_dict(), abs=0.001)
         assert b.source == "import"
     ws = [e for e in imported if e.websocket is not None]
@@ -122,10 +131,24 @@ async def test_round_trip_keeps_foreign_custom_fields(necto: RunningNecto, http:
 
 async def test_import_into_existing_session(necto: RunningNecto, http: aiohttp.ClientSession) -> None:
     target = await necto.store.create_session("Restored Backup")
-    status, body = await post_file(http, f"{necto.api_url}/api/har/import", orjson.dumps(minimal_har(2)), sessionId=target.id)
+    status, body = await post_file(
+        http, f"{necto.api_url}/api/har/import", orjson.dumps(minimal_har(2)), sessionId=target.id
+    )
     assert status == 200
-    assert body == {"success": True, "imported": 2, "total": 2, "sessionId": target.id, "sessionName": "Restored Backup", "skipped": [], "skippedCount": 0, "warnings": [], "warningCount": 0}
-    status, body = await post_file(http, f"{necto.api_url}/api/har/import", orjson.dumps(minimal_har(1)), sessionId=target.id)
+    assert body == {
+        "success": True,
+        "imported": 2,
+        "total": 2,
+        "sessionId": target.id,
+        "sessionName": "Restored Backup",
+        "skipped": [],
+        "skippedCount": 0,
+        "warnings": [],
+        "warningCount": 0,
+    }
+    status, body = await post_file(
+        http, f"{necto.api_url}/api/har/import", orjson.dumps(minimal_har(1)), sessionId=target.id
+    )
     assert body["imported"] == 1
     assert (await necto.store.get_session(target.id)).traffic_count == 3  # type: ignore[union-attr]
 
@@ -134,12 +157,15 @@ async def test_session_name_and_errors(necto: RunningNecto, http: aiohttp.Client
     url = f"{necto.api_url}/api/har/import"
     status, body = await post_file(http, url, orjson.dumps(minimal_har(1)), sessionName="Chrome DevTools Export")
     assert status == 200 and body["sessionName"] == "Chrome DevTools Export"
-    assert await post_file(http, url, orjson.dumps(minimal_har(1)), sessionId="nope") == (404, {"error": "Session not found"})
+    assert await post_file(http, url, orjson.dumps(minimal_har(1)), sessionId="nope") == (
+        404,
+        {"error": "Session not found"},
+    )
     status, body = await post_file(http, url, b'{"log": {"entries": [ {"request": ')
     assert (status, body["error"]) == (400, "Invalid HAR file format")
     status, body = await post_file(http, url, b'{"log": {"version": "1.2"}}')
     assert (status, body["error"]) == (400, "Invalid HAR structure")
-    status, body = await post_file(http, url, b'[1, 2]')
+    status, body = await post_file(http, url, b"[1, 2]")
     assert (status, body["error"]) == (400, "Invalid HAR structure")
     form = aiohttp.FormData()
     form.add_field("sessionName", "x")
@@ -182,7 +208,8 @@ async def test_client_disconnect_midway_leaves_nothing(necto: RunningNecto) -> N
     reader, writer = await asyncio.open_connection(host, int(port))
     writer.write(
         f"POST /api/har/import HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: multipart/form-data; boundary={boundary}\r\n"
-        f"Content-Length: 10000000\r\n\r\n".encode() + payload
+        f"Content-Length: 10000000\r\n\r\n".encode()
+        + payload
     )
     await writer.drain()
     # The server is receiving: its temporary upload file exists.
@@ -219,6 +246,7 @@ async def test_upload_over_limit_is_413(small_limit_necto: RunningNecto, http: a
     for path in ("/api/har/import", "/api/har/validate"):
         status, body = await post_file(http, f"{n.api_url}{path}", big)
         assert status == 413 and "limit" in body["error"]
+
     # also when the client does not say how long the body is (chunked)
     async def gen() -> Any:
         yield b'--B\r\nContent-Disposition: form-data; name="file"; filename="x.har"\r\n\r\n'
@@ -226,7 +254,9 @@ async def test_upload_over_limit_is_413(small_limit_necto: RunningNecto, http: a
             yield b" " * 4096
         yield b"\r\n--B--\r\n"
 
-    async with http.post(f"{n.api_url}/api/har/import", data=gen(), headers={"Content-Type": "multipart/form-data; boundary=B"}) as resp:
+    async with http.post(
+        f"{n.api_url}/api/har/import", data=gen(), headers={"Content-Type": "multipart/form-data; boundary=B"}
+    ) as resp:
         assert resp.status == 413 and "limit" in (await resp.json())["error"]
     assert await session_names(n) == before
     status, body = await post_file(http, f"{n.api_url}/api/har/import", orjson.dumps(minimal_har(2)))
@@ -307,26 +337,54 @@ async def test_validate_endpoint(necto: RunningNecto, http: aiohttp.ClientSessio
         assert (resp.status, await resp.json()) == (400, {"error": "No file provided"})
 
 
-async def test_seed_curl_examples_verbatim(necto: RunningNecto, http: aiohttp.ClientSession, tmp_path: Path, captured_for_import: Captured) -> None:
+async def test_seed_curl_examples_verbatim(
+    necto: RunningNecto, http: aiohttp.ClientSession, tmp_path: Path, captured_for_import: Captured
+) -> None:
     """The spec's round-trip walkthrough with curl, only the address changed."""
     api = necto.api_url
     backup = tmp_path / "backup.har"
-    code, _, err = await run_cmd("curl", "-s", f"{api}/api/har/export/{captured_for_import.session_id}", "-o", str(backup))
+    code, _, err = await run_cmd(
+        "curl", "-s", f"{api}/api/har/export/{captured_for_import.session_id}", "-o", str(backup)
+    )
     assert code == 0, err
     code, out, _ = await run_cmd("curl", "-s", "-X", "POST", f"{api}/api/har/validate", "-F", f"file=@{backup}")
     v = orjson.loads(out)
     assert v["valid"] is True and v["version"] == "1.2" and v["entryCount"] == 12
-    code, out, _ = await run_cmd("curl", "-s", "-X", "POST", f"{api}/api/sessions", "-H", "Content-Type: application/json", "-d", '{"name": "Restored Backup"}')
+    code, out, _ = await run_cmd(
+        "curl",
+        "-s",
+        "-X",
+        "POST",
+        f"{api}/api/sessions",
+        "-H",
+        "Content-Type: application/json",
+        "-d",
+        '{"name": "Restored Backup"}',
+    )
     sid = orjson.loads(out)["id"]
-    code, out, _ = await run_cmd("curl", "-s", "-X", "POST", f"{api}/api/har/import", "-F", f"file=@{backup}", "-F", f"sessionId={sid}")
+    code, out, _ = await run_cmd(
+        "curl", "-s", "-X", "POST", f"{api}/api/har/import", "-F", f"file=@{backup}", "-F", f"sessionId={sid}"
+    )
     r = orjson.loads(out)
-    assert r == {"success": True, "imported": 12, "total": 12, "sessionId": sid, "sessionName": "Restored Backup", "skipped": [], "skippedCount": 0, "warnings": [], "warningCount": 0}
+    assert r == {
+        "success": True,
+        "imported": 12,
+        "total": 12,
+        "sessionId": sid,
+        "sessionName": "Restored Backup",
+        "skipped": [],
+        "skippedCount": 0,
+        "warnings": [],
+        "warningCount": 0,
+    }
     chrome = tmp_path / "chrome-export.har"
     chrome.write_bytes(CHROME.read_bytes())
     code, out, _ = await run_cmd("curl", "-s", "-X", "POST", f"{api}/api/har/import", "-F", f"file=@{chrome}")
     r = orjson.loads(out)
     assert r["sessionName"] == "Imported: chrome-export" and r["imported"] == r["total"] == 3
-    code, out, _ = await run_cmd("curl", "-s", "-X", "POST", f"{api}/api/har/import", "-F", f"file=@{chrome}", "-F", "sessionName=Chrome Capture")
+    code, out, _ = await run_cmd(
+        "curl", "-s", "-X", "POST", f"{api}/api/har/import", "-F", f"file=@{chrome}", "-F", "sessionName=Chrome Capture"
+    )
     assert orjson.loads(out)["sessionName"] == "Chrome Capture"
 
 
@@ -371,7 +429,9 @@ async def test_100k_entry_round_trip(necto: RunningNecto, http: aiohttp.ClientSe
     await asyncio.to_thread(write)
     form = aiohttp.FormData()
     form.add_field("file", open(path, "rb"), filename="big.har")
-    async with http.post(f"{necto.api_url}/api/har/import", data=form, timeout=aiohttp.ClientTimeout(total=120)) as resp:
+    async with http.post(
+        f"{necto.api_url}/api/har/import", data=form, timeout=aiohttp.ClientTimeout(total=120)
+    ) as resp:
         assert resp.status == 200
         body = await resp.json()
     assert body["imported"] == body["total"] == n

@@ -30,7 +30,9 @@ import pytest_asyncio
 from helpers import CORPUS, DATA, HAVE_CORPUS, MISSING, RunningNecto, har_differences, read_har_text
 
 FIXTURES = sorted((DATA / "har").glob("*.har"))
-CORPUS_FILES = sorted(p for p in CORPUS.rglob("*") if p.is_file() and p.suffix in (".har", ".json")) if HAVE_CORPUS else []
+CORPUS_FILES = (
+    sorted(p for p in CORPUS.rglob("*") if p.is_file() and p.suffix in (".har", ".json")) if HAVE_CORPUS else []
+)
 
 # The changes an export may make without a warning, each with its reason. Paths as warnings
 # write them, entry and page indexes as [*].
@@ -76,7 +78,9 @@ async def all_warnings(http: aiohttp.ClientSession, api: str, import_id: str) ->
     """Every warning of an import, through GET /api/har/imports/:id/warnings a page at a time."""
     out: list[dict[str, Any]] = []
     while True:
-        async with http.get(f"{api}/api/har/imports/{import_id}/warnings", params={"offset": len(out), "limit": 500}) as resp:
+        async with http.get(
+            f"{api}/api/har/imports/{import_id}/warnings", params={"offset": len(out), "limit": 500}
+        ) as resp:
             assert resp.status == 200, await resp.text()
             page = (await resp.json())["warnings"]
         if not page:
@@ -197,22 +201,30 @@ def mitmproxy_reads(rt: RoundTrip) -> None:
 
 
 @pytest.mark.parametrize("path", FIXTURES, ids=lambda p: p.name)
-async def test_fixture_comes_back_as_it_went_in(trips: dict[str, RoundTrip], necto: RunningNecto, http: aiohttp.ClientSession, path: Path) -> None:
+async def test_fixture_comes_back_as_it_went_in(
+    trips: dict[str, RoundTrip], necto: RunningNecto, http: aiohttp.ClientSession, path: Path
+) -> None:
     check(await trip(trips, necto, http, path))
 
 
 @pytest.mark.parametrize("path", FIXTURES, ids=lambda p: p.name)
-async def test_mitmproxy_reads_fixture_reexport(trips: dict[str, RoundTrip], necto: RunningNecto, http: aiohttp.ClientSession, path: Path) -> None:
+async def test_mitmproxy_reads_fixture_reexport(
+    trips: dict[str, RoundTrip], necto: RunningNecto, http: aiohttp.ClientSession, path: Path
+) -> None:
     mitmproxy_reads(await trip(trips, necto, http, path))
 
 
 @pytest.mark.corpus
 @pytest.mark.parametrize("path", CORPUS_FILES, ids=lambda p: str(p.relative_to(CORPUS)))
-async def test_corpus_file_comes_back_as_it_went_in(trips: dict[str, RoundTrip], necto: RunningNecto, http: aiohttp.ClientSession, path: Path) -> None:
+async def test_corpus_file_comes_back_as_it_went_in(
+    trips: dict[str, RoundTrip], necto: RunningNecto, http: aiohttp.ClientSession, path: Path
+) -> None:
     check(await trip(trips, necto, http, path))
 
 
 @pytest.mark.corpus
 @pytest.mark.parametrize("path", CORPUS_FILES, ids=lambda p: str(p.relative_to(CORPUS)))
-async def test_mitmproxy_reads_corpus_reexport(trips: dict[str, RoundTrip], necto: RunningNecto, http: aiohttp.ClientSession, path: Path) -> None:
+async def test_mitmproxy_reads_corpus_reexport(
+    trips: dict[str, RoundTrip], necto: RunningNecto, http: aiohttp.ClientSession, path: Path
+) -> None:
     mitmproxy_reads(await trip(trips, necto, http, path))

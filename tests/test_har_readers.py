@@ -82,8 +82,12 @@ async def test_playwright_replays_the_page_with_upstream_stopped(exported_offlin
             assert await page.title() == "Necto test page"
             assert await page.text_content("#title") == "Hello from upstream"
             # app.js (from the HAR) fetched /api/data (from the HAR) and rendered it
-            await page.wait_for_function("document.getElementById('data').textContent === 'data loaded'", timeout=10_000)
-            width = await page.evaluate("() => { const i = document.querySelector('img'); return i.complete ? i.naturalWidth : -1 }")
+            await page.wait_for_function(
+                "document.getElementById('data').textContent === 'data loaded'", timeout=10_000
+            )
+            width = await page.evaluate(
+                "() => { const i = document.querySelector('img'); return i.complete ? i.naturalWidth : -1 }"
+            )
             if width == -1:
                 await page.wait_for_function("document.querySelector('img').complete", timeout=5_000)
                 width = await page.evaluate("document.querySelector('img').naturalWidth")
@@ -116,8 +120,6 @@ def test_mitmproxy_reads_the_same_flows_and_bodies(exported_offline: tuple[Captu
     by_url = {f.request.path: f for f in flows}
     assert by_url["/image.png"].response.content == PNG  # type: ignore[union-attr]
     assert by_url["/gzip"].response.get_content() == b"compressible " * 200  # type: ignore[union-attr]
-
-
 
 
 async def test_playwright_replays_every_fixture_reexport(necto: RunningNecto, tmp_path: Path) -> None:
@@ -158,7 +160,11 @@ async def test_playwright_replays_every_fixture_reexport(necto: RunningNecto, tm
                     response = await page.goto(target["request"]["url"], timeout=10_000)
                     assert response is not None and response.status == 200, source.name
                     content = target["response"]["content"]
-                    expected = base64.b64decode(content["text"]) if content.get("encoding") == "base64" else content["text"].encode()
+                    expected = (
+                        base64.b64decode(content["text"])
+                        if content.get("encoding") == "base64"
+                        else content["text"].encode()
+                    )
                     assert await response.body() == expected, source.name
                     served += 1
                 finally:

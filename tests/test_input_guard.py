@@ -29,7 +29,9 @@ def lan_address() -> str | None:
     return None if addr.startswith("127.") or addr == "0.0.0.0" else addr
 
 
-async def call(c: aiohttp.ClientSession, method: str, url: str, body: Any = None, headers: dict[str, str] | None = None) -> tuple[int, Any]:
+async def call(
+    c: aiohttp.ClientSession, method: str, url: str, body: Any = None, headers: dict[str, str] | None = None
+) -> tuple[int, Any]:
     data = body if isinstance(body, bytes) else None
     kwargs: dict[str, Any] = {"json": body} if body is not None and data is None else {}
     hdrs = {"Content-Type": "application/json", **(headers or {})} if data is not None else (headers or {})
@@ -170,7 +172,9 @@ async def test_token_from_env_or_file_is_asked_for_by_a_lan_client(tmp_path: Pat
                 origin = {"Origin": f"http://{lan}:{port}", "Authorization": f"Bearer {token}"}
                 async with c.post(url, json={"name": f"from {how}"}, headers=origin) as r:
                     assert r.status == 201, await r.text()
-                async with c.post(url, json={"name": "forged"}, headers={**origin, "Origin": "http://evil.example"}) as r:
+                async with c.post(
+                    url, json={"name": "forged"}, headers={**origin, "Origin": "http://evil.example"}
+                ) as r:
                     assert r.status == 403
                 # A DNS-rebinding page on this machine still meets the Host check.
                 async with c.get(f"http://127.0.0.1:{port}/api/sessions", headers={"Host": "evil.example"}) as r:
@@ -179,6 +183,8 @@ async def test_token_from_env_or_file_is_asked_for_by_a_lan_client(tmp_path: Pat
     empty = tmp_path / "empty"
     empty.write_text("\n")
     started = time.monotonic()
-    code, out, err = await run_cmd(*NECTO, "run", "--token-file", str(empty), "--data-dir", str(tmp_path / "e"), timeout=60)
+    code, out, err = await run_cmd(
+        *NECTO, "run", "--token-file", str(empty), "--data-dir", str(tmp_path / "e"), timeout=60
+    )
     assert code == 2 and b"is empty" in err and b"Traceback" not in err, err
     assert time.monotonic() - started < 60

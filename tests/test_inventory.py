@@ -57,7 +57,12 @@ def shop_app() -> web.Application:
     @routes.get("/orders/{id}")
     async def order(request: web.Request) -> web.Response:
         return web.json_response(
-            {"id": request.match_info["id"], "total": 12.5, "items": [{"sku": "A1", "qty": 2}], "placedAt": "2026-11-20T08:00:00Z"}
+            {
+                "id": request.match_info["id"],
+                "total": 12.5,
+                "items": [{"sku": "A1", "qty": 2}],
+                "placedAt": "2026-11-20T08:00:00Z",
+            }
         )
 
     @routes.post("/orders")
@@ -110,7 +115,9 @@ async def drive_shop(necto: RunningNecto, base: str) -> int:
     ]
     async with aiohttp.ClientSession() as client:
         for method, path, headers, body in calls:
-            async with client.request(method, f"http://{base}{path}", headers=headers, json=body, proxy=necto.proxy_url) as r:
+            async with client.request(
+                method, f"http://{base}{path}", headers=headers, json=body, proxy=necto.proxy_url
+            ) as r:
                 await r.read()
     return len(calls)
 
@@ -262,7 +269,9 @@ async def test_openapi_validates_and_merges_every_sample(
     assert doc["paths"]["/reports/{reportDate}"]["get"]["security"] == [{"apiKey_query_api_key": []}]
     assert API_KEY not in orjson.dumps(doc).decode()
 
-    async with http.get(f"{necto.api_url}/api/sessions/{shop_session['id']}/openapi.json?includeUnsuccessful=true") as r:
+    async with http.get(
+        f"{necto.api_url}/api/sessions/{shop_session['id']}/openapi.json?includeUnsuccessful=true"
+    ) as r:
         assert r.status == 200
         everything = await r.json()
     validate(everything)
@@ -306,8 +315,16 @@ async def test_cli_table_json_openapi_and_diff(
     # A second visit: one endpoint gone, one new, one with a new query parameter and status.
     b = await necto.store.create_session("shop traffic v2", activate=True)
     async with aiohttp.ClientSession() as client:
-        for path in ("/users/1", "/users/2?expand=orders", "/users/search?q=bob", f"/orders/{ORDER_IDS[1]}", "/users/7/orders"):
-            async with client.get(f"http://{shop}{path}", headers={"Authorization": f"Bearer {JWT}"}, proxy=necto.proxy_url) as r:
+        for path in (
+            "/users/1",
+            "/users/2?expand=orders",
+            "/users/search?q=bob",
+            f"/orders/{ORDER_IDS[1]}",
+            "/users/7/orders",
+        ):
+            async with client.get(
+                f"http://{shop}{path}", headers={"Authorization": f"Bearer {JWT}"}, proxy=necto.proxy_url
+            ) as r:
                 await r.read()
     await wait_for_entries(necto.store, b.id, 5)
     cli = [sys.executable, "-m", "necto", "inventory", "--data-dir", str(necto.data_dir)]
@@ -410,7 +427,9 @@ def test_parameter_names_come_from_the_parent_segment() -> None:
     assert param_name("line-items", "integer") == "lineItemId"
     assert param_name("reports", "date") == "reportDate"
     assert param_name(None, "integer") == "id"
-    assert templates(["/orgs/5/repos/9/commits/cus_ABCdef123456"]) == ["/orgs/{orgId}/repos/{repoId}/commits/{commitId}"]
+    assert templates(["/orgs/5/repos/9/commits/cus_ABCdef123456"]) == [
+        "/orgs/{orgId}/repos/{repoId}/commits/{commitId}"
+    ]
     assert templates(["/a/1/2"]) == ["/a/{aId}/{id}"]
 
 

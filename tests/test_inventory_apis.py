@@ -133,7 +133,10 @@ async def test_realistic_traffic_gives_exactly_the_operations(
 
     # Why each segment is what it is.
     hub = {(ep["method"], ep["pathTemplate"]): ep for ep in hosts[servers["hub"]]["endpoints"]}
-    rules = {(t["segment"], t.get("param") or t.get("literal")): t["rule"] for t in hub[("GET", "/repos/{repoId}/{id}/pulls/comments")]["templating"]}
+    rules = {
+        (t["segment"], t.get("param") or t.get("literal")): t["rule"]
+        for t in hub[("GET", "/repos/{repoId}/{id}/pulls/comments")]["templating"]
+    }
     assert rules == {
         (1, "repoId"): "siblings", (2, "id"): "siblings", (3, "pulls"): "recurring-name", (4, "comments"): "literal-beats-template",
     }  # fmt: skip

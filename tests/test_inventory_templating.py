@@ -74,11 +74,24 @@ CASES: dict[str, tuple[list[Call], set[tuple[str, str]]]] = {
     ),
     # 2. Three name levels at once, with a body-less 204 as the only answer.
     "org, team and member names": (
-        [("DELETE", f"/orgs/{org}/teams/{team}/memberships/{login}", 204, None)
-         for org, team, login in [("apache", "core", "alice"), ("mozilla", "infra", "bob"), ("github", "docs", "carol"),
-                                  ("python", "triage", "dave"), ("apache", "infra", "erin")]]
-        + [("GET", f"/orgs/{org}/teams/{team}", 200, TEAM) for org, team in [("apache", "core"), ("github", "web"), ("python", "ops")]],
-        {("DELETE", "/orgs/{orgId}/teams/{teamId}/memberships/{membershipId}"), ("GET", "/orgs/{orgId}/teams/{teamId}")},
+        [
+            ("DELETE", f"/orgs/{org}/teams/{team}/memberships/{login}", 204, None)
+            for org, team, login in [
+                ("apache", "core", "alice"),
+                ("mozilla", "infra", "bob"),
+                ("github", "docs", "carol"),
+                ("python", "triage", "dave"),
+                ("apache", "infra", "erin"),
+            ]
+        ]
+        + [
+            ("GET", f"/orgs/{org}/teams/{team}", 200, TEAM)
+            for org, team in [("apache", "core"), ("github", "web"), ("python", "ops")]
+        ],
+        {
+            ("DELETE", "/orgs/{orgId}/teams/{teamId}/memberships/{membershipId}"),
+            ("GET", "/orgs/{orgId}/teams/{teamId}"),
+        },
     ),  # fmt: skip
     # 3. Typed ids are not split by the name before them.
     "integer ids under org names": (
@@ -87,60 +100,110 @@ CASES: dict[str, tuple[list[Call], set[tuple[str, str]]]] = {
     ),
     # 4. An error answer does not break the vote; a literal among the values stays literal.
     "names with an error and a literal": (
-        [(m, f"/user/{name}", 400 if (name, m) == ("dana", "GET") else 200, {"code": 400} if (name, m) == ("dana", "GET") else MEMBER)
-         for name in ["alice", "bruno", "chidi", "dana", "emeka", "farah", "goran"] for m in ("GET", "PUT", "DELETE")]
+        [
+            (
+                m,
+                f"/user/{name}",
+                400 if (name, m) == ("dana", "GET") else 200,
+                {"code": 400} if (name, m) == ("dana", "GET") else MEMBER,
+            )
+            for name in ["alice", "bruno", "chidi", "dana", "emeka", "farah", "goran"]
+            for m in ("GET", "PUT", "DELETE")
+        ]
         + [("POST", "/user/createWithList", 200, {"created": 2}), ("GET", "/user/login", 200, {"token": "x"})],
-        {("GET", "/user/{userId}"), ("PUT", "/user/{userId}"), ("DELETE", "/user/{userId}"),
-         ("POST", "/user/createWithList"), ("GET", "/user/login")},
+        {
+            ("GET", "/user/{userId}"),
+            ("PUT", "/user/{userId}"),
+            ("DELETE", "/user/{userId}"),
+            ("POST", "/user/createWithList"),
+            ("GET", "/user/login"),
+        },
     ),  # fmt: skip
     # 6. One parameter, whatever each value looks like (yyx990803 is typed as a token).
     "logins of mixed looks": (
-        [("GET", f"/users/{u}/events/public", 200, [{"id": "1", "type": "PushEvent", "actor": user(u)}])
-         for u in ["yyx990803", "torvalds", "gaearon", "octocat"]],
+        [
+            ("GET", f"/users/{u}/events/public", 200, [{"id": "1", "type": "PushEvent", "actor": user(u)}])
+            for u in ["yyx990803", "torvalds", "gaearon", "octocat"]
+        ],
         {("GET", "/users/{userId}/events/public")},
     ),
     # 7. Branch refs beside SHAs are one {ref}; label names are values too.
     "refs and labels": (
         [("GET", f"/repos/golang/go/commits/{sha(i)}", 200, commit(sha(i))) for i in range(3)]
-        + [("GET", f"/repos/golang/go/commits/{sha(9)}/check-runs", 200, CHECKS),
-           ("GET", "/repos/golang/go/commits/develop", 200, commit("develop")),
-           ("GET", "/repos/golang/go/commits/master/check-runs", 200, CHECKS)]
-        + [("GET", f"/repos/golang/go/labels/{name}", 200, {**LABEL, "name": name}) for name in ["bug", "P1", "good%20first%20issue"]],
-        {("GET", "/repos/golang/go/commits/{ref}"), ("GET", "/repos/golang/go/commits/{ref}/check-runs"),
-         ("GET", "/repos/golang/go/labels/{labelId}")},
+        + [
+            ("GET", f"/repos/golang/go/commits/{sha(9)}/check-runs", 200, CHECKS),
+            ("GET", "/repos/golang/go/commits/develop", 200, commit("develop")),
+            ("GET", "/repos/golang/go/commits/master/check-runs", 200, CHECKS),
+        ]
+        + [
+            ("GET", f"/repos/golang/go/labels/{name}", 200, {**LABEL, "name": name})
+            for name in ["bug", "P1", "good%20first%20issue"]
+        ],
+        {
+            ("GET", "/repos/golang/go/commits/{ref}"),
+            ("GET", "/repos/golang/go/commits/{ref}/check-runs"),
+            ("GET", "/repos/golang/go/labels/{labelId}"),
+        },
     ),  # fmt: skip
     # Literals beside parameters are never swallowed: common words, and shapes that differ.
     "literals beside parameters": (
         [("GET", f"/users/{u}", 200, user(u)) for u in ["torvalds", "gaearon", "octocat"]]
-        + [("GET", "/users/me", 200, user("me")),
-           ("GET", "/repos/a/b/issues/7", 200, pull(7)), ("GET", "/repos/a/b/issues/9", 200, pull(9)),
-           ("GET", "/repos/a/b/issues/comments", 200, [{"id": 1, "body": "hi"}]),
-           ("GET", "/v1/customers/cus_NffrFeUfNV2Hib", 200, {"id": "cus_NffrFeUfNV2Hib", "object": "customer"}),
-           ("GET", "/v1/customers/search", 200, {"object": "search_result", "data": []}),
-           ("GET", "/pet/1", 200, PET), ("GET", "/pet/2", 200, PET),
-           ("GET", "/pet/findByStatus", 200, [PET]), ("GET", "/pet/findByTags", 200, [PET, PET])],
-        {("GET", "/users/{userId}"), ("GET", "/users/me"), ("GET", "/repos/a/b/issues/{issueId}"),
-         ("GET", "/repos/a/b/issues/comments"), ("GET", "/v1/customers/{customerId}"), ("GET", "/v1/customers/search"),
-         ("GET", "/pet/{petId}"), ("GET", "/pet/findByStatus"), ("GET", "/pet/findByTags")},
+        + [
+            ("GET", "/users/me", 200, user("me")),
+            ("GET", "/repos/a/b/issues/7", 200, pull(7)),
+            ("GET", "/repos/a/b/issues/9", 200, pull(9)),
+            ("GET", "/repos/a/b/issues/comments", 200, [{"id": 1, "body": "hi"}]),
+            ("GET", "/v1/customers/cus_NffrFeUfNV2Hib", 200, {"id": "cus_NffrFeUfNV2Hib", "object": "customer"}),
+            ("GET", "/v1/customers/search", 200, {"object": "search_result", "data": []}),
+            ("GET", "/pet/1", 200, PET),
+            ("GET", "/pet/2", 200, PET),
+            ("GET", "/pet/findByStatus", 200, [PET]),
+            ("GET", "/pet/findByTags", 200, [PET, PET]),
+        ],
+        {
+            ("GET", "/users/{userId}"),
+            ("GET", "/users/me"),
+            ("GET", "/repos/a/b/issues/{issueId}"),
+            ("GET", "/repos/a/b/issues/comments"),
+            ("GET", "/v1/customers/{customerId}"),
+            ("GET", "/v1/customers/search"),
+            ("GET", "/pet/{petId}"),
+            ("GET", "/pet/findByStatus"),
+            ("GET", "/pet/findByTags"),
+        },
     ),  # fmt: skip
     # Resources are not values: empty lists prove nothing, list envelopes under /v1 are resources,
     # and a name seen under several values of a parameter is a sub-resource.
     "resources stay apart": (
         [("GET", f"/api/{r}", 200, []) for r in ["users", "orders", "carts", "items"]]
         + [("GET", f"/v1/{r}", 200, LIST) for r in ["customers", "charges", "invoices", "refunds", "payouts"]]
-        + [("GET", f"/users/{u}/{sub}", 200, [user("x")]) for u in ["torvalds", "gaearon", "octocat"]
-           for sub in ["followers", "following", "subscribers"]],
-        {("GET", "/api/users"), ("GET", "/api/orders"), ("GET", "/api/carts"), ("GET", "/api/items"),
-         ("GET", "/v1/customers"), ("GET", "/v1/charges"), ("GET", "/v1/invoices"), ("GET", "/v1/refunds"),
-         ("GET", "/v1/payouts"), ("GET", "/users/{userId}/followers"), ("GET", "/users/{userId}/following"),
-         ("GET", "/users/{userId}/subscribers")},
+        + [
+            ("GET", f"/users/{u}/{sub}", 200, [user("x")])
+            for u in ["torvalds", "gaearon", "octocat"]
+            for sub in ["followers", "following", "subscribers"]
+        ],
+        {
+            ("GET", "/api/users"),
+            ("GET", "/api/orders"),
+            ("GET", "/api/carts"),
+            ("GET", "/api/items"),
+            ("GET", "/v1/customers"),
+            ("GET", "/v1/charges"),
+            ("GET", "/v1/invoices"),
+            ("GET", "/v1/refunds"),
+            ("GET", "/v1/payouts"),
+            ("GET", "/users/{userId}/followers"),
+            ("GET", "/users/{userId}/following"),
+            ("GET", "/users/{userId}/subscribers"),
+        },
     ),  # fmt: skip
     "two values are not enough": (
         [("GET", "/files/a.pdf", 200, {"ok": True}), ("GET", "/files/b.txt", 200, {"ok": True})],
         {("GET", "/files/a.pdf"), ("GET", "/files/b.txt")},
     ),
     "a single literal beside typed ids": (
-        [("GET", f"/orders/{i}", 200, {"id": i, "total": 5}) for i in (1, 2, 3)] + [("GET", "/orders/pending", 200, {"id": 0, "total": 5})],
+        [("GET", f"/orders/{i}", 200, {"id": i, "total": 5}) for i in (1, 2, 3)]
+        + [("GET", "/orders/pending", 200, {"id": 0, "total": 5})],
         {("GET", "/orders/{orderId}"), ("GET", "/orders/pending")},
     ),
 }
@@ -195,7 +258,9 @@ def test_unsuccessful_endpoints_are_flagged_and_left_out_of_openapi() -> None:
 
 def test_every_segment_says_which_rule_fired() -> None:
     calls, _ = CASES["owner and repo names"]
-    extra = [("GET", f"/repos/{o}/{r}/pulls/comments", 200, [{"id": 1, "body": "nit", "path": "a.c"}]) for o, r in OWNERS[:2]]
+    extra = [
+        ("GET", f"/repos/{o}/{r}/pulls/comments", 200, [{"id": 1, "body": "nit", "path": "a.c"}]) for o, r in OWNERS[:2]
+    ]
     data = inventory_json(build(calls + extra))
     eps = {(ep["method"], ep["pathTemplate"]): ep for ep in data["hosts"][0]["endpoints"]}
     why = eps[("GET", "/repos/{repoId}/{id}/pulls/{pullId}")]["templating"]

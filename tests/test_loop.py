@@ -36,10 +36,17 @@ async def test_openapi_of_2000_endpoints_and_a_stalled_client_do_not_stall_the_p
     big = await necto.store.create_session("2000 endpoints")
     entries = [
         Entry(
-            session_id=big.id, started=1000.0 + i, method="GET", url=f"https://api.test/svc{i}/items?page=1",
-            status=200, status_text="OK", response_headers=[("Content-Type", "application/json")],
+            session_id=big.id,
+            started=1000.0 + i,
+            method="GET",
+            url=f"https://api.test/svc{i}/items?page=1",
+            status=200,
+            status_text="OK",
+            response_headers=[("Content-Type", "application/json")],
             response_body=b'{"items": [{"id": 1, "name": "x", "tags": ["a", "b"]}], "total": 1}',
-            response_body_size=70, timings=Timings(send=1, wait=2, receive=1), source="import",
+            response_body_size=70,
+            timings=Timings(send=1, wait=2, receive=1),
+            source="import",
         )  # fmt: skip
         for i in range(2000)
     ]

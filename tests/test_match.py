@@ -37,16 +37,36 @@ MATCHES: list[tuple[str, dict[str, Any], SimpleRequest, bool]] = [
     ("host wildcard", {"host": "*.example.com"}, GET_USERS, True),
     ("host wildcard, any depth", {"host": "*.example.com"}, DEEP, True),
     ("host wildcard does not match the bare domain", {"host": "*.example.com"}, BARE, False),
-    ("host wildcard needs a dot boundary", {"host": "*.example.com"}, SimpleRequest("GET", "https://badexample.com/"), False),
+    (
+        "host wildcard needs a dot boundary",
+        {"host": "*.example.com"},
+        SimpleRequest("GET", "https://badexample.com/"),
+        False,
+    ),
     ("host with port", {"host": "127.0.0.1:8080"}, POST_LOGIN, True),
     ("host with another port", {"host": "127.0.0.1:9090"}, POST_LOGIN, False),
-    ("host inner star is one label", {"host": "api-*.example.com"}, SimpleRequest("GET", "http://api-eu.example.com/"), True),
-    ("host inner star stays in its label", {"host": "api-*.example.com"}, SimpleRequest("GET", "http://api-eu.x.example.com/"), False),
+    (
+        "host inner star is one label",
+        {"host": "api-*.example.com"},
+        SimpleRequest("GET", "http://api-eu.example.com/"),
+        True,
+    ),
+    (
+        "host inner star stays in its label",
+        {"host": "api-*.example.com"},
+        SimpleRequest("GET", "http://api-eu.x.example.com/"),
+        False,
+    ),
     ("host regex", {"host": r"/^api\./"}, GET_USERS, True),
     ("path glob ignores the query", {"path": "/v1/users"}, GET_USERS, True),
     ("path glob with star", {"path": "/v1/*"}, GET_USERS, True),
     ("path literal that looks like a regex literal stays a glob", {"path": "/auth/"}, POST_LOGIN, False),
-    ("path /users/a is a glob (a is no flag)", {"path": "/users/a"}, SimpleRequest("GET", "http://h/v2/users/a"), False),
+    (
+        "path /users/a is a glob (a is no flag)",
+        {"path": "/users/a"},
+        SimpleRequest("GET", "http://h/v2/users/a"),
+        False,
+    ),
     ("/users/i is a regex with a flag", {"path": "/USERS/i"}, SimpleRequest("GET", "http://h/v2/users/x"), True),
     ("path regex from the docs", {"path": r"/\/v[0-9]+\/users/"}, GET_USERS, True),
     ("header value glob", {"headers": {"content-type": "application/json*"}}, POST_LOGIN, True),
@@ -57,8 +77,18 @@ MATCHES: list[tuple[str, dict[str, Any], SimpleRequest, bool]] = [
     ("bodyContains", {"bodyContains": "mutation CreateUser"}, POST_LOGIN, True),
     ("bodyContains is case-sensitive", {"bodyContains": "MUTATION"}, POST_LOGIN, False),
     ("bodyContains without a body does not match", {"bodyContains": "x"}, GET_USERS, False),
-    ("all fields AND-ed", {"url": "*/auth/*", "method": "POST", "host": "127.0.0.1", "headers": {"x-env": "staging"},
-                           "bodyContains": "ana"}, POST_LOGIN, True),  # fmt: skip
+    (
+        "all fields AND-ed",
+        {
+            "url": "*/auth/*",
+            "method": "POST",
+            "host": "127.0.0.1",
+            "headers": {"x-env": "staging"},
+            "bodyContains": "ana",
+        },
+        POST_LOGIN,
+        True,
+    ),  # fmt: skip
     ("one field failing fails the match", {"url": "*/auth/*", "method": "GET"}, POST_LOGIN, False),
 ]
 
@@ -127,7 +157,11 @@ def test_host_index_is_conservative(spec: dict[str, Any], hosts: frozenset[str] 
     cm = compile_match(spec)
     assert (cm.hosts, cm.host_suffix) == (hosts, suffix)
     # Whatever the index says, it never rules out a host the full match accepts.
-    for url in ("https://api.example.com/v1/x", "https://x.example.com/v1/y", "http://evil.test/?u=https://api.example.com/"):
+    for url in (
+        "https://api.example.com/v1/x",
+        "https://x.example.com/v1/y",
+        "http://evil.test/?u=https://api.example.com/",
+    ):
         req = SimpleRequest("GET", url)
         if cm.matches(req):
             assert host_could_match(cm, req.host), url

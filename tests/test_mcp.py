@@ -47,7 +47,9 @@ async def call_error(client: Client, tool: str, **arguments: Any) -> str:
 
 
 async def curl(proxy: str, home: Path, *args: str) -> bytes:
-    code, out, err = await run_cmd("curl", "-sS", "-x", proxy, "--cacert", str(home / "certs" / "necto-ca-cert.pem"), *args)
+    code, out, err = await run_cmd(
+        "curl", "-sS", "-x", proxy, "--cacert", str(home / "certs" / "necto-ca-cert.pem"), *args
+    )
     assert code == 0, err
     return out
 
@@ -59,7 +61,15 @@ async def test_mcp_tools_online_then_offline(pki: TestPki, upstream: Upstream, t
     async with necto_process(home, pki) as proc:
         await curl(proc.proxy_url, home, f"{upstream.https_url}/api/data?planted={planted}")
         body = orjson.dumps({"email": EMAIL, "note": long_text}).decode()
-        await curl(proc.proxy_url, home, "-H", "Content-Type: application/json", "--data-binary", body, f"{upstream.https_url}/echo")
+        await curl(
+            proc.proxy_url,
+            home,
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            body,
+            f"{upstream.https_url}/echo",
+        )
 
         async with mcp_client("--url", proc.api_url, "--data-dir", str(home)) as client:
             names = {t.name for t in (await client.list_tools()).tools}
@@ -68,7 +78,11 @@ async def test_mcp_tools_online_then_offline(pki: TestPki, upstream: Upstream, t
             found = await call(client, "search_traffic", urlContains=f"planted={planted}")
             assert found["matched"] == 1, found
             [hit] = found["entries"]
-            assert hit["status"] == 200 and hit["url"].endswith(f"/api/data?planted={planted}") and "requestBody" not in hit
+            assert (
+                hit["status"] == 200
+                and hit["url"].endswith(f"/api/data?planted={planted}")
+                and "requestBody" not in hit
+            )
             detail = await call(client, "get_traffic", id=hit["id"])
             assert detail["response"]["body"]["text"] == '{"message": "data loaded", "items": [1, 2, 3]}'
             assert any(h.lower().startswith("content-type: application/json") for h in detail["response"]["headers"])
@@ -78,8 +92,12 @@ async def test_mcp_tools_online_then_offline(pki: TestPki, upstream: Upstream, t
             shown = cut["response"]["body"]
             assert len(shown["text"]) == 200 and "bodyOffset=200" in shown["note"] and "body" not in cut["request"]
             assert EMAIL not in shown["text"] and "[REDACTED:email]" in shown["text"]  # redacted by default
-            rest = await call(client, "get_traffic", id=echo["id"], part="response", maxBodyChars=200_000, bodyOffset=200)
-            assert "note" not in rest["response"]["body"] and rest["response"]["body"]["text"].endswith('line of text\\n"}')
+            rest = await call(
+                client, "get_traffic", id=echo["id"], part="response", maxBodyChars=200_000, bodyOffset=200
+            )
+            assert "note" not in rest["response"]["body"] and rest["response"]["body"]["text"].endswith(
+                'line of text\\n"}'
+            )
             raw = await call(client, "get_traffic", id=echo["id"], part="request", redact=False, maxBodyChars=100)
             assert EMAIL in raw["request"]["body"]["text"]
 
@@ -87,7 +105,11 @@ async def test_mcp_tools_online_then_offline(pki: TestPki, upstream: Upstream, t
             assert listed["total"] == 2 and [e["id"] for e in listed["entries"]] == [echo["id"]]  # newest first
             assert "offset=1" in listed["note"]
             stats = await call(client, "get_traffic_stats")
-            assert stats["total"] == 2 and stats["byStatusClass"]["2xx"] == 2 and stats["topHosts"] == [{"host": "localhost", "count": 2}]
+            assert (
+                stats["total"] == 2
+                and stats["byStatusClass"]["2xx"] == 2
+                and stats["topHosts"] == [{"host": "localhost", "count": 2}]
+            )
             [session] = (await call(client, "list_sessions"))["sessions"]
             assert session["trafficCount"] == 2 and session["isActive"]
 
@@ -111,7 +133,9 @@ async def test_mcp_tools_online_then_offline(pki: TestPki, upstream: Upstream, t
             openapi = await call(client, "get_openapi", format="json")
             assert "/api/data" in orjson.loads(openapi["document"])["paths"]
 
-            assert "mock rules need a mock object" in await call_error(client, "create_rule", name="m", action="mock", match={"path": "/x"})
+            assert "mock rules need a mock object" in await call_error(
+                client, "create_rule", name="m", action="mock", match={"path": "/x"}
+            )
             assert "Traffic entry not found" in await call_error(client, "get_traffic", id="no-such-entry")
             assert "Session not found: nope" in await call_error(client, "list_traffic", sessionId="nope")
             assert "limit must be between 1 and 1000" in await call_error(client, "list_traffic", limit=0)
@@ -125,7 +149,9 @@ async def test_mcp_tools_online_then_offline(pki: TestPki, upstream: Upstream, t
         found = await call(client, "search_traffic", urlContains=f"planted={planted}", sessionId=session["id"])
         assert [e["id"] for e in found["entries"]] == [hit["id"]]
         detail = await call(client, "get_traffic", id=echo["id"], part="response", maxBodyChars=50_000)
-        assert "[REDACTED:email]" in detail["response"]["body"]["text"] and EMAIL not in detail["response"]["body"]["text"]
+        assert (
+            "[REDACTED:email]" in detail["response"]["body"]["text"] and EMAIL not in detail["response"]["body"]["text"]
+        )
         names = {s["name"] for s in (await call(client, "list_sessions"))["sessions"]}
         assert "round trip" in names
         inventory = await call(client, "get_inventory", sessionId="round trip")
@@ -150,6 +176,7 @@ async def test_mcp_mock_rule_takes_effect(pki: TestPki, upstream: Upstream, tmp_
         assert b"data loaded" in await curl(proc.proxy_url, home, url)
         await call(client, "delete_rule", id=rule_id)
         assert (await call(client, "list_rules"))["rules"] == []
+
         async def mocked_entry_found() -> bool:  # captures are committed within ~100 ms
             found = await call(client, "search_traffic", urlContains="/api/data", statusMin=418, statusMax=418)
             return bool(found["matched"] == 1)

@@ -180,7 +180,9 @@ async def necto_mock(*args: str) -> AsyncIterator[str]:
         while "Stop with Ctrl-C." not in banner:
             line = await asyncio.wait_for(proc.stdout.readline(), 30)
             if not line:
-                raise AssertionError(f"necto mock exited: {banner}{(await proc.stderr.read()).decode() if proc.stderr else ''}")
+                raise AssertionError(
+                    f"necto mock exited: {banner}{(await proc.stderr.read()).decode() if proc.stderr else ''}"
+                )
             banner += line.decode()
         m = re.search(r"Serving\s+(http://\S+?)/?\n", banner)
         assert m, banner
@@ -220,5 +222,7 @@ async def test_necto_mock_serves_a_har_as_a_backend(
                 await _check_page(await browser.new_page(), base + "/")
             finally:
                 await browser.close()
-    code, _, err = await run_cmd(sys.executable, "-m", "necto", "mock", "no such session", "--data-dir", str(tmp_path / "home"))
+    code, _, err = await run_cmd(
+        sys.executable, "-m", "necto", "mock", "no such session", "--data-dir", str(tmp_path / "home")
+    )
     assert code == 1 and b"Session not found: no such session" in err

@@ -39,10 +39,19 @@ def _tool(name: str) -> str:
 
 
 async def test_ruff_lint_passes() -> None:
-    code, out, err = await run_cmd(_tool("ruff"), "check", str(ROOT / "necto"), str(ROOT / "tests"))
+    code, out, err = await run_cmd(_tool("ruff"), "check", *(str(ROOT / d) for d in ("necto", "tests", "scripts")))
     assert code == 0, (out + err).decode()
 
 
+async def test_ruff_format_is_applied() -> None:
+    code, out, err = await run_cmd(
+        _tool("ruff"), "format", "--check", *(str(ROOT / d) for d in ("necto", "tests", "scripts"))
+    )
+    assert code == 0, "run: ruff format necto tests scripts\n" + (out + err).decode()
+
+
 async def test_mypy_passes() -> None:
-    code, out, err = await run_cmd(sys.executable, "-m", "mypy", "--config-file", str(ROOT / "pyproject.toml"), timeout=300)
+    code, out, err = await run_cmd(
+        sys.executable, "-m", "mypy", "--config-file", str(ROOT / "pyproject.toml"), timeout=300
+    )
     assert code == 0, (out + err).decode()[-4000:]

@@ -67,23 +67,33 @@ async def test_network_api_presets_and_custom_profiles(necto: RunningNecto, http
     assert custom["isPreset"] is False and custom["enabled"] is False and custom["downloadBandwidth"] == 0
     assert custom["latency"] == 250 and re.fullmatch(r"[0-9a-f-]{36}", custom["id"])
 
-    assert await api(http, "PUT", f"{base}/profiles/preset-4", {"latency": 1}) == (404, {"error": "Profile not found or is a preset"})
+    assert await api(http, "PUT", f"{base}/profiles/preset-4", {"latency": 1}) == (
+        404,
+        {"error": "Profile not found or is a preset"},
+    )
     status, updated = await api(http, "PUT", f"{base}/profiles/{custom['id']}", {"downloadBandwidth": 50000})
     assert status == 200 and updated["downloadBandwidth"] == 50000 and updated["latency"] == 250
     status, active = await api(http, "POST", f"{base}/activate/{custom['id']}")
-    assert status == 200 and active["activeProfile"]["id"] == custom["id"] and active["activeProfile"]["enabled"] is True
+    assert (
+        status == 200 and active["activeProfile"]["id"] == custom["id"] and active["activeProfile"]["enabled"] is True
+    )
     status, listed = await api(http, "GET", f"{base}/profiles")
     assert [p["id"] for p in listed["profiles"] if p["enabled"]] == [custom["id"]]
     assert listed["profiles"][-1]["name"] == "Train wifi"
 
     assert await api(http, "DELETE", f"{base}/profiles/{custom['id']}") == (200, {"success": True})
     assert await api(http, "GET", f"{base}/active") == (200, {"activeProfile": None})  # deleting deactivated it
-    assert await api(http, "DELETE", f"{base}/profiles/preset-1") == (404, {"error": "Profile not found or is a preset"})
+    assert await api(http, "DELETE", f"{base}/profiles/preset-1") == (
+        404,
+        {"error": "Profile not found or is a preset"},
+    )
     status, active = await api(http, "POST", f"{base}/activate/preset-4")
     assert active["activeProfile"]["name"] == "Slow 3G"
     assert await api(http, "POST", f"{base}/deactivate") == (200, {"activeProfile": None})
     status, ips = await api(http, "GET", f"{base}/local-ips")
-    assert status == 200 and all(a["family"] == "IPv4" and not a["address"].startswith("127.") for a in ips["addresses"])
+    assert status == 200 and all(
+        a["family"] == "IPv4" and not a["address"].startswith("127.") for a in ips["addresses"]
+    )
 
 
 async def test_slow_3g_adds_its_latency_on_the_next_request(
@@ -115,7 +125,9 @@ async def test_profile_bandwidth_upload_and_packet_loss(
     body = b"u" * 40_000
     baseline = await curl_fetch(necto, big)
     base_up = await curl_fetch(necto, post, "--data-binary", body)
-    _, slow = await api(http, "POST", f"{base}/profiles", {"name": "Thin pipe", "downloadBandwidth": 50_000, "uploadBandwidth": 20_000})
+    _, slow = await api(
+        http, "POST", f"{base}/profiles", {"name": "Thin pipe", "downloadBandwidth": 50_000, "uploadBandwidth": 20_000}
+    )
     await api(http, "POST", f"{base}/activate/{slow['id']}")
     down = await curl_fetch(necto, big)
     up = await curl_fetch(necto, post, "--data-binary", body)

@@ -40,7 +40,12 @@ async def test_traffic_of_an_unknown_session_is_404(necto: RunningNecto, http: a
 
 
 async def _entries(store: Store, session: Session, n: int) -> list[Entry]:
-    entries = [Entry(session_id=session.id, started=1_700_000_000 + i, method="GET", url=f"https://cli.example/{i}", status=200) for i in range(n)]
+    entries = [
+        Entry(
+            session_id=session.id, started=1_700_000_000 + i, method="GET", url=f"https://cli.example/{i}", status=200
+        )
+        for i in range(n)
+    ]
     await store.add_entries(entries)
     return entries
 
@@ -67,7 +72,16 @@ async def test_cli_ids_from_traffic_list_work_with_show_and_delete(tmp_path: Pat
     # Make an ambiguity for sure: two entries whose ids share a long prefix.
     store = await Store.open(home / "necto.db")
     try:
-        twins = [Entry(session_id=session.id, started=1_800_000_000 + i, method="GET", url="https://cli.example/twin", id=f"abcdef12-0000-4000-8000-00000000000{i}") for i in range(2)]
+        twins = [
+            Entry(
+                session_id=session.id,
+                started=1_800_000_000 + i,
+                method="GET",
+                url="https://cli.example/twin",
+                id=f"abcdef12-0000-4000-8000-00000000000{i}",
+            )
+            for i in range(2)
+        ]
         await store.add_entries(twins)
     finally:
         await store.close()

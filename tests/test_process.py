@@ -22,9 +22,7 @@ from helpers import NECTO, TestPki, Upstream, free_port, necto_process, run_cmd,
 BIN = Path(sys.executable).parent  # mitmdump beside the interpreter running the tests
 
 
-async def test_ctrl_c_keeps_everything_and_restart_finds_it(
-    tmp_path: Path, pki: TestPki, upstream: Upstream
-) -> None:
+async def test_ctrl_c_keeps_everything_and_restart_finds_it(tmp_path: Path, pki: TestPki, upstream: Upstream) -> None:
     home = tmp_path / "home"
     async with necto_process(home, pki) as p:
         assert "curl -x" in p.banner and "necto-ca-cert.pem" in p.banner
@@ -167,10 +165,20 @@ async def test_recorder_loads_into_plain_mitmdump(tmp_path: Path, pki: TestPki, 
     port = free_port()
     script = Path(__file__).resolve().parent.parent / "addons" / "necto_recorder.py"
     proc = await asyncio.create_subprocess_exec(
-        str(BIN / "mitmdump"), "-q", "--listen-host", "127.0.0.1", "--listen-port", str(port),
-        "-s", str(script), "--set", f"necto_home={home}",
-        "--set", f"ssl_verify_upstream_trusted_ca={pki.ca_pem}",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        str(BIN / "mitmdump"),
+        "-q",
+        "--listen-host",
+        "127.0.0.1",
+        "--listen-port",
+        str(port),
+        "-s",
+        str(script),
+        "--set",
+        f"necto_home={home}",
+        "--set",
+        f"ssl_verify_upstream_trusted_ca={pki.ca_pem}",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
         env={**os.environ},
     )
     try:

@@ -43,7 +43,9 @@ async def session_entries(home: Path, name: str) -> list[Entry]:
 
 
 # ---------------------------------------------------------------------- commands
-async def test_record_curl_https_writes_session_and_har(home: Path, pki: TestPki, upstream: Upstream, tmp_path: Path) -> None:
+async def test_record_curl_https_writes_session_and_har(
+    home: Path, pki: TestPki, upstream: Upstream, tmp_path: Path
+) -> None:
     har = tmp_path / "run.har"
     code, out, err = await record(
         home, pki, "--session", "curl run", "--har", str(har), "--",
@@ -90,7 +92,9 @@ async def test_record_requests_and_aiohttp(home: Path, pki: TestPki, upstream: U
         "            print(await r.text())\n"
         "asyncio.run(main())\n"
     )
-    code, out, err = await record(home, pki, "--session", "python clients", "--", sys.executable, "-c", script, f"{upstream.https_url}/hello")
+    code, out, err = await record(
+        home, pki, "--session", "python clients", "--", sys.executable, "-c", script, f"{upstream.https_url}/hello"
+    )
     assert code == 0, err
     assert out.split() == ["hello", "world", "hello", "world"]
     entries = await session_entries(home, "python clients")
@@ -98,7 +102,9 @@ async def test_record_requests_and_aiohttp(home: Path, pki: TestPki, upstream: U
 
 
 async def test_record_failing_command_keeps_its_code_and_traffic(home: Path, pki: TestPki, upstream: Upstream) -> None:
-    code, _, err = await record(home, pki, "--session", "failing run", "--", "curl", "-sS", "--fail", f"{upstream.https_url}/status/503")
+    code, _, err = await record(
+        home, pki, "--session", "failing run", "--", "curl", "-sS", "--fail", f"{upstream.https_url}/status/503"
+    )
     assert code == 22, err  # curl --fail on an HTTP error
     [entry] = await session_entries(home, "failing run")
     assert entry.status == 503
@@ -189,7 +195,14 @@ def test_record_env_and_bundle(tmp_path: Path, pki: TestPki) -> None:
     assert count > 10  # the system's roots are in
     assert necto_ca.read_bytes().strip() in text and own.read_bytes().strip() in text
     ssl.create_default_context(cafile=str(bundle))  # loads as a CA file
-    env = record_env({"NO_PROXY": "localhost,corp.example", "PATH": "/bin"}, "http://127.0.0.1:1234", bundle, necto_ca, "sid", "http://127.0.0.1:1235")
+    env = record_env(
+        {"NO_PROXY": "localhost,corp.example", "PATH": "/bin"},
+        "http://127.0.0.1:1234",
+        bundle,
+        necto_ca,
+        "sid",
+        "http://127.0.0.1:1235",
+    )
     assert env["HTTPS_PROXY"] == env["http_proxy"] == env["ALL_PROXY"] == "http://127.0.0.1:1234"
     assert env["NO_PROXY"] == "corp.example" and "no_proxy" not in env
     assert all(env[v] == str(bundle) for v in CA_VARS)
@@ -197,7 +210,9 @@ def test_record_env_and_bundle(tmp_path: Path, pki: TestPki) -> None:
     assert env["PATH"] == "/bin"
 
 
-async def test_record_chromium_with_the_documented_flags(home: Path, pki: TestPki, upstream: Upstream, tmp_path: Path) -> None:
+async def test_record_chromium_with_the_documented_flags(
+    home: Path, pki: TestPki, upstream: Upstream, tmp_path: Path
+) -> None:
     """The README's Chromium line, as CMD: the proxy, loopback not bypassed, Necto's CA key
     trusted by its SPKI hash; the page and the request its script makes are recorded."""
     if not CHROMIUM.exists():
@@ -208,7 +223,17 @@ async def test_record_chromium_with_the_documented_flags(home: Path, pki: TestPk
         f'{" ".join(CHROMIUM_ARGS)} --virtual-time-budget=5000 --dump-dom "$2"'
     )
     code, out, err = await record(
-        home, pki, "--session", "chromium", "--", "sh", "-c", script, str(CHROMIUM), str(tmp_path / "profile"), f"{upstream.https_url}/"
+        home,
+        pki,
+        "--session",
+        "chromium",
+        "--",
+        "sh",
+        "-c",
+        script,
+        str(CHROMIUM),
+        str(tmp_path / "profile"),
+        f"{upstream.https_url}/",
     )
     assert code == 0, err
     assert '<p id="data">data loaded</p>' in out  # the page's fetch('/api/data') went through too

@@ -16,7 +16,9 @@ from helpers import RunningNecto, b64url, har_validator_errors, run_cmd, wait_fo
 from necto.har.export import export_har
 from necto.redact import Redactor, redaction_comment
 
-JWT = ".".join([b64url({"alg": "RS256"}), b64url({"iss": "https://id.secret.test", "sub": "dana"}), "U2lnbmF0dXJlU2lnbmF0dXJl"])
+JWT = ".".join(
+    [b64url({"alg": "RS256"}), b64url({"iss": "https://id.secret.test", "sub": "dana"}), "U2lnbmF0dXJlU2lnbmF0dXJl"]
+)
 EMAIL = "dana.scully@secret.test"
 CARD = "4242 4242 4242 4242"
 CARD_DIGITS = "4242424242424242"
@@ -49,7 +51,9 @@ def secrets_app() -> web.Application:
     @routes.get("/echo-cookie")
     async def echo_cookie(request: web.Request) -> web.Response:
         # The session value reappears where no detector would know it is secret.
-        return web.Response(body=b"\x00\x01" + SESSION_COOKIE.encode() + b"\xff", content_type="application/octet-stream")
+        return web.Response(
+            body=b"\x00\x01" + SESSION_COOKIE.encode() + b"\xff", content_type="application/octet-stream"
+        )
 
     app = web.Application()
     app.add_routes(routes)
@@ -66,6 +70,7 @@ async def captured(necto: RunningNecto) -> AsyncIterator[list[Any]]:
     session = await necto.store.create_session("secrets", activate=True)
     auth = {"Authorization": f"Bearer {JWT}", "Cookie": f"sid={SESSION_COOKIE}; theme=dark"}
     async with aiohttp.ClientSession() as client:
+
         async def go(method: str, path: str, **kw: Any) -> None:
             async with client.request(method, base + path, proxy=necto.proxy_url, **kw) as r:
                 await r.read()
@@ -140,7 +145,10 @@ async def test_no_secret_survives_a_redacted_export(captured: list[Any]) -> None
     login = entries["/login"]
     set_cookie = next(h["value"] for h in login["response"]["headers"] if h["name"].lower() == "set-cookie")
     assert set_cookie.startswith("sid=[REDACTED:cookie];") and "HttpOnly" in set_cookie and "Path=/" in set_cookie
-    assert orjson.loads(login["request"]["postData"]["text"]) == {"email": "[REDACTED:email]", "password": "[REDACTED:secret]"}
+    assert orjson.loads(login["request"]["postData"]["text"]) == {
+        "email": "[REDACTED:email]",
+        "password": "[REDACTED:secret]",
+    }
     body = orjson.loads(login["response"]["content"]["text"])
     assert body == {"token": "[REDACTED:jwt]", "user": {"email": "[REDACTED:email]", "phone": "[REDACTED:phone]"}}
     assert login["response"]["content"]["size"] == len(login["response"]["content"]["text"].encode())
@@ -150,7 +158,10 @@ async def test_no_secret_survives_a_redacted_export(captured: list[Any]) -> None
     assert headers["authorization"] == "Bearer [REDACTED:jwt]"
     assert headers["cookie"] == "sid=[REDACTED:cookie]; theme=[REDACTED:cookie]"
     assert headers["x-api-key"] == "[REDACTED:api_key]"
-    assert {q["name"]: q["value"] for q in account["request"]["queryString"]} == {"api_key": "[REDACTED:api_key]", "view": "full"}
+    assert {q["name"]: q["value"] for q in account["request"]["queryString"]} == {
+        "api_key": "[REDACTED:api_key]",
+        "view": "full",
+    }
     assert urlsplit(account["request"]["url"]).query == "api_key=%5BREDACTED%3Aapi_key%5D&view=full"
     assert orjson.loads(account["response"]["content"]["text"])["plan"] == "pro"  # ordinary data stays
 
@@ -195,11 +206,19 @@ def test_redaction_keeps_what_is_not_sensitive() -> None:
     )
     body = orjson.loads(entry["response"]["content"]["text"])
     # Not Luhn-valid, an id, a date: kept. A private address: masked.
-    assert body == {"ok": "4242 4242 4242 4241", "id": 1234567890123, "ip": "[REDACTED:private_ip]", "when": "2026-11-23"}
+    assert body == {
+        "ok": "4242 4242 4242 4241",
+        "id": 1234567890123,
+        "ip": "[REDACTED:private_ip]",
+        "when": "2026-11-23",
+    }
     assert entry["_note"] == "call [REDACTED:phone]"
     assert entry["comment"] == "[REDACTED:secret] was the token"
     assert redaction_comment({}) == "Redacted by Necto for sharing: nothing sensitive was found."
-    assert redaction_comment({"email": 2}, "Exported by Necto") == "Exported by Necto\nRedacted by Necto for sharing: 2 email."
+    assert (
+        redaction_comment({"email": 2}, "Exported by Necto")
+        == "Exported by Necto\nRedacted by Necto for sharing: 2 email."
+    )
 
 
 async def test_redact_option_on_both_export_endpoints_and_the_cli(
@@ -222,8 +241,16 @@ async def test_redact_option_on_both_export_endpoints_and_the_cli(
             plain = await r.read()
     out = tmp_path / "cli.har"
     code, _, err = await run_cmd(
-        sys.executable, "-m", "necto", "export", session_id, "-o", str(out), "--redact",
-        "--data-dir", str(necto.data_dir),
+        sys.executable,
+        "-m",
+        "necto",
+        "export",
+        session_id,
+        "-o",
+        str(out),
+        "--redact",
+        "--data-dir",
+        str(necto.data_dir),
     )
     assert code == 0, err
     assert any(s in every_text(plain) for s in SECRETS)  # off by default

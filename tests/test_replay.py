@@ -32,7 +32,9 @@ async def api(http: aiohttp.ClientSession, necto: RunningNecto, method: str, pat
         return r.status, await r.json()
 
 
-async def poll_job(http: aiohttp.ClientSession, necto: RunningNecto, job_id: str, until: Any, timeout: float = 20) -> dict[str, Any]:
+async def poll_job(
+    http: aiohttp.ClientSession, necto: RunningNecto, job_id: str, until: Any, timeout: float = 20
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
         status, job = await api(http, necto, "GET", f"/api/replays/{job_id}")
@@ -124,7 +126,9 @@ async def test_replay_network_failure_is_status_zero_and_recorded(
     server.close()
     await server.wait_closed()
 
-    status, body = await api(http, necto, "POST", "/api/traffic/replay", json={"method": "GET", "url": f"http://127.0.0.1:{port}/x"})
+    status, body = await api(
+        http, necto, "POST", "/api/traffic/replay", json={"method": "GET", "url": f"http://127.0.0.1:{port}/x"}
+    )
     assert status == 200, body
     assert body["result"]["status"] == 0
     assert body["result"]["error"]
@@ -168,12 +172,23 @@ async def test_custom_request_goes_through_the_proxy(
         ({"url": "http://example.com/"}, "Method and URL are required"),
         ({"method": "GET", "url": "ftp://example.com/"}, "URL must be an absolute http or https URL"),
         ({"method": "G ET", "url": "http://example.com/"}, "Method must be an HTTP token such as GET"),
-        ({"method": "GET", "url": "http://example.com/", "timeout": -1}, "timeout must be a number of seconds between 0 and 3600"),
-        ({"method": "GET", "url": "http://example.com/", "headers": "x"}, "headers must be an object or a list of {name, value}"),
-        ({"method": "GET", "url": "http://example.com/", "body": "!!", "bodyEncoding": "base64"}, "body is not valid base64"),
+        (
+            {"method": "GET", "url": "http://example.com/", "timeout": -1},
+            "timeout must be a number of seconds between 0 and 3600",
+        ),
+        (
+            {"method": "GET", "url": "http://example.com/", "headers": "x"},
+            "headers must be an object or a list of {name, value}",
+        ),
+        (
+            {"method": "GET", "url": "http://example.com/", "body": "!!", "bodyEncoding": "base64"},
+            "body is not valid base64",
+        ),
     ],
 )
-async def test_custom_request_validation(necto: RunningNecto, http: aiohttp.ClientSession, payload: dict[str, Any], message: str) -> None:
+async def test_custom_request_validation(
+    necto: RunningNecto, http: aiohttp.ClientSession, payload: dict[str, Any], message: str
+) -> None:
     status, body = await api(http, necto, "POST", "/api/traffic/replay", json=payload)
     assert status == 400
     assert body == {"error": message}
@@ -194,7 +209,9 @@ def imported(session_id: str, url: str, started: float, method: str = "GET", **k
     return Entry(session_id=session_id, started=started, method=method, url=url, source="import", status=200, **kw)
 
 
-async def start_job(http: aiohttp.ClientSession, necto: RunningNecto, session_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+async def start_job(
+    http: aiohttp.ClientSession, necto: RunningNecto, session_id: str, payload: dict[str, Any]
+) -> dict[str, Any]:
     status, job = await api(http, necto, "POST", f"/api/sessions/{session_id}/replay", json=payload)
     assert status == 202, job
     return job
@@ -292,7 +309,9 @@ async def test_cancel_stops_the_replay_and_keeps_what_was_replayed(
     assert again["done"] == cancelled["done"] and again["status"] == "cancelled"
 
 
-async def test_session_replay_validation(necto: RunningNecto, http: aiohttp.ClientSession, fresh_session: Session) -> None:
+async def test_session_replay_validation(
+    necto: RunningNecto, http: aiohttp.ClientSession, fresh_session: Session
+) -> None:
     for payload, message in [
         ({"concurrency": 0}, "concurrency must be an integer between 1 and 64"),
         ({"hostRewrite": {"from": "x"}}, 'hostRewrite must be {"from": URL, "to": URL} or a list of them'),
@@ -308,9 +327,7 @@ async def test_session_replay_validation(necto: RunningNecto, http: aiohttp.Clie
 async def test_cli_replay_with_host_rewrite(necto: RunningNecto, upstream: Upstream) -> None:
     """`necto replay SESSION --to URL` runs its own Necto over the same data dir; no server needed."""
     src = await necto.store.create_session("cli source")
-    await necto.store.add_entries(
-        [imported(src.id, f"http://prod.invalid/hello?i={i}", 1000.0 + i) for i in range(5)]
-    )
+    await necto.store.add_entries([imported(src.id, f"http://prod.invalid/hello?i={i}", 1000.0 + i) for i in range(5)])
     code, out, err = await run_cmd(
         sys.executable, "-m", "necto", "replay", "cli source", "--to", upstream.http_url,
         "--concurrency", "3", "--json", "--data-dir", str(necto.data_dir),
@@ -323,9 +340,13 @@ async def test_cli_replay_with_host_rewrite(necto: RunningNecto, upstream: Upstr
     assert sorted(e.url for e in entries) == sorted(f"{upstream.http_url}/hello?i={i}" for i in range(5))
     assert all(e.status == 200 and e.response_body == b"hello world" and e.duration > 0 for e in entries)
 
-    code, _, err = await run_cmd(sys.executable, "-m", "necto", "replay", "no such session", "--data-dir", str(necto.data_dir))
+    code, _, err = await run_cmd(
+        sys.executable, "-m", "necto", "replay", "no such session", "--data-dir", str(necto.data_dir)
+    )
     assert code == 1 and b"Session not found" in err
-    code, _, err = await run_cmd(sys.executable, "-m", "necto", "replay", "x", "--from", "http://a", "--data-dir", str(necto.data_dir))
+    code, _, err = await run_cmd(
+        sys.executable, "-m", "necto", "replay", "x", "--from", "http://a", "--data-dir", str(necto.data_dir)
+    )
     assert code == 2 and b"--from needs --to" in err
 
 
@@ -349,7 +370,9 @@ async def test_a_big_session_replay_does_not_block_the_api_or_the_proxy(
 ) -> None:
     src = await necto.store.create_session("big import")
     n = 400
-    await necto.store.add_entries([imported(src.id, f"{upstream.http_url}/hello?i={i}", 1000.0 + i / 1000) for i in range(n)])
+    await necto.store.add_entries(
+        [imported(src.id, f"{upstream.http_url}/hello?i={i}", 1000.0 + i / 1000) for i in range(n)]
+    )
     async with aiohttp.ClientSession() as user:
         # Baseline: the same two round trips on an idle Necto, in this run.
         idle = 0.0

@@ -156,13 +156,27 @@ async def test_mock_answers_without_reaching_the_origin(
 
     entries = await wait_for_entries(necto.store, fresh_session.id, 4)
     mark = {"id": rule["id"], "name": "Mock users", "action": "mock"}
-    assert [e.extra.get("appliedRules") for e in entries] == [[mark], [mark], [{**mark, "id": png["id"], "name": "Mock png"}], None]
+    assert [e.extra.get("appliedRules") for e in entries] == [
+        [mark],
+        [mark],
+        [{**mark, "id": png["id"], "name": "Mock png"}],
+        None,
+    ]
     https_entry = entries[1]
-    assert https_entry.status == 418 and https_entry.status_text == "Teapot" and https_entry.response_body == b'{"users": []}'
+    assert (
+        https_entry.status == 418
+        and https_entry.status_text == "Teapot"
+        and https_entry.response_body == b'{"users": []}'
+    )
     assert https_entry.timings.connect == -1  # no upstream connection was opened
-    status, listed = await api(http, "GET", f"{necto.api_url}/api/traffic?sessionId={fresh_session.id}&sortDirection=asc")
+    status, listed = await api(
+        http, "GET", f"{necto.api_url}/api/traffic?sessionId={fresh_session.id}&sortDirection=asc"
+    )
     assert [(e["isMocked"], e["appliedRules"]) for e in listed["entries"]] == [
-        (True, [mark]), (True, [mark]), (True, [{**mark, "id": png["id"], "name": "Mock png"}]), (False, [])
+        (True, [mark]),
+        (True, [mark]),
+        (True, [{**mark, "id": png["id"], "name": "Mock png"}]),
+        (False, []),
     ]
 
 
@@ -277,7 +291,11 @@ async def test_modify_request_changes_what_the_origin_gets_and_the_entry_keeps_b
         "-H", "Content-Type: application/json", "--data-binary", sent,
     )  # fmt: skip
     seen = orjson.loads(r.body)
-    assert "x-drop" not in seen["headers"] and seen["headers"]["x-added"] == "1" and seen["headers"]["user-agent"] == "necto-rule"
+    assert (
+        "x-drop" not in seen["headers"]
+        and seen["headers"]["x-added"] == "1"
+        and seen["headers"]["user-agent"] == "necto-rule"
+    )
     assert seen["query"] == "keep=2&debug=true"
     assert orjson.loads(seen["body"]) == {"email": "ana@test.invalid", "env": "staging"}
 
@@ -318,7 +336,11 @@ async def test_order_toggles_and_reorders_apply_to_the_next_request(
     necto: RunningNecto, http: aiohttp.ClientSession, counting: Counting, fresh_session: Session
 ) -> None:
     match = {"path": "/order/*"}
-    await add(http, necto, {"name": "Tag", "match": match, "action": "modify-request", "config": {"setHeaders": {"X-Step": "1"}}})
+    await add(
+        http,
+        necto,
+        {"name": "Tag", "match": match, "action": "modify-request", "config": {"setHeaders": {"X-Step": "1"}}},
+    )
     delay = await add(http, necto, {"name": "Slow", "match": match, "action": "delay", "config": {"delay": 150}})
     a = await add(http, necto, {"name": "A", "match": match, "action": "mock", "config": {"body": "A"}})
     b = await add(http, necto, {"name": "B", "match": match, "action": "mock", "config": {"body": "B"}})
@@ -350,7 +372,11 @@ async def test_throttle_delivers_the_body_at_the_rate(
 ) -> None:
     url = counting.http_url + "/bytes?n=500000"
     baseline = await curl_fetch(necto, url)
-    await add(http, necto, {"name": "100 KB/s", "match": {"path": "/bytes"}, "action": "throttle", "config": {"bytesPerSecond": 100_000}})
+    await add(
+        http,
+        necto,
+        {"name": "100 KB/s", "match": {"path": "/bytes"}, "action": "throttle", "config": {"bytesPerSecond": 100_000}},
+    )
     slow = await curl_fetch(necto, url)
     assert len(baseline.body) == len(slow.body) == 500_000 and slow.body == baseline.body
     # 500 KB at 100 KB/s is 5 s, measured by the client (generous bounds on a busy machine).
@@ -364,8 +390,16 @@ async def test_throttle_delivers_the_body_at_the_rate(
 
     # A local answer is paced too (it is written after the rules decided).
     # (the throttle first: a rule after the terminal one is never evaluated)
-    await add(http, necto, {"name": "40 KB/s", "match": {"path": "/bigmock"}, "action": "throttle", "config": {"bytesPerSecond": 40_000}})
-    await add(http, necto, {"name": "Big mock", "match": {"path": "/bigmock"}, "action": "mock", "config": {"body": "y" * 60_000}})
+    await add(
+        http,
+        necto,
+        {"name": "40 KB/s", "match": {"path": "/bigmock"}, "action": "throttle", "config": {"bytesPerSecond": 40_000}},
+    )
+    await add(
+        http,
+        necto,
+        {"name": "Big mock", "match": {"path": "/bigmock"}, "action": "mock", "config": {"body": "y" * 60_000}},
+    )
     r = await curl_fetch(necto, counting.http_url + "/bigmock")
     assert r.body == b"y" * 60_000 and r.seconds >= 1.2, r.seconds
     entries = await wait_for_entries(necto.store, fresh_session.id, 3)
@@ -454,7 +488,11 @@ async def test_rules_export_and_import_as_files_a_team_commits(
 
     # A file with one bad rule changes nothing.
     bad = tmp_path / "bad.json"
-    bad.write_bytes(orjson.dumps({"version": 1, "rules": [exported["rules"][0], {"name": "oops", "match": {}, "action": "map-remote"}]}))
+    bad.write_bytes(
+        orjson.dumps(
+            {"version": 1, "rules": [exported["rules"][0], {"name": "oops", "match": {}, "action": "map-remote"}]}
+        )
+    )
     code, _, err = await necto_cli("rules", "import", str(bad), "--replace", "--data-dir", home)
     assert code == 1 and b"rules[1] (oops): config.targetUrl is required for map-remote" in err
     alias = tmp_path / "alias.yaml"
@@ -465,7 +503,9 @@ async def test_rules_export_and_import_as_files_a_team_commits(
     assert len(orjson.loads(out)["rules"]) == 2
 
     # Through the API: import replaces, export gives YAML back.
-    status, answer = await api(http, "POST", necto.api_url + "/api/rules/import", {"rules": exported["rules"][:1], "replace": True})
+    status, answer = await api(
+        http, "POST", necto.api_url + "/api/rules/import", {"rules": exported["rules"][:1], "replace": True}
+    )
     assert status == 200 and answer["created"] == 1 and len(answer["rules"]) == 1
     r = await curl_fetch(necto, counting.http_url + "/api/users")
     assert r.body == b'{"users": ["from file"]}' and counting.hits("/api/users") == 0

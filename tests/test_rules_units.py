@@ -37,7 +37,9 @@ JSON_EDITS: list[tuple[dict[str, Any], list[str], dict[str, Any]]] = [
 
 @pytest.mark.parametrize("sets,removes,expected", JSON_EDITS, ids=[str(e[:2]) for e in JSON_EDITS])
 def test_json_edits(sets: dict[str, Any], removes: list[str], expected: dict[str, Any]) -> None:
-    out = edit_json(orjson.dumps(DOC), [(parse_json_path(p), v) for p, v in sets.items()], [parse_json_path(p) for p in removes])
+    out = edit_json(
+        orjson.dumps(DOC), [(parse_json_path(p), v) for p, v in sets.items()], [parse_json_path(p) for p in removes]
+    )
     assert orjson.loads(out) == expected
 
 
@@ -120,13 +122,17 @@ def test_rule_set_order_and_host_index() -> None:
     req = SimpleRequest("GET", "https://api.example.com/v1/users")
     assert [r.rule.name for r in rules.matching(req)] == ["tag", "slow", "mock"]  # stops at the first terminal
     assert [r.rule.name for r in rules.candidates("elsewhere.test")] == ["mock", "never"]  # 100 others never looked at
-    assert rules.may_redirect("h7.other.test") and rules.may_redirect("any.host")  # the path rules could answer anything
+    assert rules.may_redirect("h7.other.test") and rules.may_redirect(
+        "any.host"
+    )  # the path rules could answer anything
     only_hosts = RuleSet([_rule("b", "block", {"host": "ads.test"}), _rule("t", "throttle", {}, {"bytesPerSecond": 1})])
     assert only_hosts.may_redirect("ads.test") and not only_hosts.may_redirect("api.example.com")
 
 
 def test_validation_keeps_what_was_given_and_fills_defaults_when_compiled() -> None:
-    fields = validate_rule({"name": " x ", "match": {"method": ["get"]}, "action": "map-remote", "config": {"targetUrl": "https://h/"}})
+    fields = validate_rule(
+        {"name": " x ", "match": {"method": ["get"]}, "action": "map-remote", "config": {"targetUrl": "https://h/"}}
+    )
     assert fields == {"name": "x", "enabled": True, "priority": None, "match": {"method": ["get"]}, "action": "map-remote",
                       "config": {"targetUrl": "https://h/"}}  # fmt: skip
     compiled = _rule("x", "map-remote", {}, {"targetUrl": "https://h/"})
@@ -192,7 +198,10 @@ MCP_ERRORS = [
     ({"name": "m", "action": "mock", "match": {}}, "mock rules need a mock object"),
     ({"name": "r", "action": "modify-request", "match": {}}, "modify-request rules need setRequestHeaders"),
     ({"name": "r", "action": "modify-response", "match": {}}, "modify-response rules need setResponseStatus"),
-    ({"name": "d", "action": "delay", "match": {}}, "action must be one of mock, block, modify-request, modify-response"),
+    (
+        {"name": "d", "action": "delay", "match": {}},
+        "action must be one of mock, block, modify-request, modify-response",
+    ),
     ({"name": "h", "action": "block", "match": {"headers": {"a": "b"}}}, "match.headers is not a match field here"),
     ({"action": "block", "match": {}}, "Rule name is required"),
 ]

@@ -57,7 +57,11 @@ async def test_a_needle_in_compressed_bodies_is_found_by_the_api(
     assert [e["url"].split("/")[-1] for e in found["entries"]] == ["echo", "8812?enc=br", "8811?enc=gzip"]
     status, found = await api(http, "GET", f"{base}?q=order_id%3D8812&searchIn=url&sessionId={fresh_session.id}")
     assert found["total"] == 0  # the needle is in the body, not the URL
-    status, found = await api(http, "GET", f"{base}?q=order_id%3D8812&searchIn=url,body&statusCodes=2xx&methods=GET&sessionId={fresh_session.id}")
+    status, found = await api(
+        http,
+        "GET",
+        f"{base}?q=order_id%3D8812&searchIn=url,body&statusCodes=2xx&methods=GET&sessionId={fresh_session.id}",
+    )
     assert found["total"] == 1
     # without sessionId: every session (the CLI test captures the same orders into its own)
     status, found = await api(http, "GET", f"{base}?q=order_id%3D8812&limit=1000")
@@ -86,16 +90,22 @@ async def test_the_cli_finds_the_same_needle(necto: RunningNecto, upstream: Upst
     await _capture_orders(necto, upstream)
     await wait_for_entries(necto.store, fresh_session.id, 4)
     data = ["--data-dir", str(necto.data_dir)]
-    code, out, err = await necto_cli("traffic", "search", "order_id=8812", "--session", fresh_session.id, "--json", *data)
+    code, out, err = await necto_cli(
+        "traffic", "search", "order_id=8812", "--session", fresh_session.id, "--json", *data
+    )
     assert code == 0, err
     found = json.loads(out)
     assert [e["url"].split("/")[-1] for e in found["entries"]] == ["8812?enc=br"]
     assert found["sessionNames"] == {fresh_session.id: fresh_session.name}
-    code, out, err = await necto_cli("traffic", "list", "--session", fresh_session.id, "--filter", 'body:"order_id=8812" OR req.body:8813', *data)
+    code, out, err = await necto_cli(
+        "traffic", "list", "--session", fresh_session.id, "--filter", 'body:"order_id=8812" OR req.body:8813', *data
+    )
     assert code == 0, err
     text = out.decode()
     assert "/orders/8812?enc=br" in text and "/echo" in text and "8811" not in text and "2 of 2" in text
-    code, out, err = await necto_cli("traffic", "list", "--session", fresh_session.id, "--filter", "method:GET (status:2xx", *data)
+    code, out, err = await necto_cli(
+        "traffic", "list", "--session", fresh_session.id, "--filter", "method:GET (status:2xx", *data
+    )
     assert code == 2
     lines = err.decode().splitlines()
     assert "unclosed parenthesis at position 11" in lines[0]
@@ -165,6 +175,7 @@ async def test_indexing_resumes_after_a_crash(tmp_path: Path, pki: TestPki, upst
             assert code == 0, err
         store = await Store.open(home / "necto.db")
         try:
+
             async def recorded() -> bool:
                 active = await store.active_session()
                 return active is not None and active.traffic_count == 3
@@ -177,6 +188,7 @@ async def test_indexing_resumes_after_a_crash(tmp_path: Path, pki: TestPki, upst
         await p.proc.wait()
     async with necto_process(home, pki) as p:
         async with aiohttp.ClientSession() as http:
+
             async def caught_up() -> bool:
                 _, s = await api(http, "GET", f"{p.api_url}/api/search/status")
                 return s["pending"] == 0

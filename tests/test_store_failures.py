@@ -130,7 +130,9 @@ async def test_captured_non_token_methods_export_and_are_never_replayed(
 async def test_a_failing_row_is_retried_alone(necto: RunningNecto, fresh_session: Session) -> None:
     store = necto.store
     before = store.drops.entries
-    good = [Entry(session_id=fresh_session.id, started=time.time() + i, method="GET", url=f"http://x/{i}") for i in range(3)]
+    good = [
+        Entry(session_id=fresh_session.id, started=time.time() + i, method="GET", url=f"http://x/{i}") for i in range(3)
+    ]
     # A row SQLite refuses (text that is not Unicode), and one for a session deleted meanwhile.
     bad = Entry(session_id=fresh_session.id, started=time.time(), method="GET", url="http://x/\udcff")
     orphan = Entry(session_id="deleted-session", started=time.time(), method="GET", url="http://x/orphan")

@@ -30,7 +30,9 @@ NA = -1.0  # "does not apply"
 # ---------------------------------------------------------------------------- timing arithmetic
 # Each row: the timestamps a proxy observed (seconds, offsets from 100.0) and the HAR phases
 # expected (ms). The sum of the phases must be the wall-clock span of the exchange.
-def conn(dns: float, tcp: float, tcp_end: float | None, tls_end: float | None, failed: float | None = None) -> ConnectionTimes:
+def conn(
+    dns: float, tcp: float, tcp_end: float | None, tls_end: float | None, failed: float | None = None
+) -> ConnectionTimes:
     return ConnectionTimes(100 + dns, 100 + tcp, None if tcp_end is None else 100 + tcp_end,
                            None if tls_end is None else 100 + tls_end, None if failed is None else 100 + failed)  # fmt: skip
 
@@ -250,8 +252,18 @@ def test_json_path_matching(pattern: str, path: list[Any], ignored: bool) -> Non
         ({"x y": 1}, {"x y": 2}, [], [('$["x y"]', "changed")]),
         ("a", {"a": 1}, [], [("$", "changed")]),
     ],
-    ids=["equal", "changed", "int-vs-bool", "int-vs-float", "removed-added", "list-grows", "ignore-deep",
-         "ignore-wildcard", "quoted-key", "root-type"],
+    ids=[
+        "equal",
+        "changed",
+        "int-vs-bool",
+        "int-vs-float",
+        "removed-added",
+        "list-grows",
+        "ignore-deep",
+        "ignore-wildcard",
+        "quoted-key",
+        "root-type",
+    ],
 )
 def test_json_changes(a: Any, b: Any, ignore: list[str], changes: list[tuple[str, str]]) -> None:
     got, capped = json_changes(a, b, CompareOptions(ignore_paths=ignore))
@@ -284,9 +296,21 @@ FULL = Entry(
 ROW_CASES = [
     pytest.param(FULL, id="every-field"),
     pytest.param(Entry(session_id="s1", started=T0, method="GET", url="http://example.com/"), id="defaults"),
-    pytest.param(replace(FULL, status=None, status_text="", response_headers=[], response_body=None, error="connect refused",
-                         timings=Timings(send=1.0)), id="no-response"),  # fmt: skip
-    pytest.param(replace(FULL, websocket=[], tls=None, extra={}, request_body=b"", response_body=b""), id="empty-not-none"),
+    pytest.param(
+        replace(
+            FULL,
+            status=None,
+            status_text="",
+            response_headers=[],
+            response_body=None,
+            error="connect refused",
+            timings=Timings(send=1.0),
+        ),
+        id="no-response",
+    ),  # fmt: skip
+    pytest.param(
+        replace(FULL, websocket=[], tls=None, extra={}, request_body=b"", response_body=b""), id="empty-not-none"
+    ),
     pytest.param(replace(FULL, source="replay", server_ip=None, server_port=None, connection_id=None), id="replay"),
 ]
 
@@ -389,7 +413,9 @@ def test_har_timings(timings: Timings, har: dict[str, float], total: float) -> N
     got, got_total = har_timings(Entry(session_id="s", started=T0, method="GET", url="http://x/", timings=timings))
     assert got == har and got_total == total
     # whole numbers are written as integers, and `time` is the sum of the phases (ssl not again)
-    assert all(type(v) is int for v in got.values() if v == int(v)) and type(got_total) is (int if total == int(total) else float)
+    assert all(type(v) is int for v in got.values() if v == int(v)) and type(got_total) is (
+        int if total == int(total) else float
+    )
     assert got["ssl"] == -1 or got["ssl"] <= got["connect"]
     assert got_total == pytest.approx(sum(v for k, v in got.items() if k != "ssl" and v >= 0))
 
@@ -458,7 +484,7 @@ def _random_json(rng: Any, depth: int = 0) -> Any:
     if depth < 70 and r < 0.45:
         return [_random_json(rng, depth + 1) for _ in range(rng.randrange(3))]
     if depth < 70 and r < 0.9:
-        return {rng.choice(['a', '"[', "b\\", "{{"]): _random_json(rng, depth + 1) for _ in range(rng.randrange(3))}
+        return {rng.choice(["a", '"[', "b\\", "{{"]): _random_json(rng, depth + 1) for _ in range(rng.randrange(3))}
     return rng.choice(["x[{", '\\"]]', "\\", 7, None, "\u00e9]"])
 
 

@@ -93,9 +93,7 @@ async def test_shift_click_selection_exports_exactly_those_entries(
     assert len(har["log"]["entries"]) == 3
 
 
-async def test_keyboard_moves_the_selection(
-    page: Page, necto: RunningNecto, upstream: Upstream
-) -> None:
+async def test_keyboard_moves_the_selection(page: Page, necto: RunningNecto, upstream: Upstream) -> None:
     for i in range(3):
         await curl(necto, f"{upstream.http_url}/hello?k={i}")
     rows = page.locator(".row[data-id]")
@@ -159,9 +157,16 @@ async def test_captured_script_and_onerror_stay_inert(
         "<img src=x onerror=\"window.__pwned = 'img'; alert('img')\">"
     )
     await curl(
-        necto, "-X", "POST", "-H", "Content-Type: text/html",
-        "-H", "X-Evil: <img src=x onerror=alert('hdr')>",
-        "--data-binary", payload, f"{upstream.http_url}/echo?<script>alert(1)</script>",
+        necto,
+        "-X",
+        "POST",
+        "-H",
+        "Content-Type: text/html",
+        "-H",
+        "X-Evil: <img src=x onerror=alert('hdr')>",
+        "--data-binary",
+        payload,
+        f"{upstream.http_url}/echo?<script>alert(1)</script>",
     )
     rows = page.locator(".row[data-id]")
     await expect(rows).to_have_count(1, timeout=10_000)
@@ -189,9 +194,7 @@ async def test_session_controls(page: Page, necto: RunningNecto, fresh_session: 
     assert await necto.store.get_session(fresh_session.id) is None
 
 
-async def test_compare_two_selected_entries_side_by_side(
-    page: Page, necto: RunningNecto, upstream: Upstream
-) -> None:
+async def test_compare_two_selected_entries_side_by_side(page: Page, necto: RunningNecto, upstream: Upstream) -> None:
     await curl(necto, f"{upstream.http_url}/status/200")
     await curl(necto, f"{upstream.http_url}/status/404")
     rows = page.locator(".row[data-id]")
@@ -209,9 +212,7 @@ async def test_compare_two_selected_entries_side_by_side(
     await shot(page, "compare")
 
 
-async def test_a_100k_entry_session_stays_usable(
-    browser: Browser, necto: RunningNecto, fresh_session: Session
-) -> None:
+async def test_a_100k_entry_session_stays_usable(browser: Browser, necto: RunningNecto, fresh_session: Session) -> None:
     from necto.model import Entry, Timings
 
     base = 1_700_000_000.0
@@ -219,10 +220,16 @@ async def test_a_100k_entry_session_stays_usable(
         await necto.store.add_entries(
             [
                 Entry(
-                    session_id=fresh_session.id, started=base + i, method="GET",
-                    url=f"https://big.example/items/{i}", status=200, status_text="OK",
-                    response_http_version="HTTP/1.1", response_body_size=10,
-                    timings=Timings(send=1, wait=2, receive=1), source="import",
+                    session_id=fresh_session.id,
+                    started=base + i,
+                    method="GET",
+                    url=f"https://big.example/items/{i}",
+                    status=200,
+                    status_text="OK",
+                    response_http_version="HTTP/1.1",
+                    response_body_size=10,
+                    timings=Timings(send=1, wait=2, receive=1),
+                    source="import",
                 )
                 for i in range(start, start + 5_000)
             ]

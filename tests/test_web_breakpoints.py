@@ -22,8 +22,6 @@ except ImportError:  # pragma: no cover - CI installs it
 pytestmark = pytest.mark.usefixtures("clean_breakpoints")
 
 
-
-
 async def add(http: aiohttp.ClientSession, necto: RunningNecto, body: dict[str, Any]) -> dict[str, Any]:
     status, bp = await api(http, "POST", necto.api_url + "/api/breakpoints", body)
     assert status == 201, bp
@@ -42,7 +40,9 @@ async def open_held(page: Page, count: int = 1) -> None:
 async def test_editor_changes_a_held_json_body_and_the_origin_receives_it(
     page: Page, necto: RunningNecto, http: aiohttp.ClientSession, counting: Counting
 ) -> None:
-    await add(http, necto, {"name": "Page JSON", "type": "request", "match": {"path": "/echo/page-json", "method": "POST"}})
+    await add(
+        http, necto, {"name": "Page JSON", "type": "request", "match": {"path": "/echo/page-json", "method": "POST"}}
+    )
     task = asyncio.create_task(curl_fetch(necto, counting.http_url + "/echo/page-json", "-H", "Content-Type: application/json",
                                           "--data-binary", '{"a": 1, "keep": "x"}'))  # fmt: skip
     await open_held(page)
@@ -113,7 +113,9 @@ async def test_break_on_this_holds_the_next_request_with_that_method_and_url(
     (bp,) = listed["breakpoints"]
     assert (bp["type"], bp["match"]) == ("request", {"method": "PUT", "url": url})
 
-    assert (await curl_fetch(necto, counting.http_url + "/echo/break-on-this?x=2", "-X", "PUT")).status == 200  # another URL
+    assert (
+        await curl_fetch(necto, counting.http_url + "/echo/break-on-this?x=2", "-X", "PUT")
+    ).status == 200  # another URL
     task = asyncio.create_task(curl_fetch(necto, url, "-X", "PUT", "--data", "2"))
     await expect(page.locator("#paused-count")).to_have_text("1", timeout=15_000)
     await page.click("#paused-tray")

@@ -23,18 +23,37 @@ except ImportError:  # pragma: no cover - CI installs it
     pass
 
 
-
-
 def har(*entries: dict) -> bytes:
-    return json.dumps({"log": {"version": "1.2", "creator": {"name": "test", "version": "1"}, "entries": list(entries)}}).encode()
+    return json.dumps(
+        {"log": {"version": "1.2", "creator": {"name": "test", "version": "1"}, "entries": list(entries)}}
+    ).encode()
 
 
 def har_entry(url: str) -> dict:
     return {
         "startedDateTime": "2024-05-01T10:00:00.000Z",
         "time": 3,
-        "request": {"method": "GET", "url": url, "httpVersion": "HTTP/1.1", "headers": [], "queryString": [], "cookies": [], "headersSize": -1, "bodySize": 0},
-        "response": {"status": 200, "statusText": "OK", "httpVersion": "HTTP/1.1", "headers": [], "cookies": [], "content": {"size": 2, "mimeType": "text/plain", "text": "ok"}, "redirectURL": "", "headersSize": -1, "bodySize": 2},
+        "request": {
+            "method": "GET",
+            "url": url,
+            "httpVersion": "HTTP/1.1",
+            "headers": [],
+            "queryString": [],
+            "cookies": [],
+            "headersSize": -1,
+            "bodySize": 0,
+        },
+        "response": {
+            "status": 200,
+            "statusText": "OK",
+            "httpVersion": "HTTP/1.1",
+            "headers": [],
+            "cookies": [],
+            "content": {"size": 2, "mimeType": "text/plain", "text": "ok"},
+            "redirectURL": "",
+            "headersSize": -1,
+            "bodySize": 2,
+        },
         "cache": {},
         "timings": {"send": 1, "wait": 1, "receive": 1},
     }
@@ -44,7 +63,9 @@ async def upload(page: Page, name: str, data: bytes) -> None:
     await page.set_input_files("#import-file", files=[{"name": name, "mimeType": "application/json", "buffer": data}])
 
 
-async def test_replay_and_import_dialogs_print_no_stray_null(page: Page, necto: RunningNecto, upstream: Upstream) -> None:
+async def test_replay_and_import_dialogs_print_no_stray_null(
+    page: Page, necto: RunningNecto, upstream: Upstream
+) -> None:
     await curl(necto, f"{upstream.http_url}/api/data")
     rows = page.locator(".row[data-id]")
     await expect(rows).to_have_count(1, timeout=10_000)
@@ -109,7 +130,9 @@ async def test_at_1024_px_the_open_detail_leaves_the_path_column_and_headers_cle
         await p.context.close()
 
 
-async def test_after_sorting_the_list_returns_to_capture_order(page: Page, necto: RunningNecto, upstream: Upstream) -> None:
+async def test_after_sorting_the_list_returns_to_capture_order(
+    page: Page, necto: RunningNecto, upstream: Upstream
+) -> None:
     for ms in (300, 20, 150):
         await curl(necto, f"{upstream.http_url}/delay?ms={ms}")
     rows = page.locator(".row[data-id]")
@@ -136,10 +159,16 @@ async def test_after_sorting_the_list_returns_to_capture_order(page: Page, necto
         ("empty.har", b"", "The file is empty"),
         ("screenshot.har", PNG, "This is a PNG image, not a HAR file"),
         ("notes.har", b"hello world, this is not JSON\n", "Not JSON: at byte 0 the file starts with \u201chello world"),
-        ("package.json", b'{"name": "x", "dependencies": {}}', 'This JSON has no "log" property (its top-level keys are "name", "dependencies")'),
+        (
+            "package.json",
+            b'{"name": "x", "dependencies": {}}',
+            'This JSON has no "log" property (its top-level keys are "name", "dependencies")',
+        ),
     ],
 )
-async def test_import_errors_say_what_was_wrong(page: Page, necto: RunningNecto, name: str, data: bytes, reason: str) -> None:
+async def test_import_errors_say_what_was_wrong(
+    page: Page, necto: RunningNecto, name: str, data: bytes, reason: str
+) -> None:
     before = len(await necto.store.list_sessions())
     await upload(page, name, data)
     await expect(page.locator("#dialog h3")).to_contain_text("failed", timeout=10_000)
@@ -147,7 +176,9 @@ async def test_import_errors_say_what_was_wrong(page: Page, necto: RunningNecto,
     assert len(await necto.store.list_sessions()) == before  # nothing left behind
 
 
-async def test_an_import_where_every_entry_is_skipped_shows_the_reasons(page: Page, necto: RunningNecto, fresh_session: Session) -> None:
+async def test_an_import_where_every_entry_is_skipped_shows_the_reasons(
+    page: Page, necto: RunningNecto, fresh_session: Session
+) -> None:
     no_url = har_entry("")
     del no_url["request"]["url"]
     await upload(page, "broken.har", har(no_url))
@@ -207,7 +238,9 @@ async def test_the_session_count_keeps_up_with_the_list_during_live_capture(
     await expect(page.locator("#session-select option:checked")).to_contain_text("(80)")
 
 
-async def test_copy_as_curl_uses_compressed_when_the_request_accepted_it(page: Page, necto: RunningNecto, upstream: Upstream, tmp_path: Path) -> None:
+async def test_copy_as_curl_uses_compressed_when_the_request_accepted_it(
+    page: Page, necto: RunningNecto, upstream: Upstream, tmp_path: Path
+) -> None:
     await curl(necto, "--compressed", f"{upstream.http_url}/gzip")
     rows = page.locator(".row[data-id]")
     await expect(rows).to_have_count(1, timeout=10_000)
@@ -259,7 +292,9 @@ async def test_no_favicon_404(browser: Browser, necto: RunningNecto, fresh_sessi
         await context.close()
 
 
-async def test_no_half_cut_row_sits_under_the_header_after_scrolling(page: Page, necto: RunningNecto, fresh_session: Session) -> None:
+async def test_no_half_cut_row_sits_under_the_header_after_scrolling(
+    page: Page, necto: RunningNecto, fresh_session: Session
+) -> None:
     base = time.time()
     await necto.store.add_entries(
         [

@@ -22,8 +22,6 @@ except ImportError:  # pragma: no cover - CI installs it
     pass
 
 
-
-
 def entry(session: Session, started: float, url: str, **kw: object) -> Entry:
     kw.setdefault("status", 200)
     kw.setdefault("status_text", "OK")
@@ -65,11 +63,15 @@ async def test_waterfall_bars_follow_the_timings(page: Page, necto: RunningNecto
 
 # ---------------------------------------------------------------- compare
 async def post_json(necto: RunningNecto, url: str, body: object) -> None:
-    code, _, err = await curl(necto, "-X", "POST", "-H", "Content-Type: application/json", "--data-binary", json.dumps(body), url)
+    code, _, err = await curl(
+        necto, "-X", "POST", "-H", "Content-Type: application/json", "--data-binary", json.dumps(body), url
+    )
     assert code == 0, err
 
 
-async def test_diff_view_highlights_exactly_the_changed_json_field(page: Page, necto: RunningNecto, upstream: Upstream) -> None:
+async def test_diff_view_highlights_exactly_the_changed_json_field(
+    page: Page, necto: RunningNecto, upstream: Upstream
+) -> None:
     doc = {"user": {"name": "ann", "age": 30, "roles": ["a", "b"]}, "items": [1, 2, 3], "note": "same"}
     await post_json(necto, f"{upstream.http_url}/echo", doc)
     doc["user"]["age"] = 31  # type: ignore[index]
@@ -112,8 +114,19 @@ async def test_compare_an_entry_with_one_in_another_session(
         try:
             await expect(rows).to_have_count(1, timeout=10_000)
         except AssertionError:
-            print("DEBUG", await page.evaluate("[document.getElementById('count').textContent, document.getElementById('session-select').value, location.href, document.getElementById('empty').innerText]"), fresh_session.id, other.id)
-            print("DEBUG entries", [(e.url) async for e in necto.store.iter_entries(fresh_session.id)], [(e.url) async for e in necto.store.iter_entries(other.id)])
+            print(
+                "DEBUG",
+                await page.evaluate(
+                    "[document.getElementById('count').textContent, document.getElementById('session-select').value, location.href, document.getElementById('empty').innerText]"
+                ),
+                fresh_session.id,
+                other.id,
+            )
+            print(
+                "DEBUG entries",
+                [(e.url) async for e in necto.store.iter_entries(fresh_session.id)],
+                [(e.url) async for e in necto.store.iter_entries(other.id)],
+            )
             await shot(page, "debug")
             raise
         await rows.first.click()
@@ -140,10 +153,24 @@ async def test_session_vs_session_view(page: Page, necto: RunningNecto, fresh_se
             [
                 entry(fresh_session, base, "https://api.test/users", timings=Timings(send=1, wait=50, receive=1)),
                 entry(fresh_session, base + 1, "https://api.test/only-a"),
-                entry(fresh_session, base + 2, "https://api.test/price", response_headers=list(api_a.items()), response_body=b'{"price": 10, "cur": "EUR"}', response_body_size=27),
+                entry(
+                    fresh_session,
+                    base + 2,
+                    "https://api.test/price",
+                    response_headers=list(api_a.items()),
+                    response_body=b'{"price": 10, "cur": "EUR"}',
+                    response_body_size=27,
+                ),
                 entry(b, base, "https://api.test/users", timings=Timings(send=1, wait=450, receive=1)),
                 entry(b, base + 1, "https://api.test/only-b"),
-                entry(b, base + 2, "https://api.test/price", response_headers=list(api_a.items()), response_body=b'{"price": 12, "cur": "EUR"}', response_body_size=27),
+                entry(
+                    b,
+                    base + 2,
+                    "https://api.test/price",
+                    response_headers=list(api_a.items()),
+                    response_body=b'{"price": 12, "cur": "EUR"}',
+                    response_body_size=27,
+                ),
             ]
         )
         await page.reload()
@@ -166,7 +193,9 @@ async def test_session_vs_session_view(page: Page, necto: RunningNecto, fresh_se
 
 
 # ---------------------------------------------------------------- inventory
-async def test_inventory_panel_downloads_openapi_and_filters_the_list(page: Page, necto: RunningNecto, fresh_session: Session) -> None:
+async def test_inventory_panel_downloads_openapi_and_filters_the_list(
+    page: Page, necto: RunningNecto, fresh_session: Session
+) -> None:
     base = time.time()
     body = b'{"id": 1, "email": "ann@example.com"}'
     json_h = [("Content-Type", "application/json")]
@@ -181,7 +210,9 @@ async def test_inventory_panel_downloads_openapi_and_filters_the_list(page: Page
     await expect(ep).to_be_visible(timeout=10_000)
     await expect(ep).to_contain_text("3")
     await expect(ep.locator(".badge.auth")).to_contain_text("bearer")
-    await expect(ep.locator(".badge.sensitive", has_text="email")).to_have_attribute("title", "response.body $.email (3)")
+    await expect(ep.locator(".badge.sensitive", has_text="email")).to_have_attribute(
+        "title", "response.body $.email (3)"
+    )
     await shot(page, "inventory")
     async with page.expect_download() as info:
         await page.click("#openapi-json")
@@ -196,14 +227,19 @@ async def test_inventory_panel_downloads_openapi_and_filters_the_list(page: Page
 
 
 # ---------------------------------------------------------------- entry detail
-async def test_form_bodies_show_as_a_parameter_table(page: Page, necto: RunningNecto, upstream: Upstream, tmp_path: Path) -> None:
+async def test_form_bodies_show_as_a_parameter_table(
+    page: Page, necto: RunningNecto, upstream: Upstream, tmp_path: Path
+) -> None:
     await curl(necto, "--data", "user=ann&note=x+y%26z", f"{upstream.http_url}/echo")
     upload = tmp_path / "photo.png"
     upload.write_bytes(b"\x89PNG fake")
     await curl(necto, "-F", "name=Ann Lee", "-F", f"photo=@{upload};type=image/png", f"{upstream.http_url}/echo")
     rows = page.locator(".row[data-id]")
     await expect(rows).to_have_count(2, timeout=10_000)
-    for i, expected in ((0, [["user", "ann"], ["note", "x y&z"]]), (1, [["name", "Ann Lee"], ["photo", "(file photo.png, image/png, 9 B)"]])):
+    for i, expected in (
+        (0, [["user", "ann"], ["note", "x y&z"]]),
+        (1, [["name", "Ann Lee"], ["photo", "(file photo.png, image/png, 9 B)"]]),
+    ):
         await rows.nth(i).click()
         await page.get_by_role("tab", name="Request").click()
         table = page.locator(".tab-content table.params tbody tr")
@@ -212,9 +248,22 @@ async def test_form_bodies_show_as_a_parameter_table(page: Page, necto: RunningN
         assert got == expected
 
 
-async def test_copy_as_fetch_python_and_httpie(page: Page, necto: RunningNecto, upstream: Upstream, tmp_path: Path) -> None:
-    body = json.dumps({"quote": "it's \"fine\" \\ $(no)", "n": 1})
-    await curl(necto, "-X", "PUT", "-H", "Content-Type: application/json", "-H", "X-Note: it's `here`", "--data-binary", body, f"{upstream.http_url}/echo")
+async def test_copy_as_fetch_python_and_httpie(
+    page: Page, necto: RunningNecto, upstream: Upstream, tmp_path: Path
+) -> None:
+    body = json.dumps({"quote": 'it\'s "fine" \\ $(no)', "n": 1})
+    await curl(
+        necto,
+        "-X",
+        "PUT",
+        "-H",
+        "Content-Type: application/json",
+        "-H",
+        "X-Note: it's `here`",
+        "--data-binary",
+        body,
+        f"{upstream.http_url}/echo",
+    )
     rows = page.locator(".row[data-id]")
     await expect(rows).to_have_count(1, timeout=10_000)
     await rows.first.click()
@@ -256,12 +305,22 @@ async def test_type_chips_and_hide_noise(page: Page, necto: RunningNecto, fresh_
         "https://update.googleapis.com/service/update2": "application/json",
     }  # fmt: skip
     await necto.store.add_entries(
-        [entry(fresh_session, base + i, url, response_headers=[("Content-Type", ct)]) for i, (url, ct) in enumerate(kinds.items())]
+        [
+            entry(fresh_session, base + i, url, response_headers=[("Content-Type", ct)])
+            for i, (url, ct) in enumerate(kinds.items())
+        ]
         + [entry(fresh_session, base + 9, "wss://app.test/live", websocket=[])]
     )
     count = page.locator("#count")
     await expect(count).to_have_text("8 entries", timeout=10_000)
-    expected = {"JS": "/main.js", "CSS": "/site.css", "Img": "/logo.png", "Doc": "https://app.test/", "WS": "/live", "Other": "/font.woff2"}
+    expected = {
+        "JS": "/main.js",
+        "CSS": "/site.css",
+        "Img": "/logo.png",
+        "Doc": "https://app.test/",
+        "WS": "/live",
+        "Other": "/font.woff2",
+    }
     rows = page.locator(".row[data-id]")
     for chip, path in expected.items():
         await page.locator("#type-chips").get_by_role("button", name=chip, exact=True).click()
@@ -314,7 +373,9 @@ async def test_columns_hide_and_resize_and_are_remembered(page: Page, necto: Run
     assert (await host.bounding_box())["width"] == pytest.approx(after, abs=1)  # type: ignore[index]
 
 
-async def test_row_markers_for_replayed_and_imported_entries(page: Page, necto: RunningNecto, upstream: Upstream, fresh_session: Session) -> None:
+async def test_row_markers_for_replayed_and_imported_entries(
+    page: Page, necto: RunningNecto, upstream: Upstream, fresh_session: Session
+) -> None:
     await necto.store.add_entries([entry(fresh_session, time.time() - 100, "https://imported.test/x")])
     await curl(necto, f"{upstream.http_url}/api/data")
     rows = page.locator(".row[data-id]")
@@ -340,7 +401,11 @@ async def test_row_markers_for_replayed_and_imported_entries(page: Page, necto: 
         }"""
     )
     assert marks["none"] == []
-    assert marks["all"] == ["mk mk-mock|Mocked by a rule", "mk mk-breakpoint|Paused at a breakpoint", "mk mk-note|Note: look here"]
+    assert marks["all"] == [
+        "mk mk-mock|Mocked by a rule",
+        "mk mk-breakpoint|Paused at a breakpoint",
+        "mk mk-note|Note: look here",
+    ]
     assert marks["color"] == "blue"
 
 
@@ -410,7 +475,9 @@ async def test_reload_restores_session_filter_and_selection_from_the_url(
 
 
 # ---------------------------------------------------------------- looks
-async def test_dark_mode_follows_the_system_and_the_toggle(browser: Browser, necto: RunningNecto, fresh_session: Session) -> None:
+async def test_dark_mode_follows_the_system_and_the_toggle(
+    browser: Browser, necto: RunningNecto, fresh_session: Session
+) -> None:
     luminance = "() => { const m = getComputedStyle(document.body).backgroundColor.match(/\\d+/g).map(Number); return (0.2126*m[0] + 0.7152*m[1] + 0.0722*m[2]) / 255; }"
     dark = await open_page(browser, necto.api_url + "/", color_scheme="dark")
     light = await open_page(browser, necto.api_url + "/", color_scheme="light")
@@ -453,7 +520,9 @@ async def test_the_divider_resizes_the_detail_pane(page: Page, necto: RunningNec
 
 
 # ---------------------------------------------------------------- live capture
-async def test_live_capture_at_200_per_second_stays_bounded(page: Page, necto: RunningNecto, fresh_session: Session) -> None:
+async def test_live_capture_at_200_per_second_stays_bounded(
+    page: Page, necto: RunningNecto, fresh_session: Session
+) -> None:
     """200 entries/s for 3 s (20 every 100 ms, as the store commits them), then a burst that
     makes the server send `reset`: the list keeps up and the page's DOM stays the same size.
 
@@ -465,7 +534,9 @@ async def test_live_capture_at_200_per_second_stays_bounded(page: Page, necto: R
     async def metrics() -> dict[str, float]:
         return {m["name"]: m["value"] for m in (await cdp.send("Performance.getMetrics"))["metrics"]}
 
-    await page.evaluate("() => { window.__frames = 0; const tick = () => { window.__frames++; requestAnimationFrame(tick); }; requestAnimationFrame(tick); }")
+    await page.evaluate(
+        "() => { window.__frames = 0; const tick = () => { window.__frames++; requestAnimationFrame(tick); }; requestAnimationFrame(tick); }"
+    )
 
     async def window(seconds: float, work: object = None) -> dict[str, float]:
         before, t0 = await metrics(), time.monotonic()
@@ -491,7 +562,9 @@ async def test_live_capture_at_200_per_second_stays_bounded(page: Page, necto: R
     async def feed(first: int, batches: int) -> None:
         t0 = time.monotonic()
         for batch in range(first, first + batches):
-            await necto.store.add_entries([entry(fresh_session, base + batch / 10 + i / 200, f"https://live.test/{batch}/{i}") for i in range(20)])
+            await necto.store.add_entries(
+                [entry(fresh_session, base + batch / 10 + i / 200, f"https://live.test/{batch}/{i}") for i in range(20)]
+            )
             await asyncio.sleep(max(0, t0 + (batch - first + 1) / 10 - time.monotonic()))
 
     idle = await window(1.0)
@@ -507,10 +580,14 @@ async def test_live_capture_at_200_per_second_stays_bounded(page: Page, necto: R
     assert abs(nodes[1] - nodes[0]) < 40, f"the DOM grows with the entries: {nodes}"
     assert await page.locator(".row").count() < 80
     # a client that falls behind is told to start over (`event: reset`) and reloads the list
-    await necto.store.add_entries([entry(fresh_session, base + 10 + i / 1000, f"https://burst.test/{i}") for i in range(6000)])
+    await necto.store.add_entries(
+        [entry(fresh_session, base + 10 + i / 1000, f"https://burst.test/{i}") for i in range(6000)]
+    )
     await expect(page.locator("#count")).to_have_text("7200 entries", timeout=20_000)
     ARTIFACTS.mkdir(exist_ok=True)
-    (ARTIFACTS / "live-200-per-second.json").write_text(json.dumps({"idle": idle, "busy": busy, "dom_nodes": nodes}, indent=1))
+    (ARTIFACTS / "live-200-per-second.json").write_text(
+        json.dumps({"idle": idle, "busy": busy, "dom_nodes": nodes}, indent=1)
+    )
 
 
 # ---------------------------------------------------------------- screenshots to look at

@@ -33,8 +33,6 @@ except ImportError:  # pragma: no cover - CI installs it
     pass
 
 
-
-
 async def call(necto: RunningNecto, method: str, path: str, body: Any = None) -> tuple[int, Any]:
     async with aiohttp.ClientSession() as c:
         async with c.request(method, necto.api_url + path, json=body) as r:
@@ -308,7 +306,6 @@ async def test_custom_network_profile_made_in_the_page(page: Page, necto: Runnin
         await expect(page.locator("#network-active-name")).to_have_text("Hotel Wi-Fi")
         await page.click("#btn-network-off")
         await expect(page.locator("#network-banner")).to_be_hidden()
-
 
         async def off() -> bool:
             return (await call(necto, "GET", "/api/network/active"))[1] == {"activeProfile": None}

@@ -21,8 +21,6 @@ def has_class(name: str) -> re.Pattern[str]:
     return re.compile(rf"(^|\s){re.escape(name)}(\s|$)")
 
 
-
-
 async def test_the_filter_box_finds_a_json_needle_and_points_at_mistakes(
     page: Page, necto: RunningNecto, upstream: Upstream
 ) -> None:
@@ -105,12 +103,16 @@ async def test_notes_in_the_detail_and_the_list(page: Page, necto: RunningNecto,
     await expect(row.locator(".mk-note")).to_have_count(0, timeout=10_000)
 
 
-async def test_body_views_and_the_graphql_column(page: Page, necto: RunningNecto, upstream: Upstream, tmp_path: Path) -> None:
+async def test_body_views_and_the_graphql_column(
+    page: Page, necto: RunningNecto, upstream: Upstream, tmp_path: Path
+) -> None:
     body = '{"operationName":"GetUser","query":"query GetUser {\\n  me { id }\\n}"}'
     await curl(necto, "-H", "Content-Type: application/json", "--data-binary", body, upstream.http_url + "/graphql")
     packed = tmp_path / "body.msgpack"
     packed.write_bytes(b"\x81\xa4user\xa3ann")  # {"user": "ann"}
-    await curl(necto, "-H", "Content-Type: application/msgpack", "--data-binary", f"@{packed}", upstream.http_url + "/echo")
+    await curl(
+        necto, "-H", "Content-Type: application/msgpack", "--data-binary", f"@{packed}", upstream.http_url + "/echo"
+    )
     rows = page.locator(".row[data-id]")
     await expect(rows).to_have_count(2, timeout=10_000)
     await expect(rows.first.locator(".c-operation")).to_have_text("GetUser")

@@ -81,7 +81,9 @@ async def update(request: web.Request) -> web.Response:
         raise bad_request("content is required")
     color = _color(body["color"]) if body.get("color") is not None else None
     tags = _tags(body["tags"]) if body.get("tags") is not None else None
-    updated = await ctx(request).store.update_annotation(request.match_info["id"], content=content, color=color, tags=tags)
+    updated = await ctx(request).store.update_annotation(
+        request.match_info["id"], content=content, color=color, tags=tags
+    )
     if updated is None:
         raise not_found(ANNOTATION_NOT_FOUND)
     return json_response(updated)

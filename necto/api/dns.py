@@ -95,9 +95,13 @@ async def update_mapping(request: web.Request) -> web.Response:
 
 @routes.patch("/api/dns/{id}/toggle")
 async def toggle_mapping(request: web.Request) -> web.Response:
-    return await applied(request, await ctx(request).store.toggle_dns_mapping(request.match_info["id"]), MAPPING_NOT_FOUND)
+    return await applied(
+        request, await ctx(request).store.toggle_dns_mapping(request.match_info["id"]), MAPPING_NOT_FOUND
+    )
 
 
 @routes.delete("/api/dns/{id}")
 async def delete_mapping(request: web.Request) -> web.Response:
-    return await applied(request, await ctx(request).store.delete_dns_mapping(request.match_info["id"]), MAPPING_NOT_FOUND)
+    return await applied(
+        request, await ctx(request).store.delete_dns_mapping(request.match_info["id"]), MAPPING_NOT_FOUND
+    )

@@ -88,6 +88,8 @@ def disk_full(exc: BaseException) -> bool:
     if isinstance(exc, sqlite3.Error):
         return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in str(exc)
     return isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
 def filter_arg(value: Any, name: str = "filter") -> Node | None:
     """The filter language from a query parameter or JSON field; a malformed query is a 400
     naming the offending token (`position`, 0-based, and `token`)."""
@@ -122,13 +124,13 @@ async def error_middleware(request: web.Request, handler: Any) -> web.StreamResp
             log.exception("unhandled error in %s %s", request.method, request.path)
             return json_response({"error": "Internal server error"}, 500)
         log.warning("%s %s: disk full (%s)", request.method, request.path, e)
-        return json_response({"error": INSUFFICIENT_STORAGE, "detail": f"The disk holding Necto's data is full: {e}"}, 507)
+        return json_response(
+            {"error": INSUFFICIENT_STORAGE, "detail": f"The disk holding Necto's data is full: {e}"}, 507
+        )
     except web.HTTPException as e:
         if e.status < 400:
             raise
-        message = {404: "Not found", 405: "Method not allowed", 413: "Request body too large"}.get(
-            e.status, e.reason
-        )
+        message = {404: "Not found", 405: "Method not allowed", 413: "Request body too large"}.get(e.status, e.reason)
         return json_response({"error": message}, e.status)
     except Exception:
         log.exception("unhandled error in %s %s", request.method, request.path)

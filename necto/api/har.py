@@ -63,7 +63,9 @@ async def _stream(
     await resp.prepare(request)
     entries = ctx(request).store.with_annotations(entries)  # written as `comment` and `_necto.annotations`
     read_body = ctx(request).store.body_chunks
-    async for chunk in export_har(entries, title=title, exclude_binary=exclude_binary, redact=redact, plan=plan, read_body=read_body):
+    async for chunk in export_har(
+        entries, title=title, exclude_binary=exclude_binary, redact=redact, plan=plan, read_body=read_body
+    ):
         await resp.write(chunk)
     await resp.write_eof()
     return resp
@@ -161,7 +163,15 @@ async def receive_upload(request: web.Request) -> AsyncIterator[Upload]:
 
 # What aiohttp raises for a body that is not the multipart it says (no opening or closing
 # boundary, a part cut off, bad part headers).
-_MALFORMED = (ValueError, AssertionError, RuntimeError, HttpProcessingError, ClientPayloadError, UnicodeDecodeError, LookupError)
+_MALFORMED = (
+    ValueError,
+    AssertionError,
+    RuntimeError,
+    HttpProcessingError,
+    ClientPayloadError,
+    UnicodeDecodeError,
+    LookupError,
+)
 
 
 def _reason(e: BaseException) -> str:

@@ -51,9 +51,7 @@ async def _document(request: web.Request) -> dict[str, Any]:
     host = request.query.get("host")
     if host is not None and host not in inv.hosts():
         raise bad_request(f"No traffic for host {host}")
-    return await asyncio.to_thread(
-        lambda: openapi_document(inv, host=host, include_unsuccessful=include_unsuccessful)
-    )
+    return await asyncio.to_thread(lambda: openapi_document(inv, host=host, include_unsuccessful=include_unsuccessful))
 
 
 @routes.get("/api/sessions/{id}/openapi.json")
@@ -66,6 +64,3 @@ async def session_openapi_json(request: web.Request) -> web.Response:
 async def session_openapi_yaml(request: web.Request) -> web.Response:
     doc = await _document(request)
     return web.Response(text=await asyncio.to_thread(openapi_yaml, doc), content_type="application/yaml")
-
-
-

@@ -140,4 +140,3 @@ async def delete_rule(request: web.Request) -> web.Response:
     if not await ctx(request).store.delete_rule(request.match_info["id"]):
         raise not_found(RULE_NOT_FOUND)
     return json_response({"success": True})
-

@@ -30,7 +30,9 @@ async def search(request: web.Request) -> web.Response:
     where = [w.lower() for w in csv_param(request.query.get("searchIn"))] or list(DEFAULT_SEARCH_PLACES)
     unknown = [w for w in where if w not in SEARCH_PLACES]
     if unknown:
-        raise bad_request(f"searchIn must be a comma-separated list of: {', '.join(SEARCH_PLACES)} (got {unknown[0]!r})")
+        raise bad_request(
+            f"searchIn must be a comma-separated list of: {', '.join(SEARCH_PLACES)} (got {unknown[0]!r})"
+        )
     store = ctx(request).store
     session_id = request.query.get("sessionId") or None
     if session_id is not None and await store.get_session(session_id) is None:

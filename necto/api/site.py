@@ -35,7 +35,9 @@ def mark_connections(waiting: set[object]) -> Middleware:
     waits for its first request."""
 
     @web.middleware
-    async def mark(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    async def mark(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
         waiting.discard(request.protocol)
         return await handler(request)
 

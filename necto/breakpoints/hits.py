@@ -63,7 +63,15 @@ class Edits:
     def empty(self) -> bool:
         return all(
             v is None
-            for v in (self.method, self.url, self.status, self.status_text, self.header_list, self.header_merge, self.body)
+            for v in (
+                self.method,
+                self.url,
+                self.status,
+                self.status_text,
+                self.header_list,
+                self.header_merge,
+                self.body,
+            )
         )
 
 
@@ -137,7 +145,12 @@ def _header_value(value: Any, where: str) -> str:
 
 
 def _status(value: Any, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value != int(value):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value != int(value)
+    ):
         raise ResumeError(f"{where} must be a whole number")
     if not 100 <= value <= 599:
         raise ResumeError(f"{where} must be between 100 and 599")
@@ -228,7 +241,9 @@ def parse_resume(body: Any, hit_type: str) -> Decision:
         d.request = _edits(mods["request"], "modifications.request", "request")
     if mods.get("response") is not None:
         if hit_type == "request":
-            raise ResumeError("modifications.response only applies to response hits (use action mock to answer a request)")
+            raise ResumeError(
+                "modifications.response only applies to response hits (use action mock to answer a request)"
+            )
         d.response = _edits(mods["response"], "modifications.response", "response")
     if mods.get("mock") is not None:
         d.mock = _edits(mods["mock"], "modifications.mock", "mock")
@@ -312,7 +327,9 @@ def _body_json(side: str, body: bytes | None, inline: int | None) -> dict[str, A
 class PauseBoard:
     """The held exchanges (insertion order = arrival), their timeouts and their events."""
 
-    def __init__(self, timeout_ms: int = DEFAULT_TIMEOUT_MS, timeout_action: str = "continue", max_hits: int = MAX_HITS) -> None:
+    def __init__(
+        self, timeout_ms: int = DEFAULT_TIMEOUT_MS, timeout_action: str = "continue", max_hits: int = MAX_HITS
+    ) -> None:
         if timeout_action not in TIMEOUT_ACTIONS:
             raise ValueError(f"timeout action must be one of {', '.join(TIMEOUT_ACTIONS)}")
         self.timeout_ms = timeout_ms  # 0 = wait forever

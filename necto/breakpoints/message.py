@@ -76,7 +76,9 @@ def render_mock(hit: dict[str, Any]) -> str:
     """A mock answer to start from: the response itself for a response hit, else a 200."""
     if hit.get("type") == "response":
         text = render_response(hit)
-        return text.replace("edit the response, save and quit to send it to the client", "this answer replaces the response", 1)
+        return text.replace(
+            "edit the response, save and quit to send it to the client", "this answer replaces the response", 1
+        )
     return _render("HTTP/1.1 200 OK", [("Content-Type", "text/plain; charset=utf-8")], b"",
                    "Necto: this answer is sent to the client; the origin is not contacted.")  # fmt: skip
 

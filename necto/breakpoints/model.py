@@ -35,7 +35,17 @@ LOGIC = ("and", "or")
 TIMEOUT_ACTIONS = ("continue", "abort")
 ABORT_MODES = ("499", "reset")
 RESPONSE_ONLY_FIELDS = ("status", "responseBody")  # unknown while a request is held
-BREAKPOINT_FIELDS = ("name", "enabled", "type", "match", "conditions", "conditionLogic", "timeout", "timeoutAction", "abort")
+BREAKPOINT_FIELDS = (
+    "name",
+    "enabled",
+    "type",
+    "match",
+    "conditions",
+    "conditionLogic",
+    "timeout",
+    "timeoutAction",
+    "abort",
+)
 IGNORED_FIELDS = ("id", "createdAt")
 MAX_NAME = 200
 MAX_CONDITIONS = 50

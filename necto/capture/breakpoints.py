@@ -128,7 +128,9 @@ def _shown_request(r: http.Request) -> Shown:
 
 
 def _shown_response(r: http.Response) -> Shown:
-    return Shown({"status": r.status_code, "statusText": r.reason}, header_pairs(r.headers), r.get_content(strict=False))
+    return Shown(
+        {"status": r.status_code, "statusText": r.reason}, header_pairs(r.headers), r.get_content(strict=False)
+    )
 
 
 @dataclass(slots=True)
@@ -399,7 +401,9 @@ class BreakpointsAddon:
             return False
         if not self.board.closing and not self._full_logged:
             self._full_logged = True
-            log.warning("%d exchanges are held at breakpoints: more matching ones go on without pausing", len(self.board.hits))
+            log.warning(
+                "%d exchanges are held at breakpoints: more matching ones go on without pausing", len(self.board.hits)
+            )
         return True
 
     async def _hold_request(self, flow: http.HTTPFlow, cbp: CompiledBreakpoint) -> None:
@@ -481,4 +485,3 @@ class BreakpointsAddon:
             resp.http_version = flow.request.http_version
             resp.timestamp_start = resp.timestamp_end = time.time()
         flow.response = resp
-

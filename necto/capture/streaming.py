@@ -162,7 +162,10 @@ class Streamer:
         return None
 
     async def _decide_later(
-        self, flow: http.HTTPFlow, first: Awaitable[bool], rest: Sequence[Callable[[http.HTTPFlow], bool | Awaitable[bool]]]
+        self,
+        flow: http.HTTPFlow,
+        first: Awaitable[bool],
+        rest: Sequence[Callable[[http.HTTPFlow], bool | Awaitable[bool]]],
     ) -> None:
         if await first:
             return

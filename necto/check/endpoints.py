@@ -48,7 +48,9 @@ class Group:
     @property
     def stats(self) -> EndpointStats:
         if self._stats is None:
-            self._stats = self.parts[0].stats if len(self.parts) == 1 else EndpointStats.combine([p.stats for p in self.parts])
+            self._stats = (
+                self.parts[0].stats if len(self.parts) == 1 else EndpointStats.combine([p.stats for p in self.parts])
+            )
         return self._stats
 
 
@@ -230,7 +232,9 @@ def unmask(e: Entry) -> Entry:
     if e.response_body and b"[REDACTED:" in e.response_body:
         e.response_body = _unmask_bytes(e.response_body)
     if any("[REDACTED:" in v for _, v in e.response_headers):
-        e.response_headers = [(n, _unmask_bytes(v.encode()).decode() if "[REDACTED:" in v else v) for n, v in e.response_headers]
+        e.response_headers = [
+            (n, _unmask_bytes(v.encode()).decode() if "[REDACTED:" in v else v) for n, v in e.response_headers
+        ]
     return e
 
 

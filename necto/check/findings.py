@@ -71,7 +71,9 @@ def schema_findings(base: Group, cur: Group, rules: CheckRules) -> list[dict[str
     out = []
     for path in sorted(a.keys() - b.keys()):
         if _parent(path) in b and not rules.field_ignored(path):
-            out.append(_finding("field-removed", rules, f"response field {path} removed", field=path, type=_types(a[path])))
+            out.append(
+                _finding("field-removed", rules, f"response field {path} removed", field=path, type=_types(a[path]))
+            )
     for path in sorted(b.keys() - a.keys()):
         if _parent(path) in a and not rules.field_ignored(path):
             out.append(_finding("field-added", rules, f"response field {path} added", field=path, type=_types(b[path])))
@@ -90,7 +92,15 @@ def auth_findings(base: Group, cur: Group, rules: CheckRules) -> list[dict[str, 
     if new or (none_a and not none_b and kb):
         required = ", ".join(sorted(new or kb))
         before = ", ".join(sorted(ka | ({"none"} if none_a else set()))) or "none"
-        out.append(_finding("auth-added", rules, f"now requires {required} (baseline: {before})", now=sorted(kb), baseline=sorted(ka)))
+        out.append(
+            _finding(
+                "auth-added",
+                rules,
+                f"now requires {required} (baseline: {before})",
+                now=sorted(kb),
+                baseline=sorted(ka),
+            )
+        )
     elif ka and not kb and none_b:
         out.append(_finding("auth-removed", rules, f"no longer sends {', '.join(sorted(ka))}", baseline=sorted(ka)))
     return out
@@ -120,7 +130,9 @@ def latency_findings(base: Group, cur: Group, rules: CheckRules) -> list[dict[st
     return [_finding("latency-regression", rules, msg, p95Before=pa, p95After=pb, deltaMs=round(delta, 3))]
 
 
-def status_findings(key: Key, pairs: dict[Key, dict[tuple[int, int], int]], base: Group, cur: Group, rules: CheckRules) -> list[dict[str, Any]]:
+def status_findings(
+    key: Key, pairs: dict[Key, dict[tuple[int, int], int]], base: Group, cur: Group, rules: CheckRules
+) -> list[dict[str, Any]]:
     """Paired exchanges whose status changed, and status codes never seen in the baseline."""
     out = []
     changed = pairs.get(key, {})
@@ -130,7 +142,15 @@ def status_findings(key: Key, pairs: dict[Key, dict[tuple[int, int], int]], base
     explained = {sb for (_, sb) in changed}
     for status in sorted(set(cur.stats.statuses) - set(base.stats.statuses) - explained):
         n = cur.stats.statuses[status]
-        out.append(_finding("status-changed", rules, f"new status {_status(status)} ({n}x, never in the baseline)", after=status, count=n))
+        out.append(
+            _finding(
+                "status-changed",
+                rules,
+                f"new status {_status(status)} ({n}x, never in the baseline)",
+                after=status,
+                count=n,
+            )
+        )
     return out
 
 
@@ -164,7 +184,9 @@ async def run_check(base: Side, cur: Side, rules: CheckRules) -> dict[str, Any]:
     return _result(base, cur, rules, endpoints, diff)
 
 
-def _compare_groups(ga: dict[Key, Group], gb: dict[Key, Group], pairs: dict[Key, dict[tuple[int, int], int]], rules: CheckRules) -> list[dict[str, Any]]:
+def _compare_groups(
+    ga: dict[Key, Group], gb: dict[Key, Group], pairs: dict[Key, dict[tuple[int, int], int]], rules: CheckRules
+) -> list[dict[str, Any]]:
     out = []
     for key in sorted(ga.keys() | gb.keys(), key=lambda k: (k[0], k[2], k[1])):
         host, method, path = key
@@ -178,7 +200,11 @@ def _compare_groups(ga: dict[Key, Group], gb: dict[Key, Group], pairs: dict[Key,
             item["findings"] = [_finding("endpoint-added", rules, f"new endpoint ({b.stats.count} requests)")]
         elif b is None:
             item |= {"change": "removed", "baseline": brief_stats(a.stats)}
-            item["findings"] = [_finding("endpoint-removed", rules, f"endpoint no longer called ({a.stats.count} requests in the baseline)")]
+            item["findings"] = [
+                _finding(
+                    "endpoint-removed", rules, f"endpoint no longer called ({a.stats.count} requests in the baseline)"
+                )
+            ]
         else:
             item |= {"baseline": brief_stats(a.stats), "current": brief_stats(b.stats)}
             item["findings"] = (
@@ -200,8 +226,12 @@ def _verdict(findings: list[dict[str, Any]]) -> str:
     return next((lv for lv in ("fail", "warn", "note") if lv in levels), "pass")
 
 
-def _result(base: Side, cur: Side, rules: CheckRules, endpoints: list[dict[str, Any]], diff: dict[str, Any]) -> dict[str, Any]:
-    counts = {lv: sum(1 for ep in endpoints for f in ep["findings"] if f["level"] == lv) for lv in ("fail", "warn", "note")}
+def _result(
+    base: Side, cur: Side, rules: CheckRules, endpoints: list[dict[str, Any]], diff: dict[str, Any]
+) -> dict[str, Any]:
+    counts = {
+        lv: sum(1 for ep in endpoints for f in ep["findings"] if f["level"] == lv) for lv in ("fail", "warn", "note")
+    }
     return {
         "verdict": "fail" if counts["fail"] else "pass",
         "baseline": {"label": base.label, **base.source, "entries": diff["a"]["count"]},

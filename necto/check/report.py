@@ -42,7 +42,12 @@ def text_report(r: dict[str, Any]) -> str:
 
 def junit_xml(r: dict[str, Any]) -> bytes:
     s = r["summary"]
-    suites = ET.Element("testsuites", name="necto check", tests=str(s["endpoints"]), failures=str(sum(1 for ep in r["endpoints"] if ep["verdict"] == "fail")))
+    suites = ET.Element(
+        "testsuites",
+        name="necto check",
+        tests=str(s["endpoints"]),
+        failures=str(sum(1 for ep in r["endpoints"] if ep["verdict"] == "fail")),
+    )
     suite = ET.SubElement(
         suites, "testsuite", name=f"necto check: {_sides(r)}", tests=suites.get("tests", "0"),
         failures=suites.get("failures", "0"), errors="0", skipped="0",
@@ -51,11 +56,18 @@ def junit_xml(r: dict[str, Any]) -> bytes:
         case = ET.SubElement(suite, "testcase", classname=ep["host"] or "any host", name=f"{ep['method']} {ep['path']}")
         fails = [f for f in ep["findings"] if f["level"] == "fail"]
         if fails:
-            failure = ET.SubElement(case, "failure", message="; ".join(f["message"] for f in fails), type=",".join(sorted({f["kind"] for f in fails})))
+            failure = ET.SubElement(
+                case,
+                "failure",
+                message="; ".join(f["message"] for f in fails),
+                type=",".join(sorted({f["kind"] for f in fails})),
+            )
             failure.text = "\n".join(f"{f['kind']}: {f['message']}" for f in fails)
         others = [f for f in ep["findings"] if f["level"] != "fail"]
         if others:
-            ET.SubElement(case, "system-out").text = "\n".join(f"{f['level']} {f['kind']}: {f['message']}" for f in others)
+            ET.SubElement(case, "system-out").text = "\n".join(
+                f"{f['level']} {f['kind']}: {f['message']}" for f in others
+            )
     ET.indent(suites)
     return ET.tostring(suites, encoding="utf-8", xml_declaration=True) + b"\n"
 

@@ -85,7 +85,11 @@ class CheckRules:
         return {
             "source": self.source,
             "levels": self.levels,
-            "latency": {"thresholdMs": self.latency_ms, "thresholdPct": self.latency_pct, "minSamples": self.min_samples},
+            "latency": {
+                "thresholdMs": self.latency_ms,
+                "thresholdPct": self.latency_pct,
+                "minSamples": self.min_samples,
+            },
             "ignore": {"endpoints": self.ignore_endpoints, "fields": self.ignore_fields},
             "match": {"ignoreHost": self.ignore_host, "rewrite": self.rewrite_text},
             "includeStatic": self.include_static,

@@ -55,13 +55,24 @@ def register(sub: Any, add_data_dir_arg: DataDirArg) -> dict[str, Handler]:
     add.add_argument("--condition", action="append", default=[], metavar="'FIELD OPERATOR VALUE'",
                      help=f"e.g. 'status greaterThan 399', 'header:X-Debug equals 1' (fields: {', '.join(CONDITION_FIELDS)}; repeatable)")  # fmt: skip
     add.add_argument("--any", action="store_true", help="pause when any condition holds (default: all)")
-    add.add_argument("--timeout", type=float, metavar="SECONDS", help="go on by itself after this long (0 = never; default: necto run's --breakpoint-timeout)")
+    add.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help="go on by itself after this long (0 = never; default: necto run's --breakpoint-timeout)",
+    )
     add.add_argument("--timeout-action", choices=("continue", "abort"), help="what happens then (default: necto run's)")
-    add.add_argument("--abort", choices=ABORT_MODES, default="499", help="an abort answers 499 (default) or resets the connection")
+    add.add_argument(
+        "--abort", choices=ABORT_MODES, default="499", help="an abort answers 499 (default) or resets the connection"
+    )
     add.add_argument("--disabled", action="store_true", help="save it disabled")
     add.add_argument("--json", action="store_true", help="print the saved breakpoint as JSON")
 
-    for name, text in (("enable", "enable breakpoints"), ("disable", "disable breakpoints"), ("delete", "delete breakpoints")):
+    for name, text in (
+        ("enable", "enable breakpoints"),
+        ("disable", "disable breakpoints"),
+        ("delete", "delete breakpoints"),
+    ):
         p = bsub.add_parser(name, help=text)
         add_data_dir_arg(p, leaf=True)
         p.add_argument("breakpoints", nargs="+", metavar="BREAKPOINT", help="breakpoint id or name")
@@ -117,10 +128,14 @@ async def find_breakpoint(store: Store, key: str) -> Breakpoint:
 def _rows(bps: list[Breakpoint]) -> list[list[str]]:
     rows = []
     for b in bps:
-        what = " ".join(f"{k}={v if isinstance(v, str) else orjson.dumps(v).decode()}" for k, v in b.match.items()) or "(all)"
+        what = (
+            " ".join(f"{k}={v if isinstance(v, str) else orjson.dumps(v).decode()}" for k, v in b.match.items())
+            or "(all)"
+        )
         if b.conditions:
             joined = f" {b.condition_logic} ".join(
-                f"{c['field']}{':' + c['headerName'] if 'headerName' in c else ''} {c['operator']} {c['value']}" for c in b.conditions
+                f"{c['field']}{':' + c['headerName'] if 'headerName' in c else ''} {c['operator']} {c['value']}"
+                for c in b.conditions
             )
             what += f" when {joined}"
         rows.append([b.id, "on" if b.enabled else "off", b.type, b.name, what])
@@ -249,7 +264,9 @@ class Watcher:
     async def follow(self, connected: asyncio.Event) -> None:
         """Read the event stream until it ends (Necto stopped)."""
         try:
-            async with self.http.get(self.url + "/api/events?kinds=" + EVENT_KINDS, timeout=aiohttp.ClientTimeout(total=None)) as r:
+            async with self.http.get(
+                self.url + "/api/events?kinds=" + EVENT_KINDS, timeout=aiohttp.ClientTimeout(total=None)
+            ) as r:
                 if r.status != 200:
                     self.closed = f"the event stream answered {r.status}: {(await r.text())[:200]}"
                     return
@@ -287,10 +304,17 @@ class Watcher:
         if hit["type"] == "response":
             held += f"  -> {hit['status']} {hit.get('statusText') or ''}".rstrip()
         expires = hit.get("expiresAt")
-        left = f"goes on by itself in {max(0, int(expires / 1000 - time.time()))} s ({hit['timeoutAction']})" if expires else "waits until you decide"
+        left = (
+            f"goes on by itself in {max(0, int(expires / 1000 - time.time()))} s ({hit['timeoutAction']})"
+            if expires
+            else "waits until you decide"
+        )
         waiting = len(self.hits) - 1
         self.say(f"\nHELD {held}")
-        self.say(f"  breakpoint \"{hit['breakpointName']}\", hit {hit['id'][:8]}, {left}" + (f"; {waiting} more waiting" if waiting else ""))
+        self.say(
+            f'  breakpoint "{hit["breakpointName"]}", hit {hit["id"][:8]}, {left}'
+            + (f"; {waiting} more waiting" if waiting else "")
+        )
         self.say("  " + HELP)
         self.out.write("> ")
         self.out.flush()
@@ -435,4 +459,3 @@ async def cmd_watch(args: argparse.Namespace, stdin: TextIO | None = None) -> in
             err(f"no Necto answers at {url}: start it with `necto run` (or pass --url)")
             return EXIT_FAIL
         return await Watcher(http, url, editor).run(LineReader(stdin or sys.stdin))
-

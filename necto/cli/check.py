@@ -36,12 +36,22 @@ def register(sub: Any, add_data_dir_arg: DataDirArg) -> dict[str, Handler]:
     add_data_dir_arg(p)
     p.add_argument("baseline", help="session id or name, or a .har file")
     p.add_argument("current", help="session id or name, or a .har file")
-    p.add_argument("--rules", type=Path, metavar="FILE", help="rules file (YAML; default ./necto-check.yaml if it exists)")
+    p.add_argument(
+        "--rules", type=Path, metavar="FILE", help="rules file (YAML; default ./necto-check.yaml if it exists)"
+    )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--junit", metavar="FILE", type=Path, help="also write JUnit XML (one test case per endpoint)")
-    p.add_argument("--markdown", metavar="FILE", type=Path, help="also write a Markdown table for a pull-request comment")
+    p.add_argument(
+        "--markdown", metavar="FILE", type=Path, help="also write a Markdown table for a pull-request comment"
+    )
     p.add_argument("--ignore-host", action="store_true", help="compare endpoints by method and path only")
-    p.add_argument("--rewrite", action="append", default=[], metavar="FROM=TO", help="compare the baseline's FROM origin with the current TO origin (repeatable)")
+    p.add_argument(
+        "--rewrite",
+        action="append",
+        default=[],
+        metavar="FROM=TO",
+        help="compare the baseline's FROM origin with the current TO origin (repeatable)",
+    )
     p.add_argument("--include-static", action="store_true", help="also compare images, fonts, CSS and scripts")
     return {"check": cmd_check}
 

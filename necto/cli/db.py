@@ -22,9 +22,21 @@ def register(sub: Any, add_data_dir_arg: DataDirArg) -> dict[str, Handler]:
     add_data_dir_arg(v, leaf=True)
     r = dsub.add_parser("recover", help="copy what a damaged database still holds into a new one")
     add_data_dir_arg(r, leaf=True)
-    r.add_argument("-o", "--output", type=Path, default=None, help="where to write it (default: necto.recovered.db beside necto.db)")
-    r.add_argument("--replace", action="store_true", help="then move the damaged file aside (necto.db.damaged-<time>) and put the recovered one in its place")
-    r.add_argument("--no-shell", action="store_true", help="do not use the sqlite3 shell's .recover even if it is installed")
+    r.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=None,
+        help="where to write it (default: necto.recovered.db beside necto.db)",
+    )
+    r.add_argument(
+        "--replace",
+        action="store_true",
+        help="then move the damaged file aside (necto.db.damaged-<time>) and put the recovered one in its place",
+    )
+    r.add_argument(
+        "--no-shell", action="store_true", help="do not use the sqlite3 shell's .recover even if it is installed"
+    )
     return {"db": cmd_db}
 
 
@@ -70,7 +82,9 @@ async def cmd_db(args: argparse.Namespace) -> int:
     if rec.lost_and_found:
         print(f"  lost_and_found: {rec.lost_and_found} rows whose table could not be told")
     if not rec.usable:
-        print("Necto's tables could not be rebuilt from this file: what was found is in the file above, not usable as necto.db")
+        print(
+            "Necto's tables could not be rebuilt from this file: what was found is in the file above, not usable as necto.db"
+        )
         return EXIT_FAIL
     if args.replace:
         aside = await asyncio.to_thread(replace_with, path, output)

@@ -29,9 +29,20 @@ def register(sub: Any, add_data_dir_arg: DataDirArg) -> dict[str, Handler]:
     ex.add_argument("session", nargs="?", help="session id or name (not needed with --entries)")
     ex.add_argument("-o", "--output", help="file to write (default: stdout)")
     ex.add_argument("--entries", help="comma-separated entry ids, exported in this order")
-    ex.add_argument("--filter", "-f", metavar="QUERY", help="only the session's entries this filter-language query selects, e.g. 'status:5xx'")
-    ex.add_argument("--exclude-binary", action="store_true", help="leave out non-text bodies (noted in content.comment)")
-    ex.add_argument("--redact", action="store_true", help="mask credentials, cookies and sensitive data for sharing (log.comment says what)")
+    ex.add_argument(
+        "--filter",
+        "-f",
+        metavar="QUERY",
+        help="only the session's entries this filter-language query selects, e.g. 'status:5xx'",
+    )
+    ex.add_argument(
+        "--exclude-binary", action="store_true", help="leave out non-text bodies (noted in content.comment)"
+    )
+    ex.add_argument(
+        "--redact",
+        action="store_true",
+        help="mask credentials, cookies and sensitive data for sharing (log.comment says what)",
+    )
     ex.add_argument("--name", help='page title for --entries exports (default "Necto Export")')
 
     im = sub.add_parser("import", help="import a HAR file into a new session (or an existing one)")
@@ -139,7 +150,11 @@ async def cmd_export(args: argparse.Namespace) -> int:
         out = open(args.output, "wb") if args.output else sys.stdout.buffer
         try:
             async for chunk in export_har(
-                store.with_annotations(counted(entries)), title=title, exclude_binary=args.exclude_binary, redact=args.redact, plan=plan,
+                store.with_annotations(counted(entries)),
+                title=title,
+                exclude_binary=args.exclude_binary,
+                redact=args.redact,
+                plan=plan,
                 read_body=store.body_chunks,
             ):
                 await asyncio.to_thread(out.write, chunk)

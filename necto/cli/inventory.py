@@ -39,8 +39,14 @@ def register(sub: Any, add_data_dir_arg: DataDirArg) -> dict[str, Handler]:
     add_data_dir_arg(p)
     p.add_argument("source", metavar="SESSION|FILE.har", help="session id or name, or a HAR file")
     p.add_argument("--json", action="store_true", help="print the inventory (or the diff) as JSON")
-    p.add_argument("--diff", metavar="B", help="compare with another session or HAR file: what is new, removed, changed in B")
-    p.add_argument("--openapi", metavar="FILE", help="also write OpenAPI 3.1 (YAML if FILE ends in .yaml/.yml, else JSON; - for stdout)")
+    p.add_argument(
+        "--diff", metavar="B", help="compare with another session or HAR file: what is new, removed, changed in B"
+    )
+    p.add_argument(
+        "--openapi",
+        metavar="FILE",
+        help="also write OpenAPI 3.1 (YAML if FILE ends in .yaml/.yml, else JSON; - for stdout)",
+    )
     p.add_argument("--include-static", action="store_true", help="keep images, fonts, CSS, JS and source maps")
     p.add_argument(
         "--include-unsuccessful",
@@ -102,7 +108,11 @@ async def cmd_inventory(args: argparse.Namespace) -> int:
     data = inventory_json(inv)
     if args.openapi:
         doc = openapi_document(inv, include_unsuccessful=args.include_unsuccessful)
-        text = openapi_yaml(doc) if args.openapi.lower().endswith((".yaml", ".yml")) else orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode()
+        text = (
+            openapi_yaml(doc)
+            if args.openapi.lower().endswith((".yaml", ".yml"))
+            else orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode()
+        )
         try:
             _write(text, args.openapi)
         except OSError as e:

@@ -24,8 +24,15 @@ def register(sub: Any, add_data_dir_arg: DataDirArg) -> dict[str, Handler]:
         "when none answers, the read-only tools read the data directory.",
     )
     add_data_dir_arg(p)
-    p.add_argument("-u", "--url", default=None, help=f"Necto's API (env NECTO_API_URL, default http://127.0.0.1:{DEFAULT_API_PORT})")
-    p.add_argument("-t", "--token", default=None, help="API token if Necto requires one (env NECTO_TOKEN; loopback needs none)")
+    p.add_argument(
+        "-u",
+        "--url",
+        default=None,
+        help=f"Necto's API (env NECTO_API_URL, default http://127.0.0.1:{DEFAULT_API_PORT})",
+    )
+    p.add_argument(
+        "-t", "--token", default=None, help="API token if Necto requires one (env NECTO_TOKEN; loopback needs none)"
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="log to stderr")
     return {"mcp": cmd_mcp}
 

@@ -40,7 +40,9 @@ def register(sub: Any, add_data_dir_arg: DataDirArg) -> dict[str, Handler]:
     p.add_argument("--redact", action="store_true", help="with --har: mask credentials, cookies and personal data")
     p.add_argument("--upstream-ca", type=Path, default=None, help="PEM file of extra CAs to trust for upstream servers")
     p.add_argument("--ssl-insecure", action="store_true", help="do not verify upstream server certificates")
-    p.add_argument("--max-body-size", type=parse_size, default=-1, help="keep at most this much of each body (default: all)")
+    p.add_argument(
+        "--max-body-size", type=parse_size, default=-1, help="keep at most this much of each body (default: all)"
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing of our own unless something fails")
     p.add_argument("cmd", nargs=argparse.REMAINDER, metavar="-- CMD ARGS", help="the command to run")
     return {"record": cmd_record}

@@ -71,19 +71,36 @@ def register(sub: Any, add_data_dir_arg: DataDirArg) -> dict[str, Handler]:
     add_data_dir_arg(rp)
     rp.add_argument("source", help="session id or name, or a .har file")
     rp.add_argument("--to", metavar="URL", help="send the requests to this origin instead (e.g. http://127.0.0.1:9000)")
-    rp.add_argument("--from", dest="from_", metavar="ORIGIN", help="with --to: rewrite only this origin (default: every origin)")
+    rp.add_argument(
+        "--from", dest="from_", metavar="ORIGIN", help="with --to: rewrite only this origin (default: every origin)"
+    )
     rp.add_argument("--concurrency", type=int, default=4, help="requests in flight at once (default 4)")
     rp.add_argument("--keep-order", action="store_true", help="one at a time, in the original order")
     rp.add_argument("--pacing", action="store_true", help="keep the original gaps between requests")
     rp.add_argument("--speed", type=float, default=1.0, help="with --pacing: 2 replays twice as fast")
-    rp.add_argument("--host", action="append", default=[], help="only requests to this host (repeatable; *.example.com)")
+    rp.add_argument(
+        "--host", action="append", default=[], help="only requests to this host (repeatable; *.example.com)"
+    )
     rp.add_argument("--method", action="append", default=[], help="only this method (repeatable)")
     rp.add_argument("--skip-static", action="store_true", help="skip images, fonts, CSS, scripts and media")
-    rp.add_argument("--filter", "-f", metavar="QUERY", help="only the entries this filter-language query selects, e.g. 'method:POST host:api.example.com'")
-    rp.add_argument("--drop-header", action="append", default=[], metavar="NAME", help="do not send this header (repeatable; e.g. cookie)")
+    rp.add_argument(
+        "--filter",
+        "-f",
+        metavar="QUERY",
+        help="only the entries this filter-language query selects, e.g. 'method:POST host:api.example.com'",
+    )
+    rp.add_argument(
+        "--drop-header",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="do not send this header (repeatable; e.g. cookie)",
+    )
     rp.add_argument("--timeout", type=float, default=30.0, help="seconds per request (default 30)")
     rp.add_argument("--name", help='name of the new session (default "Replay of <source>")')
-    rp.add_argument("--upstream-ca", type=Path, default=None, help="PEM file of extra CAs to trust for upstream servers")
+    rp.add_argument(
+        "--upstream-ca", type=Path, default=None, help="PEM file of extra CAs to trust for upstream servers"
+    )
     rp.add_argument("--ssl-insecure", action="store_true", help="do not verify upstream server certificates")
     rp.add_argument("--json", action="store_true", help="print the finished job as JSON")
 
@@ -92,13 +109,33 @@ def register(sub: Any, add_data_dir_arg: DataDirArg) -> dict[str, Handler]:
     dp.add_argument("a", help="session id or name, or a .har file")
     dp.add_argument("b", help="session id or name, or a .har file")
     dp.add_argument("--json", action="store_true", help="print the full diff as JSON")
-    dp.add_argument("--filter", "-f", metavar="QUERY", help="compare only the entries of A and B this filter-language query selects")
-    dp.add_argument("--ignore-header", action="append", default=[], metavar="NAME", help="also ignore this header (repeatable)")
-    dp.add_argument("--ignore-path", action="append", default=[], metavar="JSONPATH", help="ignore this JSON path, e.g. $.meta.ts or $..updatedAt (repeatable)")
-    dp.add_argument("--keep-volatile", action="store_true", help="also compare Date, Set-Cookie, request ids, Content-Length")
+    dp.add_argument(
+        "--filter", "-f", metavar="QUERY", help="compare only the entries of A and B this filter-language query selects"
+    )
+    dp.add_argument(
+        "--ignore-header", action="append", default=[], metavar="NAME", help="also ignore this header (repeatable)"
+    )
+    dp.add_argument(
+        "--ignore-path",
+        action="append",
+        default=[],
+        metavar="JSONPATH",
+        help="ignore this JSON path, e.g. $.meta.ts or $..updatedAt (repeatable)",
+    )
+    dp.add_argument(
+        "--keep-volatile", action="store_true", help="also compare Date, Set-Cookie, request ids, Content-Length"
+    )
     dp.add_argument("--ignore-host", action="store_true", help="pair requests by method + path + query only")
-    dp.add_argument("--rewrite", action="append", default=[], metavar="FROM=TO", help="pair A's FROM origin with B's TO origin (repeatable)")
-    dp.add_argument("--threshold-ms", type=float, default=100.0, help="flag timing changes at least this many ms (default 100)")
+    dp.add_argument(
+        "--rewrite",
+        action="append",
+        default=[],
+        metavar="FROM=TO",
+        help="pair A's FROM origin with B's TO origin (repeatable)",
+    )
+    dp.add_argument(
+        "--threshold-ms", type=float, default=100.0, help="flag timing changes at least this many ms (default 100)"
+    )
     dp.add_argument("--threshold-pct", type=float, default=50.0, help="... and at least this many percent (default 50)")
     return {"replay": cmd_replay, "diff": cmd_diff}
 
@@ -205,7 +242,9 @@ async def cmd_replay(args: argparse.Namespace) -> int:
         if args.json:
             sys.stdout.write(orjson.dumps(job.as_json(), option=orjson.OPT_INDENT_2).decode() + "\n")
         else:
-            print(f"{job.status}: replayed {job.done}/{job.total}, {job.failed} failed, into session {job.session_id}  {job.session_name}")
+            print(
+                f"{job.status}: replayed {job.done}/{job.total}, {job.failed} failed, into session {job.session_id}  {job.session_name}"
+            )
             for f in job.failures:
                 print(f"  failed  {f['method']} {f['url']}  {f['error']}")
         if job.status == "failed":
@@ -340,7 +379,9 @@ def print_report(r: dict[str, Any]) -> None:
                     )
     rows = r["timing"]
     if rows:
-        print(f"\nTiming, median ms (flagged: at least {r['options']['thresholdMs']:g} ms and {r['options']['thresholdPct']:g}%):")
+        print(
+            f"\nTiming, median ms (flagged: at least {r['options']['thresholdMs']:g} ms and {r['options']['thresholdPct']:g}%):"
+        )
         header = ["ENDPOINT", "N A/B", "TOTAL A", "TOTAL B", "DELTA", "WAIT A", "WAIT B", ""]
         rows_out = [
             [

@@ -41,7 +41,7 @@ def register(sub: Any, add_data_dir_arg: DataDirArg) -> dict[str, Handler]:
         for field in ("url", "host", "path"):
             p.add_argument(f"--{field}", help=f"match.{field} (glob, or /regex/flags)")
         p.add_argument("--method", action="append", help="match.method (repeatable)")
-        p.add_argument("--config", metavar="JSON", help='the action\'s config, JSON or YAML, e.g. \'{"status": 503}\'')
+        p.add_argument("--config", metavar="JSON", help="the action's config, JSON or YAML, e.g. '{\"status\": 503}'")
         p.add_argument("--priority", type=float, help="lower runs first (default: after the last rule)")
         state = p.add_mutually_exclusive_group()
         state.add_argument("--disabled", dest="enabled", action="store_false", default=None, help="save it disabled")
@@ -134,7 +134,10 @@ def _match(args: argparse.Namespace, current: dict[str, Any] | None) -> dict[str
 def _rule_rows(rules: list[Rule]) -> list[list[str]]:
     rows = []
     for i, r in enumerate(rules, 1):
-        what = " ".join(f"{k}={v if isinstance(v, str) else orjson.dumps(v).decode()}" for k, v in r.match.items()) or "(all)"
+        what = (
+            " ".join(f"{k}={v if isinstance(v, str) else orjson.dumps(v).decode()}" for k, v in r.match.items())
+            or "(all)"
+        )
         rows.append([str(i), r.id, "on" if r.enabled else "off", str(r.as_json()["priority"]), r.action, r.name, what])
     return rows
 
@@ -223,5 +226,7 @@ async def _run(store: Store, args: argparse.Namespace) -> int:
         print(f"{args.file}: {len(items)} valid rules")
         return EXIT_OK
     counts = await store.import_rules(items, replace=args.replace)
-    print(f"imported {args.file}: {counts['created']} created, {counts['updated']} updated, {counts['deleted']} deleted")
+    print(
+        f"imported {args.file}: {counts['created']} created, {counts['updated']} updated, {counts['deleted']} deleted"
+    )
     return EXIT_OK

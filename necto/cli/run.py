@@ -62,30 +62,137 @@ def register(sub: Any, add_data_dir_arg: DataDirArg) -> dict[str, Handler]:
     run = sub.add_parser("run", help="start the proxy (:8888) and the API/web page (:8889)")
     add_data_dir_arg(run)
     run.add_argument("--proxy-host", default="127.0.0.1", help="proxy listen address (default 127.0.0.1)")
-    run.add_argument("--proxy-port", type=port, default=DEFAULT_PROXY_PORT, help="proxy port (default 8888; 0 = any free port)")
-    run.add_argument("--api-host", default="127.0.0.1", help="API listen address (default 127.0.0.1; anything else requires a token)")
+    run.add_argument(
+        "--proxy-port", type=port, default=DEFAULT_PROXY_PORT, help="proxy port (default 8888; 0 = any free port)"
+    )
+    run.add_argument(
+        "--api-host", default="127.0.0.1", help="API listen address (default 127.0.0.1; anything else requires a token)"
+    )
     run.add_argument("--api-port", type=port, default=DEFAULT_API_PORT, help="API and web page port (default 8889)")
-    run.add_argument("--max-body-size", type=parse_size, default=-1, help="keep at most this much of each body, e.g. 10MB (default: all); longer bodies are stored truncated and flagged")
-    run.add_argument("--stream-above", type=parse_size, default=DEFAULT_STREAM_ABOVE, metavar="SIZE", help="stream request and response bodies longer than this through as they arrive, recording them to the body store as they pass (default 8MB; bodies of unknown length and event streams always stream)")
-    run.add_argument("--max-upload-size", type=parse_size, default=DEFAULT_MAX_UPLOAD, help="largest HAR upload the API accepts (default 1GB)")
-    run.add_argument("--token", default=None, help=f"API token (Bearer header or ?token=); generated when the API is not on loopback. Visible in ps: prefer --token-file or ${TOKEN_ENV}")
-    run.add_argument("--token-file", type=Path, default=None, metavar="FILE", help="read the API token from FILE (its first line)")
-    run.add_argument("--allow-host", action="append", default=[], metavar="NAME", help="extra Host name the API answers to (repeatable)")
-    run.add_argument("--upstream-ca", type=Path, default=None, help="PEM file of extra CAs to trust for upstream servers")
+    run.add_argument(
+        "--max-body-size",
+        type=parse_size,
+        default=-1,
+        help="keep at most this much of each body, e.g. 10MB (default: all); longer bodies are stored truncated and flagged",
+    )
+    run.add_argument(
+        "--stream-above",
+        type=parse_size,
+        default=DEFAULT_STREAM_ABOVE,
+        metavar="SIZE",
+        help="stream request and response bodies longer than this through as they arrive, recording them to the body store as they pass (default 8MB; bodies of unknown length and event streams always stream)",
+    )
+    run.add_argument(
+        "--max-upload-size",
+        type=parse_size,
+        default=DEFAULT_MAX_UPLOAD,
+        help="largest HAR upload the API accepts (default 1GB)",
+    )
+    run.add_argument(
+        "--token",
+        default=None,
+        help=f"API token (Bearer header or ?token=); generated when the API is not on loopback. Visible in ps: prefer --token-file or ${TOKEN_ENV}",
+    )
+    run.add_argument(
+        "--token-file", type=Path, default=None, metavar="FILE", help="read the API token from FILE (its first line)"
+    )
+    run.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="extra Host name the API answers to (repeatable)",
+    )
+    run.add_argument(
+        "--upstream-ca", type=Path, default=None, help="PEM file of extra CAs to trust for upstream servers"
+    )
     run.add_argument("--ssl-insecure", action="store_true", help="do not verify upstream server certificates")
-    run.add_argument("--mode", action="append", default=None, metavar="MODE", help="a proxy mode as mitmproxy names it (repeatable): regular (default), socks5, reverse:http://localhost:3000, upstream:http://proxy:3128, transparent, wireguard; append @PORT to choose a mode's port (the first uses --proxy-port)")
-    run.add_argument("--upstream-proxy", default=None, metavar="URL", help="send traffic through this proxy for this run: http://[user:pass@]host:port, https://..., socks5://... (the API's /api/upstream-proxy setting is stored instead)")
-    run.add_argument("--client-certs", type=Path, default=None, metavar="DIR|FILE", help="client certificate (PEM with key) for upstream mTLS, or a directory of <host>.pem files")
-    run.add_argument("--connect-timeout", type=float, default=30.0, metavar="SECONDS", help="give up resolving and connecting to an upstream after this long (default 30)")
-    run.add_argument("--network", metavar="PROFILE", default=None, help='network conditions for all traffic: a profile name or id ("Slow 3G", preset-4; see necto network list), or off')
-    run.add_argument("--breakpoint-timeout", type=float, default=300.0, metavar="SECONDS", help="how long an exchange held at a breakpoint waits before it goes on by itself (default 300; 0 = wait forever; a breakpoint's own timeout wins)")
-    run.add_argument("--breakpoint-timeout-action", choices=("continue", "abort"), default="continue", help="what a held exchange does when its time is up: continue unmodified (default) or abort")
-    run.add_argument("--header-timeout", type=seconds, default=DEFAULT_HEADER_TIMEOUT, metavar="SECONDS", help=f"close a new connection that has not sent its first request's headers within this (default {DEFAULT_HEADER_TIMEOUT:g})")
-    run.add_argument("--idle-timeout", type=seconds, default=DEFAULT_IDLE_TIMEOUT, metavar="SECONDS", help=f"close a connection with no request in progress after this (default {DEFAULT_IDLE_TIMEOUT:g})")
-    run.add_argument("--max-connections", type=count, default=DEFAULT_MAX_CONNECTIONS, metavar="N", help=f"most client connections the proxy holds at once (default {DEFAULT_MAX_CONNECTIONS}, lowered to fit the open-files limit)")
-    run.add_argument("--shutdown-timeout", type=seconds, default=DEFAULT_SHUTDOWN_TIMEOUT, metavar="SECONDS", help=f"on Ctrl-C / SIGTERM, how long exchanges in flight may take to finish (default {DEFAULT_SHUTDOWN_TIMEOUT:g})")
-    run.add_argument("--proto-dir", type=Path, default=None, metavar="DIR", help="a .proto file, or a directory of them: Protobuf and gRPC bodies are shown with their field names")
-    run.add_argument("--no-search-index", action="store_true", help="do not index bodies for search in the background (a search then indexes what it needs first)")
+    run.add_argument(
+        "--mode",
+        action="append",
+        default=None,
+        metavar="MODE",
+        help="a proxy mode as mitmproxy names it (repeatable): regular (default), socks5, reverse:http://localhost:3000, upstream:http://proxy:3128, transparent, wireguard; append @PORT to choose a mode's port (the first uses --proxy-port)",
+    )
+    run.add_argument(
+        "--upstream-proxy",
+        default=None,
+        metavar="URL",
+        help="send traffic through this proxy for this run: http://[user:pass@]host:port, https://..., socks5://... (the API's /api/upstream-proxy setting is stored instead)",
+    )
+    run.add_argument(
+        "--client-certs",
+        type=Path,
+        default=None,
+        metavar="DIR|FILE",
+        help="client certificate (PEM with key) for upstream mTLS, or a directory of <host>.pem files",
+    )
+    run.add_argument(
+        "--connect-timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="give up resolving and connecting to an upstream after this long (default 30)",
+    )
+    run.add_argument(
+        "--network",
+        metavar="PROFILE",
+        default=None,
+        help='network conditions for all traffic: a profile name or id ("Slow 3G", preset-4; see necto network list), or off',
+    )
+    run.add_argument(
+        "--breakpoint-timeout",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="how long an exchange held at a breakpoint waits before it goes on by itself (default 300; 0 = wait forever; a breakpoint's own timeout wins)",
+    )
+    run.add_argument(
+        "--breakpoint-timeout-action",
+        choices=("continue", "abort"),
+        default="continue",
+        help="what a held exchange does when its time is up: continue unmodified (default) or abort",
+    )
+    run.add_argument(
+        "--header-timeout",
+        type=seconds,
+        default=DEFAULT_HEADER_TIMEOUT,
+        metavar="SECONDS",
+        help=f"close a new connection that has not sent its first request's headers within this (default {DEFAULT_HEADER_TIMEOUT:g})",
+    )
+    run.add_argument(
+        "--idle-timeout",
+        type=seconds,
+        default=DEFAULT_IDLE_TIMEOUT,
+        metavar="SECONDS",
+        help=f"close a connection with no request in progress after this (default {DEFAULT_IDLE_TIMEOUT:g})",
+    )
+    run.add_argument(
+        "--max-connections",
+        type=count,
+        default=DEFAULT_MAX_CONNECTIONS,
+        metavar="N",
+        help=f"most client connections the proxy holds at once (default {DEFAULT_MAX_CONNECTIONS}, lowered to fit the open-files limit)",
+    )
+    run.add_argument(
+        "--shutdown-timeout",
+        type=seconds,
+        default=DEFAULT_SHUTDOWN_TIMEOUT,
+        metavar="SECONDS",
+        help=f"on Ctrl-C / SIGTERM, how long exchanges in flight may take to finish (default {DEFAULT_SHUTDOWN_TIMEOUT:g})",
+    )
+    run.add_argument(
+        "--proto-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="a .proto file, or a directory of them: Protobuf and gRPC bodies are shown with their field names",
+    )
+    run.add_argument(
+        "--no-search-index",
+        action="store_true",
+        help="do not index bodies for search in the background (a search then indexes what it needs first)",
+    )
     run.add_argument("-v", "--verbose", action="store_true", help="log mitmproxy's connection events")
     return {"run": cmd_run}
 
@@ -102,7 +209,9 @@ def _conditions(necto: Any) -> list[str]:
         lines.append(f"  Rules      {len(book.rules.rules)} enabled (necto rules list)")
     breaks = necto.breakpoint_book
     if breaks is not None and breaks.breakpoints:
-        lines.append(f"  Breakpoints {len(breaks.breakpoints)} enabled (necto breakpoints list; necto breakpoints watch)")
+        lines.append(
+            f"  Breakpoints {len(breaks.breakpoints)} enabled (necto breakpoints list; necto breakpoints watch)"
+        )
     return lines
 
 
@@ -209,6 +318,8 @@ def upstream_lines(necto: Any) -> list[str]:
         return []
     where = "this run (--upstream-proxy)" if config.source == "cli" else "stored; change it with /api/upstream-proxy"
     return [f"  Upstream   {config.url} ({where}; bypassed: {', '.join(config.bypass_rules) or 'nothing'})"]
+
+
 def read_token(args: argparse.Namespace) -> tuple[str | None, str]:
     """The token and where it came from: --token, --token-file, $NECTO_TOKEN, else None
     ("generated" later if needed). ("message", "error") when the file cannot be read."""
@@ -259,7 +370,11 @@ class DropReporter:
         if d.entries + d.frames > self.reported:
             self.last = asyncio.get_running_loop().time()
             self.reported = d.entries + d.frames
-            print(f"necto: {lost_text(d)} could not be stored since start; last reason: {d.reason} (see /api/health)", file=sys.stderr, flush=True)
+            print(
+                f"necto: {lost_text(d)} could not be stored since start; last reason: {d.reason} (see /api/health)",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def close(self) -> None:
         if self._later is not None:

@@ -50,7 +50,12 @@ def register(sub: Any, add_data_dir_arg: DataDirArg) -> dict[str, Handler]:
     tl = tsub.add_parser("list", help="list entries (default: the active session)")
     add_data_dir_arg(tl, leaf=True)
     tl.add_argument("--session", help="session id or name")
-    tl.add_argument("--filter", "-f", metavar="QUERY", help='the filter language, e.g. \'method:POST status:5xx body:"order_id=8812"\' (see the README)')
+    tl.add_argument(
+        "--filter",
+        "-f",
+        metavar="QUERY",
+        help="the filter language, e.g. 'method:POST status:5xx body:\"order_id=8812\"' (see the README)",
+    )
     tl.add_argument("--search", help="substring of the URL or method")
     tl.add_argument("--method", action="append", default=[], help="only this method (repeatable)")
     tl.add_argument("--status", action="append", default=[], help="status code or class like 4xx (repeatable)")
@@ -63,7 +68,12 @@ def register(sub: Any, add_data_dir_arg: DataDirArg) -> dict[str, Handler]:
     tq = tsub.add_parser("search", help="find TEXT in URLs, headers and bodies (decoded) across sessions, newest first")
     add_data_dir_arg(tq, leaf=True)
     tq.add_argument("text", help="a substring, case-insensitive")
-    tq.add_argument("--in", dest="search_in", default="url,headers,body", help="where: url,headers,body,notes (default url,headers,body)")
+    tq.add_argument(
+        "--in",
+        dest="search_in",
+        default="url,headers,body",
+        help="where: url,headers,body,notes (default url,headers,body)",
+    )
     tq.add_argument("--session", help="only this session (id or name; default: every session)")
     tq.add_argument("--filter", "-f", metavar="QUERY", help="also this filter-language query")
     tq.add_argument("--limit", type=int, default=50)

@@ -18,6 +18,7 @@ from necto.vocab import is_text_mime
 PHASES = ("blocked", "dns", "connect", "ssl", "send", "wait", "receive")
 MAX_TEXT_DIFF_LINES = 400
 
+
 def json_changes(a: Any, b: Any, opts: CompareOptions) -> tuple[list[dict[str, Any]], bool]:
     """Structural differences as `{path, type: added|removed|changed, a, b}`; (changes, capped)."""
     out: list[dict[str, Any]] = []
@@ -251,7 +252,9 @@ def replay_comparison(original: Entry, replayed: Entry, opts: CompareOptions | N
     opts = opts or CompareOptions()
     changes: list[dict[str, Any]] = []
     if status_of(original) != status_of(replayed):
-        changes.append({"type": "status", "field": "status", "original": status_of(original), "replayed": status_of(replayed)})
+        changes.append(
+            {"type": "status", "field": "status", "original": status_of(original), "replayed": status_of(replayed)}
+        )
     h = diff_headers(original.response_headers, replayed.response_headers, opts)
     for x in h["removed"]:
         changes.append({"type": "header", "field": x["name"].lower(), "original": x["value"], "replayed": None})
@@ -265,13 +268,17 @@ def replay_comparison(original: Entry, replayed: Entry, opts: CompareOptions | N
         (response_body_known(original), response_body_known(replayed)),
     )  # fmt: skip
     if body["identical"] is not None and body["a"]["size"] != body["b"]["size"]:
-        changes.append({"type": "body_size", "field": "size", "original": body["a"]["size"], "replayed": body["b"]["size"]})
+        changes.append(
+            {"type": "body_size", "field": "size", "original": body["a"]["size"], "replayed": body["b"]["size"]}
+        )
     if body["identical"] is False:
         if body["kind"] == "json":
             for c in body["changes"]:
                 changes.append({"type": "body", "field": c["path"], "original": c["a"], "replayed": c["b"]})
         else:
-            changes.append({"type": "body", "field": "sha256", "original": body["a"]["sha256"], "replayed": body["b"]["sha256"]})
+            changes.append(
+                {"type": "body", "field": "sha256", "original": body["a"]["sha256"], "replayed": body["b"]["sha256"]}
+            )
     return {
         "identical": not changes,
         "changes": changes,

@@ -20,9 +20,7 @@ VOLATILE_HEADERS = frozenset(
 
 
 # Headers that restate the body or the connection; the body diff reports the real change.
-DERIVED_HEADERS = frozenset(
-    {"content-length", "transfer-encoding", "connection", "keep-alive", "proxy-connection"}
-)
+DERIVED_HEADERS = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive", "proxy-connection"})
 
 
 @dataclass

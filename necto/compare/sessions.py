@@ -22,6 +22,7 @@ from necto.vocab import DEFAULT_PORTS
 
 DIGEST_BATCH = 200
 
+
 def pairing_key(url: str, ignore_host: bool) -> tuple[str, str]:
     """(endpoint, query): scheme/host lower-cased, default port dropped, query params sorted."""
     u = urlsplit(url)
@@ -116,9 +117,7 @@ def timing_table(a: list[Digest], b: list[Digest], opts: CompareOptions) -> list
         delta = round(tb - ta, 3) if ta is not None and tb is not None else None
         pct = round(delta / ta * 100, 1) if delta is not None and ta else None
         flagged = (
-            delta is not None
-            and abs(delta) >= opts.threshold_ms
-            and (pct is None or abs(pct) >= opts.threshold_pct)
+            delta is not None and abs(delta) >= opts.threshold_ms and (pct is None or abs(pct) >= opts.threshold_pct)
         )
         rows.append(
             {
@@ -144,7 +143,9 @@ def _brief(d: Digest, occurrence: int) -> dict[str, Any]:
 Suspects = list[tuple[dict[str, Any], Digest, Digest]]
 
 
-def _pair(a: list[Digest], b: list[Digest], opts: CompareOptions) -> tuple[list[Any], list[Any], int, list[dict[str, Any]], Suspects]:
+def _pair(
+    a: list[Digest], b: list[Digest], opts: CompareOptions
+) -> tuple[list[Any], list[Any], int, list[dict[str, Any]], Suspects]:
     """Pair by key + occurrence; status and header changes now, bodies only where hashes differ."""
     groups_a: dict[str, list[Digest]] = {}
     groups_b: dict[str, list[Digest]] = {}

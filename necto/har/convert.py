@@ -46,7 +46,9 @@ _DATE = re.compile(
     r"^\s*(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2}))?(?:[.,](\d+))?\s*(Z|z|[+-]\d{2}:?\d{2})?\s*$"
 )
 # har-schema's date pattern (for cache entries, where the zone is optional)
-_SCHEMA_DATE = re.compile(r"^(\d{4})(-)?(\d\d)(-)?(\d\d)(T)?(\d\d)(:)?(\d\d)(:)?(\d\d)(\.\d+)?(Z|([+-])(\d\d)(:)?(\d\d))?")
+_SCHEMA_DATE = re.compile(
+    r"^(\d{4})(-)?(\d\d)(-)?(\d\d)(T)?(\d\d)(:)?(\d\d)(:)?(\d\d)(\.\d+)?(Z|([+-])(\d\d)(:)?(\d\d))?"
+)
 
 _VERSIONS = {
     "http/1.1": "HTTP/1.1", "1.1": "HTTP/1.1", "http/1.0": "HTTP/1.0", "1.0": "HTTP/1.0",
@@ -248,7 +250,13 @@ def _cookies(c: _Ctx, value: Any, sub: str) -> list[dict[str, Any]] | None:
     return out
 
 
-def _name_value(c: _Ctx, obj: dict[str, Any], sub: str, optional: tuple[str, ...] = ("comment",), required: tuple[str, ...] = ("name", "value")) -> None:
+def _name_value(
+    c: _Ctx,
+    obj: dict[str, Any],
+    sub: str,
+    optional: tuple[str, ...] = ("comment",),
+    required: tuple[str, ...] = ("name", "value"),
+) -> None:
     """A cookie, query parameter or postData param: the `required` fields present, and these
     and the `optional` ones strings."""
     for key in (*required, *optional):
@@ -277,7 +285,9 @@ def _size(c: _Ctx, obj: dict[str, Any], key: str, sub: str) -> int | None:
 
 
 # ---------------------------------------------------------------------------- bodies
-def _body(c: _Ctx, obj: dict[str, Any], sub: str, over: dict[str, Any], har: dict[str, Any], which: str) -> bytes | None:
+def _body(
+    c: _Ctx, obj: dict[str, Any], sub: str, over: dict[str, Any], har: dict[str, Any], which: str
+) -> bytes | None:
     """The body bytes of a content or postData object. How the file wrote them (base64 or
     text) is remembered where export would choose otherwise."""
     text = obj.get("text")
@@ -301,7 +311,10 @@ def _body(c: _Ctx, obj: dict[str, Any], sub: str, over: dict[str, Any], har: dic
             try:
                 body = base64.b64decode(text + "=" * (-len(text) % 4), validate=False)
             except (binascii.Error, ValueError):
-                c.warn(f"{sub}.encoding", f"base64 text does not decode; body kept as text (kept in {sub.rsplit('.', 1)[-1]}._encoding)")
+                c.warn(
+                    f"{sub}.encoding",
+                    f"base64 text does not decode; body kept as text (kept in {sub.rsplit('.', 1)[-1]}._encoding)",
+                )
                 over["_encoding"] = enc
                 return text.encode("utf-8", "surrogatepass")
         if base64.b64encode(body).decode("ascii") != text:
@@ -311,7 +324,10 @@ def _body(c: _Ctx, obj: dict[str, Any], sub: str, over: dict[str, Any], har: dic
         if text_or_base64(body)[1] is None:
             har.setdefault("encoding", {})[which] = "base64"
         return body
-    c.warn(f"{sub}.encoding", f"unsupported encoding {enc!r}; body kept as text (kept in {sub.rsplit('.', 1)[-1]}._encoding)")
+    c.warn(
+        f"{sub}.encoding",
+        f"unsupported encoding {enc!r}; body kept as text (kept in {sub.rsplit('.', 1)[-1]}._encoding)",
+    )
     over["_encoding"] = enc
     return text.encode("utf-8", "surrogatepass")
 
@@ -389,7 +405,11 @@ def _timings(c: _Ctx, raw: dict[str, Any], har: dict[str, Any], hentry: dict[str
     raw_time = raw.get("time")
     total = _number(raw_time)
     if missing:
-        c.warn("timings", f"missing {', '.join(missing)}; 0 used" + (", the rest of `time` as wait" if "wait" in missing and total else ""))
+        c.warn(
+            "timings",
+            f"missing {', '.join(missing)}; 0 used"
+            + (", the rest of `time` as wait" if "wait" in missing and total else ""),
+        )
     _ssl_rule(c, vals, total, t, ht, omit)
     timings = Timings(**vals)
     if total is not None and "wait" in missing:
@@ -405,7 +425,10 @@ def _timings(c: _Ctx, raw: dict[str, Any], har: dict[str, Any], hentry: dict[str
         elif raw_time != _tidy(sigma):
             hentry["time"] = raw_time  # the phases explain it: as written
     else:
-        c.warn("time", f"{total:g} is not the sum of the timings ({_tidy(round(sigma, 6)):g}); the sum is used (kept in _time)")
+        c.warn(
+            "time",
+            f"{total:g} is not the sum of the timings ({_tidy(round(sigma, 6)):g}); the sum is used (kept in _time)",
+        )
         hentry["_time"] = raw_time
     if ht:
         har["timings"] = ht
@@ -414,7 +437,9 @@ def _timings(c: _Ctx, raw: dict[str, Any], har: dict[str, Any], hentry: dict[str
     return timings
 
 
-def _ssl_rule(c: _Ctx, vals: dict[str, float], total: float | None, t: dict[str, Any], ht: dict[str, Any], omit: list[str]) -> None:
+def _ssl_rule(
+    c: _Ctx, vals: dict[str, float], total: float | None, t: dict[str, Any], ht: dict[str, Any], omit: list[str]
+) -> None:
     """Chromium and Playwright write `ssl` outside `connect`; HAR 1.2 puts it inside. Decided
     per entry from both facts: if `time` is the sum with ssl counted on its own, ssl was outside
     (connect += ssl, time kept); if `time` is the sum without it, ssl was inside (time kept; an
@@ -429,15 +454,21 @@ def _ssl_rule(c: _Ctx, vals: dict[str, float], total: float | None, t: dict[str,
     if outside or (not inside and ssl > was):
         new = round(was + ssl, 6)
         why = f"`time` {total:g} counts ssl {ssl:g} on its own" if outside else f"ssl {ssl:g} > connect {connect:g}"
-        c.warn("timings.ssl", f"ssl was outside connect ({why}): connect {connect:g} -> {_tidy(new):g} so that "
-                              "ssl is inside it as HAR 1.2 says (kept in timings._connect)" + ("; time kept" if outside else ""))
+        c.warn(
+            "timings.ssl",
+            f"ssl was outside connect ({why}): connect {connect:g} -> {_tidy(new):g} so that "
+            "ssl is inside it as HAR 1.2 says (kept in timings._connect)" + ("; time kept" if outside else ""),
+        )
         ht["_connect"] = t.get("connect", -1)
         vals["connect"] = new
         if "connect" in omit:
             omit.remove("connect")
     elif ssl > was:
-        c.warn("timings.ssl", f"ssl ({ssl:g}) > connect ({connect:g}) but `time` counts it inside connect: "
-                              f"ssl lowered to {was:g} (kept in timings._ssl); time kept")
+        c.warn(
+            "timings.ssl",
+            f"ssl ({ssl:g}) > connect ({connect:g}) but `time` counts it inside connect: "
+            f"ssl lowered to {was:g} (kept in timings._ssl); time kept",
+        )
         ht["_ssl"] = t.get("ssl")
         vals["ssl"] = was
 
@@ -471,8 +502,11 @@ def _cache(c: _Ctx, raw: dict[str, Any], hentry: dict[str, Any]) -> None:
     out: dict[str, Any] = {}
     for k, v in cache.items():
         if k in ("beforeRequest", "afterRequest") and v is not None and not _valid_cache_entry(v):
-            c.warn("cache", f"{k} is not a valid HAR cache entry (it needs lastAccess, eTag and an integer "
-                            f"hitCount, and dates); moved to cache._{k}")
+            c.warn(
+                "cache",
+                f"{k} is not a valid HAR cache entry (it needs lastAccess, eTag and an integer "
+                f"hitCount, and dates); moved to cache._{k}",
+            )
             out[f"_{k}"] = v
         else:
             out[k] = v
@@ -617,7 +651,9 @@ def convert_entry(raw: Any, index: int, session_id: str, report: Report, now: fl
     elif qs is None:
         c.warn("request.queryString", "missing; read from the URL")
     else:
-        c.warn("request.queryString", f"wrong type ({type(qs).__name__}); read from the URL (kept in request._queryString)")
+        c.warn(
+            "request.queryString", f"wrong type ({type(qs).__name__}); read from the URL (kept in request._queryString)"
+        )
         hreq["_queryString"] = qs
     hsize = _size(c, req, "headersSize", "request")
     if hsize is None:
@@ -715,7 +751,10 @@ def _status(c: _Ctx, resp: dict[str, Any], hresp: dict[str, Any]) -> int | None:
     if n is not None and n < 0 and n.is_integer():
         c.warn("response.status", f"{n:g}: no response (written as 0, kept in response._status)")
     else:
-        c.warn("response.status", f"{v!r} is not a status code; treated as no response (written as 0, kept in response._status)")
+        c.warn(
+            "response.status",
+            f"{v!r} is not a status code; treated as no response (written as 0, kept in response._status)",
+        )
     hresp["_status"] = v
     return None
 
@@ -737,7 +776,10 @@ def _post_data(c: _Ctx, req: dict[str, Any], e: Entry, har: dict[str, Any], hreq
         if isinstance(pd["params"], list):
             pd["params"] = _params(c, pd["params"], "request.postData.params", need_value=False)
         else:
-            c.warn("request.postData.params", f"wrong type ({type(pd['params']).__name__}); left out (kept in postData._params)")
+            c.warn(
+                "request.postData.params",
+                f"wrong type ({type(pd['params']).__name__}); left out (kept in postData._params)",
+            )
             pd["_params"] = pd.pop("params")
     if "comment" in pd and not isinstance(pd["comment"], str):
         c.warn("request.postData.comment", f"{pd['comment']!r} is not a string; stringified")
@@ -817,7 +859,10 @@ def _response(
         hcontent.update({k: content[k] for k in ("mimeType", "text", "encoding") if k in content})
         for k in ("text", "encoding"):
             if k in hcontent and not isinstance(hcontent[k], str):
-                c.warn(f"response.content.{k}", f"wrong type ({type(hcontent[k]).__name__}); left out (kept in content._{k})")
+                c.warn(
+                    f"response.content.{k}",
+                    f"wrong type ({type(hcontent[k]).__name__}); left out (kept in content._{k})",
+                )
                 hcontent[f"_{k}"] = hcontent.pop(k)
         size = _size(c, content, "size", "response.content")
         if size is not None:
@@ -844,7 +889,9 @@ def _response(
     e.response_truncated = bool(content.get("_truncated"))
     size = _size(c, content, "size", "response.content")
     if size is None:
-        c.warn("response.content.size", "missing; " + ("body length used" if e.response_body is not None else "-1 used"))
+        c.warn(
+            "response.content.size", "missing; " + ("body length used" if e.response_body is not None else "-1 used")
+        )
         size = len(e.response_body) if e.response_body is not None else -1
     e.response_body_size = size
     wire = _size(c, resp, "bodySize", "response")
@@ -881,7 +928,9 @@ def _response(
     return hcontent
 
 
-def _error(raw: dict[str, Any], resp: dict[str, Any] | None, e: Entry, hentry: dict[str, Any], hresp: dict[str, Any]) -> bool:
+def _error(
+    raw: dict[str, Any], resp: dict[str, Any] | None, e: Entry, hentry: dict[str, Any], hresp: dict[str, Any]
+) -> bool:
     """`_error` (Chrome: why there is no response) is modelled; where the file put it, and a
     value that is not a string, are kept as written. True when it was only on the entry."""
     at_response = resp.get("_error") if resp is not None else None

@@ -90,7 +90,15 @@ def har_timings(e: Entry) -> tuple[dict[str, Any], float]:
     if ssl != -1 and ssl > connect:  # keep ssl inside connect
         connect = ssl
     send, wait, receive = num(max(0.0, t.send)), num(max(0.0, t.wait)), num(max(0.0, t.receive))
-    timings = {"blocked": blocked, "dns": dns, "connect": connect, "ssl": ssl, "send": send, "wait": wait, "receive": receive}
+    timings = {
+        "blocked": blocked,
+        "dns": dns,
+        "connect": connect,
+        "ssl": ssl,
+        "send": send,
+        "wait": wait,
+        "receive": receive,
+    }
     total = sum(v for v in (blocked, dns, connect, send, wait, receive) if v >= 0)  # phase_total's order
     return timings, num(total)
 

@@ -131,7 +131,9 @@ class Guard:
                 peak = max(itertools.accumulate(map(_DELTA.__getitem__, brackets), initial=self.depth))
                 if peak > MAX_DEPTH:
                     at = self.offset + _too_deep_at(data, start_depth, start_in, start_escape)
-                    raise self._error(f"the JSON nests deeper than {MAX_DEPTH} levels at byte {at}; a HAR needs about 10")
+                    raise self._error(
+                        f"the JSON nests deeper than {MAX_DEPTH} levels at byte {at}; a HAR needs about 10"
+                    )
             self.depth += 2 * opens - len(brackets)
         self.in_string = end_in
 
@@ -184,7 +186,9 @@ class Guard:
             clamped = INT64[0] if text.startswith(b"-") else INT64[1]
             if self.warn is not None:
                 shown = text[:24].decode() + ("..." if len(text) > 24 else "")
-                self.warn(f"integer {shown} at byte {self.offset + start} is outside the 64-bit range; read as {clamped}")
+                self.warn(
+                    f"integer {shown} at byte {self.offset + start} is outside the 64-bit range; read as {clamped}"
+                )
             out += [data[done:start], str(clamped).encode()]
             done = token.end()
         if not out:

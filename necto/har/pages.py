@@ -81,7 +81,11 @@ def session_plan(facts: SessionHar, title: str, first_started: float | None = No
     if facts.has_captured or not plan.pages:
         plan.own_page = SESSION_PAGE_ID if SESSION_PAGE_ID not in taken else _free_id(taken)
         page = _own_page(plan.own_page, title, facts.first_captured if facts.has_captured else first_started)
-        if plan.pages and facts.first_captured is not None and page["startedDateTime"] < plan.pages[0]["startedDateTime"]:
+        if (
+            plan.pages
+            and facts.first_captured is not None
+            and page["startedDateTime"] < plan.pages[0]["startedDateTime"]
+        ):
             plan.pages.insert(0, page)
         else:
             plan.pages.append(page)

@@ -94,7 +94,7 @@ class HarReader:
                         first = False
                         if event != "start_map":
                             kind = {"start_array": "an array"}.get(event, f"a single {event} value")
-                            raise HarError("log", f"the top level is {kind}, not an object with a \"log\" member")
+                            raise HarError("log", f'the top level is {kind}, not an object with a "log" member')
                     if builder is not None:
                         builder.event(event, value)
                         if event in ("start_map", "start_array"):
@@ -143,12 +143,12 @@ class HarReader:
         if state["log"] != "object":
             if state["log"] is None:
                 keys = ", ".join(top_keys) or "none"
-                raise HarError("log", f"the JSON has no \"log\" member (its top-level keys: {keys})")
-            raise HarError("log", f"\"log\" is {_kind(state['log'])}, not an object")
+                raise HarError("log", f'the JSON has no "log" member (its top-level keys: {keys})')
+            raise HarError("log", f'"log" is {_kind(state["log"])}, not an object')
         if state["entries"] != "array":
             if state["entries"] is None:
                 keys = ", ".join(log_keys) or "none"
-                raise HarError("entries", f"\"log\" has no \"entries\" member (its keys: {keys})")
+                raise HarError("entries", f'"log" has no "entries" member (its keys: {keys})')
             raise HarError("entries", f"log.entries is {_kind(state['entries'])}, not an array")
         return meta
 
@@ -172,7 +172,7 @@ class HarReader:
                 r.warn("log.creator", "name and version should be strings; coerced")
             r.creator = {"name": "Unknown" if name is None else str(name), "version": "" if ver is None else str(ver)}
         elif creator is not None:
-            r.warn("log.creator", f"wrong type ({type(creator).__name__}); \"Unknown\" used")
+            r.warn("log.creator", f'wrong type ({type(creator).__name__}); "Unknown" used')
         elif final:
             r.warn("log.creator", 'missing; "Unknown" used')
         if final:
@@ -190,7 +190,9 @@ class HarReader:
                 isinstance(v, dict) and isinstance(v.get("name"), str) and isinstance(v.get("version"), str)
                 and isinstance(v.get("comment", ""), str)
             ):  # fmt: skip
-                r.warn("log.browser", "not a {name, version, comment?} object of strings; left out (kept in log._browser)")
+                r.warn(
+                    "log.browser", "not a {name, version, comment?} object of strings; left out (kept in log._browser)"
+                )
                 r.log["_browser"] = v
             elif k == "comment" and not isinstance(v, str):
                 r.warn("log.comment", f"{v!r} is not a string; stringified")
@@ -243,7 +245,9 @@ class HarReader:
                 page["startedDateTime"] = iso_time(t if t is not None else self.now)
             timings = page.get("pageTimings")
             if not isinstance(timings, dict):
-                r.warn(f"{where}.pageTimings", ("missing" if timings is None else "not an object") + "; -1 (unknown) used")
+                r.warn(
+                    f"{where}.pageTimings", ("missing" if timings is None else "not an object") + "; -1 (unknown) used"
+                )
                 if timings is not None:
                     page["_pageTimings"] = timings
                 page["pageTimings"] = {k: -1 for k in _PAGE_TIMINGS}
@@ -284,7 +288,11 @@ class HarReader:
         for ref, indexes in self._pagerefs.items():
             if ref not in ids:
                 for i in indexes:
-                    self.report.warn(f"log.entries[{i}].pageref", f"{ref!r} names no page of the file; left out (kept in _pageref)", i)
+                    self.report.warn(
+                        f"log.entries[{i}].pageref",
+                        f"{ref!r} names no page of the file; left out (kept in _pageref)",
+                        i,
+                    )
 
     # -- pass 2
     def batches(self, max_entries: int = BATCH_ENTRIES, max_bytes: int = BATCH_BYTES) -> Iterator[list[Entry]]:
@@ -339,8 +347,10 @@ class HarReader:
             r.warn("log.entries", "empty: the file contains no traffic (an import refuses it)")
         elif r.skipped_count == r.total:
             reasons = "; ".join(
-                f"{g['reason']} (" + ", ".join(f"log.entries[{i}]" for i in g["firstIndexes"])
-                + (", ..." if g["count"] > len(g["firstIndexes"]) else "") + ")"
+                f"{g['reason']} ("
+                + ", ".join(f"log.entries[{i}]" for i in g["firstIndexes"])
+                + (", ..." if g["count"] > len(g["firstIndexes"]) else "")
+                + ")"
                 for g in r.skipped_groups()
             )
             raise HarError(

@@ -47,7 +47,9 @@ def what_it_is(head: bytes) -> str | None:
     return None
 
 
-def explain_json_error(open_file: Callable[[], IO[bytes]], parser_message: str, read: Callable[[IO[bytes]], bytes]) -> str:
+def explain_json_error(
+    open_file: Callable[[], IO[bytes]], parser_message: str, read: Callable[[IO[bytes]], bytes]
+) -> str:
     """The `detail` for a file the JSON parser rejected. `read` turns the raw file into the
     text the parser saw (BOM, JSONP, UTF-16, guard), so positions match what it read."""
     with open_file() as f:

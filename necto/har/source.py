@@ -50,7 +50,9 @@ class Source:
         except UnicodeDecodeError as e:
             self._latin1 = True
             self._pending = b""
-            self._warn(f"file is not valid UTF-8 (byte {self.consumed - len(data) + e.start}); read as Latin-1 from there")
+            self._warn(
+                f"file is not valid UTF-8 (byte {self.consumed - len(data) + e.start}); read as Latin-1 from there"
+            )
             return data[: e.start] + data[e.start :].decode("latin-1").encode("utf-8")
         self._pending = data[used:]
         return data[:used]

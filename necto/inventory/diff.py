@@ -34,7 +34,13 @@ def _facets(ep: dict[str, Any]) -> dict[str, set[str]]:
 
 
 def _summary(key: Key, ep: dict[str, Any]) -> dict[str, Any]:
-    return {"host": key[0], "method": key[1], "pathTemplate": key[2], "count": ep["count"], "statusCodes": ep["statusCodes"]}
+    return {
+        "host": key[0],
+        "method": key[1],
+        "pathTemplate": key[2],
+        "count": ep["count"],
+        "statusCodes": ep["statusCodes"],
+    }
 
 
 def diff_inventories(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:

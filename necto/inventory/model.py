@@ -582,7 +582,9 @@ class InventoryBuilder:
                     p, why = d.param, d.param_note or Note("typed", "")
                     kind = unify_kinds(p.kinds) if p.kinds else "string"
                     name = _unique(param_name(parent, kind, p.kinds), {q.name for q in params})
-                    pp = PathParam(name, len(segs), kind, dict(p.kinds), list(p.examples), why.reason, why.rule, why.evidence)
+                    pp = PathParam(
+                        name, len(segs), kind, dict(p.kinds), list(p.examples), why.reason, why.rule, why.evidence
+                    )
                     stack.append((p, [*segs, "{" + name + "}"], [*params, pp], notes, None))
         endpoints.sort(key=lambda e: (e.host, e.template, _method_rank(e.method), e.method))
         return Inventory(

@@ -33,7 +33,12 @@ def kind_schema(kind: str) -> dict[str, Any]:
 
 def _scheme_name(a: AuthStats) -> str:
     info = a.info
-    if info.type in ("bearer", "jwt") and info.location == "header" and info.name and info.name.lower() == "authorization":
+    if (
+        info.type in ("bearer", "jwt")
+        and info.location == "header"
+        and info.name
+        and info.name.lower() == "authorization"
+    ):
         return "bearerJwt" if info.type == "jwt" else "bearerAuth"
     if info.type == "basic":
         return "basicAuth"
@@ -94,13 +99,24 @@ def operation(ep: Endpoint, op_ids: set[str], schemes: dict[str, dict[str, Any]]
     params: list[dict[str, Any]] = []
     for p in ep.path_params:
         schema = kind_schema(p.kind)
-        param: dict[str, Any] = {"name": p.name, "in": "path", "required": True, "schema": schema, "description": p.reason}
+        param: dict[str, Any] = {
+            "name": p.name,
+            "in": "path",
+            "required": True,
+            "schema": schema,
+            "description": p.reason,
+        }
         if p.examples:
             param["example"] = p.examples[0]
         params.append(param)
     for where, table in (("query", s.query), ("header", s.headers)):
         for stats in table.values():
-            param = {"name": stats.name, "in": where, "required": stats.count == s.count, "schema": kind_schema(stats.kind)}
+            param = {
+                "name": stats.name,
+                "in": where,
+                "required": stats.count == s.count,
+                "schema": kind_schema(stats.kind),
+            }
             if stats.examples:
                 param["example"] = stats.examples[0]
             params.append(param)
@@ -108,7 +124,9 @@ def operation(ep: Endpoint, op_ids: set[str], schemes: dict[str, dict[str, Any]]
         op["parameters"] = params
     if s.request_types:
         content = {
-            mime: _media(s.request_kinds.get(mime, "binary"), s.request_schemas.get(mime), mime, s.request_examples.get(mime))
+            mime: _media(
+                s.request_kinds.get(mime, "binary"), s.request_schemas.get(mime), mime, s.request_examples.get(mime)
+            )
             for mime in s.request_types
         }
         op["requestBody"] = {"content": content, "required": sum(s.request_types.values()) >= s.count}
@@ -145,7 +163,9 @@ def _responses(ep: Endpoint) -> dict[str, Any]:
         content = {}
         for (st, mime), kind in s.response_kinds.items():
             if st == status:
-                content[mime] = _media(kind, s.response_schemas.get((st, mime)), mime, s.response_examples.get((st, mime)))
+                content[mime] = _media(
+                    kind, s.response_schemas.get((st, mime)), mime, s.response_examples.get((st, mime))
+                )
         if content:
             resp["content"] = content
         out[str(status)] = resp
@@ -169,7 +189,9 @@ def openapi_document(
         left_out = len(endpoints) - len(kept)
         endpoints = kept
     hosts = list(dict.fromkeys(e.host for e in endpoints))
-    servers = {h: [{"url": f"{scheme}://{h}"} for scheme in next(e.schemes for e in endpoints if e.host == h)] for h in hosts}
+    servers = {
+        h: [{"url": f"{scheme}://{h}"} for scheme in next(e.schemes for e in endpoints if e.host == h)] for h in hosts
+    }
     paths: dict[str, dict[str, Any]] = {}
     path_hosts: dict[str, list[str]] = {}
     op_ids: set[str] = set()

@@ -382,7 +382,9 @@ class Cluster:
                 self.anchor.setdefault(key, name)
 
     def contradicts(self, other: Cluster) -> bool:
-        return any(key in other.known and not shapes_match(shape, other.known[key]) for key, shape in self.known.items())
+        return any(
+            key in other.known and not shapes_match(shape, other.known[key]) for key, shape in self.known.items()
+        )
 
     def absorb(self, other: Cluster) -> None:
         """Take in an accepted cluster (for conflict checks against everything accepted)."""
@@ -545,7 +547,9 @@ class Vote:
             accepted, folded = [], []
         if not accepted:
             v = first
-            self._all("not-enough-evidence", "; ".join(v.problems) or "no group of siblings shares a shape", _evidence(v))
+            self._all(
+                "not-enough-evidence", "; ".join(v.problems) or "no group of siblings shares a shape", _evidence(v)
+            )
             return
         self.folded = folded
         total = Verdict(

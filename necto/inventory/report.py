@@ -78,8 +78,7 @@ def endpoint_json(ep: Endpoint) -> dict[str, Any]:
         "latency": {"p50": s.latency.percentile(50), "p95": s.latency.percentile(95)},
         "params": {
             "path": [
-                {"name": p.name, "type": p.kind, "examples": p.examples, "reason": p.reason}
-                for p in ep.path_params
+                {"name": p.name, "type": p.kind, "examples": p.examples, "reason": p.reason} for p in ep.path_params
             ],
             "query": _params(s.query, s.count),
             "header": _params(s.headers, s.count),

@@ -51,7 +51,9 @@ class Backend:
     async def online(self) -> bool:
         """Is a Necto answering at the URL? (A 401/403 still means it runs: the call will say why.)"""
         try:
-            async with self._client().get(self.url + "/api/health", timeout=aiohttp.ClientTimeout(total=HEALTH_TIMEOUT)) as r:
+            async with self._client().get(
+                self.url + "/api/health", timeout=aiohttp.ClientTimeout(total=HEALTH_TIMEOUT)
+            ) as r:
                 await r.read()
                 return r.status < 500
         except (aiohttp.ClientError, TimeoutError, OSError):
@@ -59,7 +61,9 @@ class Backend:
 
     async def require_online(self, what: str) -> None:
         if not await self.online():
-            raise ToolError(f"{what} needs a running Necto, and none answers at {self.url}: start it with `necto run` (or pass --url)")
+            raise ToolError(
+                f"{what} needs a running Necto, and none answers at {self.url}: start it with `necto run` (or pass --url)"
+            )
 
     # ------------------------------------------------------------ REST calls
     @asynccontextmanager

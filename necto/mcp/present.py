@@ -46,7 +46,9 @@ def _headers(items: list[dict[str, Any]]) -> list[str]:
     return [_short(f"{h['name']}: {h['value']}", MAX_HEADER_CHARS) for h in items]
 
 
-def body_view(text: str | None, encoding: str | None, mime: str, size: int | None, offset: int, limit: int, hint: str) -> dict[str, Any] | None:
+def body_view(
+    text: str | None, encoding: str | None, mime: str, size: int | None, offset: int, limit: int, hint: str
+) -> dict[str, Any] | None:
     """A body as text when it is text (base64 decoded), else base64; one slice of it."""
     if text is None:
         return None
@@ -98,13 +100,29 @@ def entry_view(entry_id: str, har: dict[str, Any], part: str, offset: int, limit
     if part in ("both", "request"):
         post = req.get("postData")
         if post is not None:
-            body = body_view(post.get("text"), post.get("encoding"), post.get("mimeType", ""), req.get("bodySize"), offset, limit, hint("request"))
+            body = body_view(
+                post.get("text"),
+                post.get("encoding"),
+                post.get("mimeType", ""),
+                req.get("bodySize"),
+                offset,
+                limit,
+                hint("request"),
+            )
             if body is None and post.get("params"):
                 body = {"params": post["params"][:100]}
             request["body"] = body
     if part in ("both", "response"):
         content = resp.get("content") or {}
-        body = body_view(content.get("text"), content.get("encoding"), content.get("mimeType", ""), content.get("size"), offset, limit, hint("response"))
+        body = body_view(
+            content.get("text"),
+            content.get("encoding"),
+            content.get("mimeType", ""),
+            content.get("size"),
+            offset,
+            limit,
+            hint("response"),
+        )
         if body is not None:
             response["body"] = body
         elif content.get("comment"):
@@ -194,12 +212,24 @@ def diff_view(d: dict[str, Any], limit: int, redactor: Redactor | None) -> dict[
         "a": d["a"],
         "b": d["b"],
         "summary": d["summary"],
-        "onlyInA": [{"method": i["method"], "url": url(i["url"]), "status": i["status"]} for i in cut(d["onlyInA"], "onlyInA", notes)],
-        "onlyInB": [{"method": i["method"], "url": url(i["url"]), "status": i["status"]} for i in cut(d["onlyInB"], "onlyInB", notes)],
+        "onlyInA": [
+            {"method": i["method"], "url": url(i["url"]), "status": i["status"]}
+            for i in cut(d["onlyInA"], "onlyInA", notes)
+        ],
+        "onlyInB": [
+            {"method": i["method"], "url": url(i["url"]), "status": i["status"]}
+            for i in cut(d["onlyInB"], "onlyInB", notes)
+        ],
         "changes": changes,
         "slower": [
-            {"endpoint": r["endpoint"], "medianMsA": r["a"]["total"], "medianMsB": r["b"]["total"], "deltaMs": r["delta"]}
-            for r in d["timing"] if r["flagged"]
+            {
+                "endpoint": r["endpoint"],
+                "medianMsA": r["a"]["total"],
+                "medianMsB": r["b"]["total"],
+                "deltaMs": r["delta"],
+            }
+            for r in d["timing"]
+            if r["flagged"]
         ][:limit],
     }
     if notes:

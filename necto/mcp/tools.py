@@ -114,8 +114,18 @@ def _path(args: Args, name: str = "path") -> Path:
 
 # Schema pieces.
 S_SESSION = {"type": "string", "description": "session id or name (default: the active session)"}
-S_REDACT = {"type": "boolean", "default": True, "description": "mask credentials, cookies and personal data (default true)"}
-S_BODY_CHARS = {"type": "integer", "minimum": 0, "maximum": MAX_BODY_CHARS, "default": DEFAULT_BODY_CHARS, "description": "body characters to show"}
+S_REDACT = {
+    "type": "boolean",
+    "default": True,
+    "description": "mask credentials, cookies and personal data (default true)",
+}
+S_BODY_CHARS = {
+    "type": "integer",
+    "minimum": 0,
+    "maximum": MAX_BODY_CHARS,
+    "default": DEFAULT_BODY_CHARS,
+    "description": "body characters to show",
+}
 
 
 def _schema(props: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
@@ -146,13 +156,26 @@ async def _session(b: Backend, key: str | None, online: bool, store: Store | Non
 
 
 async def _entries(
-    b: Backend, session_key: str | None, *, limit: int, offset: int = 0, methods: list[str] | None = None,
-    statuses: list[str] | None = None, hosts: list[str] | None = None, search: str | None = None,
+    b: Backend,
+    session_key: str | None,
+    *,
+    limit: int,
+    offset: int = 0,
+    methods: list[str] | None = None,
+    statuses: list[str] | None = None,
+    hosts: list[str] | None = None,
+    search: str | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, Any]], int]:
     """(session, summaries newest first, total matching) from the API or the store."""
     if await b.online():
         session = await _session(b, session_key, True)
-        params = {"sessionId": session["id"], "limit": str(limit), "offset": str(offset), "sortField": "timestamp", "sortDirection": "desc"}
+        params = {
+            "sessionId": session["id"],
+            "limit": str(limit),
+            "offset": str(offset),
+            "sortField": "timestamp",
+            "sortDirection": "desc",
+        }
         for name, values in (("methods", methods), ("statusCodes", statuses), ("hosts", hosts)):
             if values:
                 params[name] = ",".join(values)
@@ -162,7 +185,15 @@ async def _entries(
         return session, page["entries"], page["count"]
     async with b.store() as store:
         session = await _session(b, session_key, False, store)
-        q = TrafficQuery(session_id=session["id"], search=search, methods=methods or [], hosts=hosts or [], limit=limit, offset=offset, sort_direction="desc")
+        q = TrafficQuery(
+            session_id=session["id"],
+            search=search,
+            methods=methods or [],
+            hosts=hosts or [],
+            limit=limit,
+            offset=offset,
+            sort_direction="desc",
+        )
         for code in statuses or []:
             q.add_status(code)
         found, count = await store.list_entries(q)
@@ -193,18 +224,32 @@ async def list_traffic(b: Backend, args: Args) -> Any:
         statuses=[str(status)] if status is not None else None, hosts=[host] if host else None,
     )  # fmt: skip
     redactor = Redactor() if _bool(args, "redact", True) else None
-    out = {"session": _brief_session(session), "total": count, "offset": offset, "entries": [summary(e, redactor) for e in entries]}
+    out = {
+        "session": _brief_session(session),
+        "total": count,
+        "offset": offset,
+        "entries": [summary(e, redactor) for e in entries],
+    }
     if offset + len(entries) < count:
-        out["note"] = f"newest first; {count - offset - len(entries)} more: call list_traffic with offset={offset + len(entries)}"
+        out["note"] = (
+            f"newest first; {count - offset - len(entries)} more: call list_traffic with offset={offset + len(entries)}"
+        )
     return out
 
 
 async def search_traffic(b: Backend, args: Args) -> Any:
     limit = _int(args, "limit", 50, 1, 1000)
     lo, hi = _int(args, "statusMin", None, 0, 999), _int(args, "statusMax", None, 0, 999)
-    url_part, host, ctype, method = _str(args, "urlContains"), _str(args, "host"), _str(args, "contentType"), _str(args, "method")
+    url_part, host, ctype, method = (
+        _str(args, "urlContains"),
+        _str(args, "host"),
+        _str(args, "contentType"),
+        _str(args, "method"),
+    )
     assert limit is not None
-    session, scanned, _ = await _entries(b, _str(args, "sessionId"), limit=SCAN_LIMIT, methods=[method] if method else None, search=url_part)
+    session, scanned, _ = await _entries(
+        b, _str(args, "sessionId"), limit=SCAN_LIMIT, methods=[method] if method else None, search=url_part
+    )
 
     def keep(e: dict[str, Any]) -> bool:
         status = e.get("status")
@@ -220,7 +265,12 @@ async def search_traffic(b: Backend, args: Args) -> Any:
 
     matched = [e for e in scanned if keep(e)]
     redactor = Redactor() if _bool(args, "redact", True) else None
-    out = {"session": _brief_session(session), "scanned": len(scanned), "matched": len(matched), "entries": [summary(e, redactor) for e in matched[:limit]]}
+    out = {
+        "session": _brief_session(session),
+        "scanned": len(scanned),
+        "matched": len(matched),
+        "entries": [summary(e, redactor) for e in matched[:limit]],
+    }
     if len(matched) > limit:
         out["note"] = f"first {limit} of {len(matched)} matches shown (newest first); raise limit for more"
     return out
@@ -300,7 +350,8 @@ async def replay_request(b: Backend, args: Args) -> Any:
         "comparison": {
             "identical": comparison.get("identical"),
             "changes": [
-                {k: (str(v)[:120] if k in ("original", "replayed") else v) for k, v in c.items()} for c in comparison.get("changes", [])[:20]
+                {k: (str(v)[:120] if k in ("original", "replayed") else v) for k, v in c.items()}
+                for c in comparison.get("changes", [])[:20]
             ],
             "originalDurationMs": comparison.get("originalDuration"),
         },
@@ -333,7 +384,10 @@ async def list_rules(b: Backend, args: Args) -> Any:
 async def create_rule(b: Backend, args: Args) -> Any:
     body = rule_body(args)
     await b.require_online("create_rule")
-    return {"rule": _rule_view(await b.call("POST", "/api/rules", json=body)), "note": "active for the next matching request"}
+    return {
+        "rule": _rule_view(await b.call("POST", "/api/rules", json=body)),
+        "note": "active for the next matching request",
+    }
 
 
 async def toggle_rule(b: Backend, args: Args) -> Any:
@@ -370,7 +424,9 @@ async def export_har_file(b: Backend, args: Args) -> Any:
         with open(tmp, "wb") as f:
             if await b.online():
                 if ids:
-                    req = b.request("POST", "/api/har/export", json={"entryIds": ids, "redact": redact, "excludeBinary": exclude})
+                    req = b.request(
+                        "POST", "/api/har/export", json={"entryIds": ids, "redact": redact, "excludeBinary": exclude}
+                    )
                     label = f"{len(ids)} selected entries"
                 else:
                     session = await _session(b, _str(args, "sessionId"), True)
@@ -419,14 +475,23 @@ async def import_har_file(b: Backend, args: Args) -> Any:
     else:
         async with b.store() as store:
             try:
-                res = await import_har(store, lambda: open(path, "rb"), session_name=name or f"Imported: {path.stem}", session_id=session_id)
+                res = await import_har(
+                    store,
+                    lambda: open(path, "rb"),
+                    session_name=name or f"Imported: {path.stem}",
+                    session_id=session_id,
+                )
             except SessionNotFound:
                 raise ToolError("Session not found") from None
             except HarError as e:
                 raise ToolError(e.import_message + (f": {e.detail}" if e.detail else "")) from None
             result = res.as_json()
     warnings = result.get("warnings") or []
-    out = {k: result.get(k) for k in ("imported", "total", "sessionId", "sessionName", "skippedCount", "warningCount") if result.get(k) is not None}
+    out = {
+        k: result.get(k)
+        for k in ("imported", "total", "sessionId", "sessionName", "skippedCount", "warningCount")
+        if result.get(k) is not None
+    }
     if warnings:
         out["warnings"] = warnings[:10]
     if result.get("skipped"):
@@ -450,7 +515,13 @@ async def diff_sessions(b: Backend, args: Args) -> Any:
     assert threshold_ms is not None and threshold_pct is not None
     if await b.online():
         sa, sb = await _session(b, a_key, True), await _session(b, b_key, True)
-        options = {"ignoreHeaders": headers, "ignorePaths": ignore_paths, "ignoreHost": ignore_host, "thresholdMs": threshold_ms, "thresholdPct": threshold_pct}
+        options = {
+            "ignoreHeaders": headers,
+            "ignorePaths": ignore_paths,
+            "ignoreHost": ignore_host,
+            "thresholdMs": threshold_ms,
+            "thresholdPct": threshold_pct,
+        }
         d = await b.call("POST", "/api/compare/sessions", json={"a": sa["id"], "b": sb["id"], **options})
     else:
         async with b.store() as store:
@@ -459,7 +530,14 @@ async def diff_sessions(b: Backend, args: Args) -> Any:
                 ignore_headers=frozenset(h.lower() for h in headers), ignore_paths=ignore_paths,
                 ignore_host=ignore_host, threshold_ms=float(threshold_ms), threshold_pct=float(threshold_pct),
             )  # fmt: skip
-            d = await compare_sources(store.iter_entries(sa["id"]), store.iter_entries(sb["id"]), store.get_entries, store.get_entries, opts, (sa["name"], sb["name"]))
+            d = await compare_sources(
+                store.iter_entries(sa["id"]),
+                store.iter_entries(sb["id"]),
+                store.get_entries,
+                store.get_entries,
+                opts,
+                (sa["name"], sb["name"]),
+            )
     return diff_view(d, limit, Redactor() if _bool(args, "redact", True) else None)
 
 
@@ -471,7 +549,11 @@ async def _inventory_data(b: Backend, args: Args) -> tuple[dict[str, Any], Any]:
         return session, None
     async with b.store() as store:
         session = await _session(b, _str(args, "sessionId"), False, store)
-        inv = await build_inventory(store.iter_entries(session["id"]), include_static=include_static, source={"kind": "session", "id": session["id"], "name": session["name"]})
+        inv = await build_inventory(
+            store.iter_entries(session["id"]),
+            include_static=include_static,
+            source={"kind": "session", "id": session["id"], "name": session["name"]},
+        )
     return session, inv
 
 
@@ -507,7 +589,11 @@ async def get_openapi(b: Backend, args: Args) -> Any:
         if host is not None and host not in inv.hosts():
             raise ToolError(f"No traffic for host {host}")
         document = await asyncio.to_thread(lambda: openapi_document(inv, host=host, include_unsuccessful=unsuccessful))
-        text = await asyncio.to_thread(openapi_yaml, document) if fmt == "yaml" else orjson.dumps(document, option=orjson.OPT_INDENT_2).decode()
+        text = (
+            await asyncio.to_thread(openapi_yaml, document)
+            if fmt == "yaml"
+            else orjson.dumps(document, option=orjson.OPT_INDENT_2).decode()
+        )
     if target is not None:
         await asyncio.to_thread(target.write_text, text, "utf-8")
         return {"session": _brief_session(session), "path": str(target), "bytes": len(text.encode()), "format": fmt}

@@ -23,7 +23,14 @@ EXTRA_TYPES = {
     ".woff": "font/woff", ".woff2": "font/woff2", ".har": "application/json", ".yaml": "application/yaml",
     ".yml": "application/yaml", ".md": "text/markdown", ".ico": "image/x-icon",
 }  # fmt: skip
-TEXTUAL = ("text/", "application/json", "application/javascript", "application/xml", "image/svg+xml", "application/yaml")
+TEXTUAL = (
+    "text/",
+    "application/json",
+    "application/javascript",
+    "application/xml",
+    "image/svg+xml",
+    "application/yaml",
+)
 
 
 @dataclass(slots=True)

@@ -91,7 +91,9 @@ class Recording:
             literal = sum(1 for s in template.split("/") if s and not s.startswith("{"))
             rx = template_regex(template)
             for scope in (host.lower(), ""):
-                self._templates.setdefault((method.upper(), scope), []).append((rx, literal, (method.upper(), scope, template)))
+                self._templates.setdefault((method.upper(), scope), []).append(
+                    (rx, literal, (method.upper(), scope, template))
+                )
         for lst in self._templates.values():
             lst.sort(key=lambda t: -t[1])
         for rec in self.items:
@@ -108,7 +110,9 @@ class Recording:
                 return key
         return None
 
-    def _candidates(self, method: str, url: str, ignore_origin: bool, host: str | None) -> tuple[Any, list[Recorded]] | None:
+    def _candidates(
+        self, method: str, url: str, ignore_origin: bool, host: str | None
+    ) -> tuple[Any, list[Recorded]] | None:
         if self.by == "template":
             u = urlsplit(url)
             scope = "" if ignore_origin else origin(url)[1]
@@ -123,7 +127,9 @@ class Recording:
             return None
         if ignore_origin and host:
             # Served on our own port: prefer what was recorded for the Host the client named.
-            same = [r for r in found if origin(r.url)[1] == host.lower() or (urlsplit(r.url).hostname or "") == host.lower()]
+            same = [
+                r for r in found if origin(r.url)[1] == host.lower() or (urlsplit(r.url).hostname or "") == host.lower()
+            ]
             if same:
                 return (key, host.lower()), same
         return key, found

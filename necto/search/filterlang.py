@@ -424,7 +424,9 @@ def _status(op: str, text: str, pos: int, raw: str) -> Status:
 def _field(name: str, op: str, text: str, rx: re.Pattern[str] | None, pos: int, raw: str) -> Node:
     if name in ("duration", "size"):
         if op == ":":
-            raise FilterError(f"{name} needs a comparison, e.g. {name}>{'500' if name == 'duration' else '1MB'}", pos, raw)
+            raise FilterError(
+                f"{name} needs a comparison, e.g. {name}>{'500' if name == 'duration' else '1MB'}", pos, raw
+            )
         if rx is not None:
             raise FilterError(f"{name} takes a number, not a regex", pos, raw)
         return Number(name, op, _number(name, text, pos, raw))

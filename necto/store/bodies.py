@@ -189,7 +189,20 @@ class Spool:
     body store, hashed as it comes. Keeps at most `cap` bytes (-1: all); what comes after is
     only counted (`seen`), and `truncated` says so. Used by one thread at a time."""
 
-    __slots__ = ("store", "cap", "inline_max", "seen", "kept", "_buf", "_fd", "_temp", "_hash", "_done", "_finalizer", "__weakref__")
+    __slots__ = (
+        "store",
+        "cap",
+        "inline_max",
+        "seen",
+        "kept",
+        "_buf",
+        "_fd",
+        "_temp",
+        "_hash",
+        "_done",
+        "_finalizer",
+        "__weakref__",
+    )
 
     def __init__(self, store: BodyStore | None, cap: int = -1, inline_max: int = INLINE_MAX) -> None:
         self.store = store  # None: never spills (inline_max must then hold everything kept)

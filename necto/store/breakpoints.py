@@ -91,7 +91,9 @@ class BreakpointStore(StoreBase):
         return [_breakpoint(r) for r in rows]
 
     async def get_breakpoint(self, breakpoint_id: str) -> Breakpoint | None:
-        async with self._r.execute(f"SELECT {BREAKPOINT_COLUMNS} FROM breakpoints WHERE id = ?", (breakpoint_id,)) as cur:
+        async with self._r.execute(
+            f"SELECT {BREAKPOINT_COLUMNS} FROM breakpoints WHERE id = ?", (breakpoint_id,)
+        ) as cur:
             row = await cur.fetchone()
         return _breakpoint(row) if row else None
 
@@ -116,7 +118,9 @@ class BreakpointStore(StoreBase):
     async def toggle_breakpoint(self, breakpoint_id: str, enabled: bool | None = None) -> Breakpoint | None:
         """Flip (or set) `enabled`."""
         value = "NOT enabled" if enabled is None else str(int(enabled))
-        (n,) = await self._write_breakpoints([(f"UPDATE breakpoints SET enabled = {value} WHERE id = ?", (breakpoint_id,))])
+        (n,) = await self._write_breakpoints(
+            [(f"UPDATE breakpoints SET enabled = {value} WHERE id = ?", (breakpoint_id,))]
+        )
         return await self.get_breakpoint(breakpoint_id) if n else None
 
     async def delete_breakpoint(self, breakpoint_id: str) -> bool:

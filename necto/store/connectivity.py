@@ -69,7 +69,9 @@ class ConnectivitySettings(StoreBase):
             if name in fields:
                 sets.append(f"{name} = ?")
                 args.append(int(fields[name]) if name == "enabled" else fields[name])
-        if not await self._write_connectivity(f"UPDATE dns_mappings SET {', '.join(sets)} WHERE id = ?", (*args, mapping_id)):
+        if not await self._write_connectivity(
+            f"UPDATE dns_mappings SET {', '.join(sets)} WHERE id = ?", (*args, mapping_id)
+        ):
             return None
         return await self.get_dns_mapping(mapping_id)
 
@@ -104,7 +106,9 @@ class ConnectivitySettings(StoreBase):
         return found
 
     async def toggle_passthrough(self, entry_id: str) -> dict[str, Any] | None:
-        if not await self._write_connectivity("UPDATE ssl_passthrough SET enabled = 1 - enabled WHERE id = ?", (entry_id,)):
+        if not await self._write_connectivity(
+            "UPDATE ssl_passthrough SET enabled = 1 - enabled WHERE id = ?", (entry_id,)
+        ):
             return None
         return await self.get_passthrough(entry_id)
 

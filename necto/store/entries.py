@@ -55,9 +55,13 @@ class Entries(CaptureWriter, OpenSockets, BodyFiles):
         triples = [fitted_row(e) for e in entries] if small else (
             await asyncio.to_thread(lambda: [fitted_row(e) for e in entries])
         )  # fmt: skip
-        await self._insert([e for e, _, _ in triples], [r for _, r, _ in triples], [f for _, _, fs in triples for f in fs])
+        await self._insert(
+            [e for e, _, _ in triples], [r for _, r, _ in triples], [f for _, _, fs in triples for f in fs]
+        )
 
-    async def _with_frames(self, rows: Sequence[Sequence[Any]], bodies: bool = True, body_limit: int = -1) -> list[Entry]:
+    async def _with_frames(
+        self, rows: Sequence[Sequence[Any]], bodies: bool = True, body_limit: int = -1
+    ) -> list[Entry]:
         """Entries of full rows, with open sockets' frames and (unless `bodies` is False) the
         bodies kept as files read back in (those up to `body_limit`, when one is given)."""
         entries = await convert(rows)

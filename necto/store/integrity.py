@@ -46,7 +46,11 @@ def header_problem(path: Path) -> str | None:
         return f"it is truncated ({size} bytes)"
     page_size = struct.unpack(">H", head[16:18])[0]
     page_size = 65536 if page_size == 1 else page_size
-    change, pages, valid_for = struct.unpack(">I", head[24:28])[0], struct.unpack(">I", head[28:32])[0], struct.unpack(">I", head[92:96])[0]
+    change, pages, valid_for = (
+        struct.unpack(">I", head[24:28])[0],
+        struct.unpack(">I", head[28:32])[0],
+        struct.unpack(">I", head[92:96])[0],
+    )
     if page_size < 512 or page_size & (page_size - 1):
         return "its header is garbled (impossible page size)"
     if pages and change == valid_for and size < pages * page_size:
@@ -59,10 +63,14 @@ def classify(path: Path, exc: BaseException) -> DatabaseProblem:
     text = str(exc).strip() or type(exc).__name__
     if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
         if "not a database" in text:
-            return DatabaseProblem(path, "it is not a SQLite database (another kind of file, or a garbled header)", damaged_advice(path))
+            return DatabaseProblem(
+                path, "it is not a SQLite database (another kind of file, or a garbled header)", damaged_advice(path)
+            )
         return DatabaseProblem(path, f"it is damaged ({text})", damaged_advice(path))
     if isinstance(exc, sqlite3.OperationalError) and "malformed" in text:
         return DatabaseProblem(path, f"it is damaged ({text})", damaged_advice(path))
     if isinstance(exc, PermissionError) or "unable to open" in text or "readonly" in text:
-        return DatabaseProblem(path, f"it cannot be opened for writing ({text})", "Check the permissions of the file and its directory.")
+        return DatabaseProblem(
+            path, f"it cannot be opened for writing ({text})", "Check the permissions of the file and its directory."
+        )
     return DatabaseProblem(path, text, "Check the file and its directory (disk full? permissions?).")

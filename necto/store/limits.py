@@ -60,7 +60,9 @@ def row_size(row: tuple[Any, ...]) -> int:
     return sum(_size(v) for v in row)
 
 
-def fit_entry(entry: Entry, row: tuple[Any, ...], websocket_blob: bytes | None, limit: int = MAX_LENGTH) -> Entry | None:
+def fit_entry(
+    entry: Entry, row: tuple[Any, ...], websocket_blob: bytes | None, limit: int = MAX_LENGTH
+) -> Entry | None:
     """None when `row` (the entry's row) fits `limit`; else a copy cut to fit, flagged.
 
     Bodies come first (the smaller one whole if it fits in half the room); WebSocket frames

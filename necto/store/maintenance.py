@@ -184,7 +184,9 @@ def _recover_with_python(path: Path, output: Path) -> Recovery:
         try:
             src = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         except sqlite3.Error as e:
-            raise RuntimeError(f"SQLite cannot read {path} at all ({e}); install the sqlite3 shell for .recover") from None
+            raise RuntimeError(
+                f"SQLite cannot read {path} at all ({e}); install the sqlite3 shell for .recover"
+            ) from None
         try:
             for table in TABLES:
                 copied, skipped = _copy_table(src, out, table)

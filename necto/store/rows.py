@@ -24,8 +24,8 @@ FILE_COLUMNS = ("request_body_file", "response_body_file", "request_raw_file", "
 ENTRY_COLUMNS = ", ".join(COLUMNS)
 INSERT_ENTRY = f"INSERT INTO entries ({ENTRY_COLUMNS}) VALUES ({', '.join('?' * len(COLUMNS))})"
 # Captures: a WebSocket is recorded when it opens and replaced by its final form when it closes.
-UPSERT_ENTRY = INSERT_ENTRY + " ON CONFLICT(id) DO UPDATE SET " + ", ".join(
-    f"{c} = excluded.{c}" for c in COLUMNS if c != "id"
+UPSERT_ENTRY = (
+    INSERT_ENTRY + " ON CONFLICT(id) DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in COLUMNS if c != "id")
 )
 # The same columns qualified for queries that join sessions (alias e).
 E_COLUMNS = ", ".join("e." + c for c in COLUMNS)

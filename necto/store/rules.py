@@ -39,8 +39,7 @@ class RuleStore(StoreBase):
     async def _bump(self, kind: str) -> None:
         """Inside an open write transaction: move the version on (committed with the change)."""
         await self._w.execute(
-            "INSERT INTO rule_state (key, value) VALUES ('version', 1) "
-            "ON CONFLICT(key) DO UPDATE SET value = value + 1"
+            "INSERT INTO rule_state (key, value) VALUES ('version', 1) ON CONFLICT(key) DO UPDATE SET value = value + 1"
         )
         async with self._w.execute("SELECT value FROM rule_state WHERE key = 'version'") as cur:
             row = await cur.fetchone()
@@ -154,7 +153,11 @@ class RuleStore(StoreBase):
         order = list(dict.fromkeys(ordered_ids)) + [r.id for r in current if r.id not in set(ordered_ids)]
         ts = now_ms()
         await self._write_rules(
-            "rules", [("UPDATE rules SET priority = ?, updated_at = ? WHERE id = ?", (i, ts, rid)) for i, rid in enumerate(order)]
+            "rules",
+            [
+                ("UPDATE rules SET priority = ?, updated_at = ? WHERE id = ?", (i, ts, rid))
+                for i, rid in enumerate(order)
+            ],
         )
         return await self.list_rules()
 
@@ -209,8 +212,13 @@ class RuleStore(StoreBase):
     async def create_profile(self, fields: dict[str, Any]) -> str:
         pid = new_id()
         await self._write_rules(
-            "network", [("INSERT INTO network_profiles (id, fields, created_at) VALUES (?, ?, ?)",
-                         (pid, orjson.dumps(fields), now_ms()))]  # fmt: skip
+            "network",
+            [
+                (
+                    "INSERT INTO network_profiles (id, fields, created_at) VALUES (?, ?, ?)",
+                    (pid, orjson.dumps(fields), now_ms()),
+                )
+            ],  # fmt: skip
         )
         return pid
 

@@ -265,8 +265,7 @@ class SchemaTooNew(Exception):
 
     def __init__(self, found: int) -> None:
         super().__init__(
-            f"database schema version {found} is newer than this Necto understands "
-            f"({len(MIGRATIONS)}); upgrade Necto"
+            f"database schema version {found} is newer than this Necto understands ({len(MIGRATIONS)}); upgrade Necto"
         )
         self.found = found
 
@@ -280,9 +279,7 @@ async def migrate(db: aiosqlite.Connection) -> None:
         raise SchemaTooNew(version)
     for target in range(version + 1, len(MIGRATIONS) + 1):
         try:
-            await db.executescript(
-                "BEGIN;\n" + MIGRATIONS[target - 1] + f"\nPRAGMA user_version = {target};\nCOMMIT;"
-            )
+            await db.executescript("BEGIN;\n" + MIGRATIONS[target - 1] + f"\nPRAGMA user_version = {target};\nCOMMIT;")
         except sqlite3.Error:
             if db.in_transaction:
                 await db.execute("ROLLBACK")

@@ -110,7 +110,8 @@ def _write_index(
         db.execute(f"DELETE FROM entry_facts WHERE seq IN ({marks})", seqs)
         db.execute(f"DELETE FROM search_gone WHERE seq IN ({marks})", seqs)
         db.executemany(
-            f"INSERT INTO {TEXT_TABLE} (rowid, {_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)", [t for t in texts if t[0] in live]
+            f"INSERT INTO {TEXT_TABLE} (rowid, {_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
+            [t for t in texts if t[0] in live],
         )
         db.executemany("INSERT INTO entry_facts (seq, graphql) VALUES (?, ?)", [f for f in facts if f[0] in live])
         db.execute("UPDATE search_state SET upto = ? WHERE id = 1", (seqs[-1],))
@@ -294,7 +295,8 @@ class SearchIndex(StoreBase):
         seqs = [r[0] for r in rows]
         # Bodies kept as files above INDEX_BODY_MAX are not read in (nor searched): memory stays
         # bounded whatever was captured.
-        found = {e.id: e for e in await self.get_entries([r[1] for r in rows], any_state=True, body_limit=INDEX_BODY_MAX)}  # type: ignore[attr-defined]
+        read = await self.get_entries([r[1] for r in rows], any_state=True, body_limit=INDEX_BODY_MAX)  # type: ignore[attr-defined]
+        found = {e.id: e for e in read}
         batch = [(r[0], found[r[1]]) for r in rows if r[1] in found]
         texts, facts = await asyncio.to_thread(_docs, batch)
         # One thread hop on the capture writer's connection, as the capture writer does: the

@@ -12,7 +12,6 @@ DEFAULT_SESSION_NAME = "Default Session"
 
 
 class Sessions(StoreBase):
-
     async def _session_rows(self, where: str = "", args: Iterable[Any] = ()) -> list[Session]:
         sql = (
             "SELECT s.id, s.name, s.is_active, s.is_recording, s.created_at, s.updated_at, "

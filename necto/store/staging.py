@@ -13,7 +13,6 @@ from necto.store.base import StoreBase
 
 
 class Staging(StoreBase):
-
     async def _recover(self) -> None:
         async with self._r.execute("SELECT id, state FROM sessions WHERE state != 'ready'") as cur:
             rows = await cur.fetchall()
@@ -54,7 +53,9 @@ class Staging(StoreBase):
                     if cur.rowcount == 0:
                         raise KeyError(into)
                     await self._w.execute("UPDATE entries SET session_id = ? WHERE session_id = ?", (into, staging_id))
-                    await self._w.execute("UPDATE har_imports SET session_id = ? WHERE session_id = ?", (into, staging_id))
+                    await self._w.execute(
+                        "UPDATE har_imports SET session_id = ? WHERE session_id = ?", (into, staging_id)
+                    )
                     await self._w.execute("DELETE FROM sessions WHERE id = ?", (staging_id,))
                     target = into
                 await self._w.execute("COMMIT")

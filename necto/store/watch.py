@@ -12,9 +12,7 @@ WATCH_SECONDS = 0.5
 class OutsideChanges(StoreBase):
     def _start_watch(self) -> None:
         self._data_version = -1
-        self._watch_task: asyncio.Task[None] | None = asyncio.create_task(
-            self._watch_loop(), name="necto-store-watch"
-        )
+        self._watch_task: asyncio.Task[None] | None = asyncio.create_task(self._watch_loop(), name="necto-store-watch")
 
     async def _stop_watch(self) -> None:
         task, self._watch_task = getattr(self, "_watch_task", None), None

@@ -192,7 +192,9 @@ class CaptureWriter(StoreBase):
         if outcome.updated:
             self._notify("updated", outcome.updated)
 
-    async def _insert(self, entries: Sequence[Entry], rows: list[tuple[Any, ...]], files: Sequence[BodyFile] = ()) -> None:
+    async def _insert(
+        self, entries: Sequence[Entry], rows: list[tuple[Any, ...]], files: Sequence[BodyFile] = ()
+    ) -> None:
         """One transaction for a batch of rows (imports, replays); all or nothing. Their body
         files are put in place inside it."""
         if not rows:
@@ -352,7 +354,9 @@ def _build_ops(batch: list[Pending]) -> _Built:
         if entry is None:
             continue
         entry, row, files = fitted_row(entry)
-        out.ops.append(_Op(UPSERT_ENTRY, row, entry=entry, updated=finish, owner=("sessions", entry.session_id), files=files))
+        out.ops.append(
+            _Op(UPSERT_ENTRY, row, entry=entry, updated=finish, owner=("sessions", entry.session_id), files=files)
+        )
         if finish:
             out.ops.append(_Op(DELETE_FRAMES, (entry.id,)))
     return out

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from bench_lib import client, procs, proxies
 from bench_lib.upstream import BIG_PATH, SMALL_PATH, Upstream
@@ -16,7 +17,13 @@ SCENARIOS: dict[str, tuple[str, bool, bool, int, str]] = {
     "http-newconn-c20": ("HTTP new connection per request, 20 concurrent", False, False, 20, SMALL_PATH),
     "https-keepalive-seq": ("HTTPS (CONNECT) keep-alive, 1 client, sequential", True, True, 1, SMALL_PATH),
     # As a browser opening a site: every request a new CONNECT and a full TLS handshake.
-    "https-newconn-c20": ("HTTPS new connection (CONNECT + TLS handshake) per request, 20 concurrent", True, False, 20, SMALL_PATH),
+    "https-newconn-c20": (
+        "HTTPS new connection (CONNECT + TLS handshake) per request, 20 concurrent",
+        True,
+        False,
+        20,
+        SMALL_PATH,
+    ),
     "http-1mb-seq": ("HTTP keep-alive, 1 MB response body, sequential", False, True, 1, BIG_PATH),
 }
 TARGETS = ("mitmdump", "necto", "direct")

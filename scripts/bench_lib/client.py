@@ -122,9 +122,7 @@ class _Conn:
         self.writer: asyncio.StreamWriter | None = None
         host = f"127.0.0.1:{load.target_port}"
         close = b"" if load.keepalive else b"Connection: close\r\n"
-        target = (
-            f"http://{host}{load.path}" if load.proxy_port and not load.https else load.path
-        ).encode()
+        target = (f"http://{host}{load.path}" if load.proxy_port and not load.https else load.path).encode()
         self.request = (
             b"GET " + target + b" HTTP/1.1\r\nHost: " + host.encode()
             + b"\r\nUser-Agent: necto-bench\r\nAccept: */*\r\n" + close + b"\r\n"

@@ -7,8 +7,9 @@ import http.client
 import shutil
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from bench_lib import data, procs, proxies
 

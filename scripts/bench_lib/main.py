@@ -6,11 +6,10 @@ import argparse
 import os
 import platform
 import shutil
-import sys
 import tempfile
 import time
 import traceback
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +74,7 @@ def main(argv: list[str]) -> int:
     }
     start = time.monotonic()
     deadline = start + cfg["budget_s"]
-    stamp = datetime.now(timezone.utc)
+    stamp = datetime.now(UTC)
     RESULTS.mkdir(exist_ok=True)
     name = f"bench-{stamp:%Y%m%d-%H%M%S}{'-quick' if quick else ''}"
     work = Path(tempfile.mkdtemp(prefix="necto-bench-"))
@@ -91,11 +90,18 @@ def main(argv: list[str]) -> int:
     use_wrk = not args.no_wrk and client.wrk_path() is not None
     result: dict[str, Any] = {
         "date": stamp.isoformat(timespec="seconds"),
-        "machine": {"cores": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version(),
-                    "mitmproxy": mitmproxy.version.VERSION},  # fmt: skip
+        "machine": {
+            "cores": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "mitmproxy": mitmproxy.version.VERSION,
+        },  # fmt: skip
         "config": {k: v for k, v in cfg.items()},
-        "load_generator": ("wrk -t1 for HTTP scenarios, python-asyncio client (own process) for HTTPS and counted runs"
-                           if use_wrk else "python-asyncio client (own process)"),  # fmt: skip
+        "load_generator": (
+            "wrk -t1 for HTTP scenarios, python-asyncio client (own process) for HTTPS and counted runs"
+            if use_wrk
+            else "python-asyncio client (own process)"
+        ),  # fmt: skip
         "errors": {},
     }
     up = None
@@ -135,7 +141,9 @@ def main(argv: list[str]) -> int:
         def do_export() -> dict[str, Any]:
             nonlocal export_dir, sessions
             if not avail["export"]:
-                return {"status": "not available (necto/har/export.py or its API route GET /api/har/export/{id} does not exist yet)"}
+                return {
+                    "status": "not available (necto/har/export.py or its API route GET /api/har/export/{id} does not exist yet)"
+                }
             t = time.perf_counter()
             export_dir, filled = harbench.generate_sessions(work, cfg["export_sizes"])
             sessions = {str(k): v for k, v in filled.items()}
@@ -164,18 +172,20 @@ def main(argv: list[str]) -> int:
             out = harbench.run_import(work, up.pki.ca_pem, har_files, cfg["import_rounds"], avail["import"], log,
                                       deadline - (150 if not quick else 25), slow_after=40 if not quick else 5)  # fmt: skip
             if not avail["import"]:
-                out["status"] = "import not available (necto/har/importer.py or its API route POST /api/har/import does not exist yet)"
+                out["status"] = (
+                    "import not available (necto/har/importer.py or its API route POST /api/har/import does not exist yet)"
+                )
             return out
 
         if avail["import"] or avail["export"]:
             part("import", do_import)
         elif "import" in parts:
-            result["import"] = {"status": "not available (necto/har/importer.py or its API route POST /api/har/import does not exist yet)"}
+            result["import"] = {
+                "status": "not available (necto/har/importer.py or its API route POST /api/har/import does not exist yet)"
+            }
 
         def do_reference() -> dict[str, Any]:
-            from bench_lib import reference
-
-            from bench_lib import data
+            from bench_lib import data, reference
 
             small = next(iter(har_files.values()), None)
             if small is None:  # import part skipped: a 25 MB HAR just for the ijson line
@@ -230,8 +240,11 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
     cap = (r.get("capture") or {}).get("scenarios") or {}
     for scen, s in cap.items():
         ratio = s.get("ratio_rps")
-        add(f"capture {scen}: necto >= 1.5x mitmdump", None if ratio is None else ratio >= 1.5,
-            f"{ratio}x req/s ({s.get('ratio_per_cpu')}x per proxy CPU-second)")
+        add(
+            f"capture {scen}: necto >= 1.5x mitmdump",
+            None if ratio is None else ratio >= 1.5,
+            f"{ratio}x req/s ({s.get('ratio_per_cpu')}x per proxy CPU-second)",
+        )
     cache = (r.get("capture") or {}).get("leaf_cache")
     if cache:
         add("HTTPS: the second handshake for a host reuses the leaf certificate", cache.get("same_leaf"), str(cache))
@@ -241,13 +254,19 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
         add("p50 latency (keep-alive seq) below mitmdump's", n < m, f"necto {n} ms vs mitmdump {m} ms")
     for scen, s in ((r.get("rules") or {}).get("scenarios") or {}).items():
         ratio = s.get("ratio")
-        add(f"rules {scen}: 100 non-matching rules within 10% of none", None if ratio is None else ratio >= 0.9,
+        add(
+            f"rules {scen}: 100 non-matching rules within 10% of none",
+            None if ratio is None else ratio >= 0.9,
             f"{ratio}x req/s ({(s.get('100 rules') or {}).get('rps')} vs {(s.get('none') or {}).get('rps')}), "
-            f"{s.get('ratio_per_cpu')}x per proxy CPU-second")
+            f"{s.get('ratio_per_cpu')}x per proxy CPU-second",
+        )
     for proto, row in ((r.get("pageload") or {}).get("by_protocol") or {}).items():
         ratio = row.get("added_ratio")
-        add(f"page load {proto}: Necto adds <= 0.7x what mitmdump adds", None if ratio is None else ratio <= 0.7,
-            f"{ratio}x (added ms {row.get('added_ms')}, medians {row.get('median_ms')})")
+        add(
+            f"page load {proto}: Necto adds <= 0.7x what mitmdump adds",
+            None if ratio is None else ratio <= 0.7,
+            f"{ratio}x (added ms {row.get('added_ms')}, medians {row.get('median_ms')})",
+        )
     mem = r.get("memory")
     if mem and "growth" in mem:
         g = mem["growth"]
@@ -274,7 +293,9 @@ def targets(r: dict[str, Any]) -> list[dict[str, Any]]:
 def render(r: dict[str, Any]) -> str:
     L: list[str] = []
     m = r["machine"]
-    L.append(f"Necto benchmark {r['date']}  ({'quick' if r['config']['quick'] else 'full'} run, {r.get('elapsed_s')} s)")
+    L.append(
+        f"Necto benchmark {r['date']}  ({'quick' if r['config']['quick'] else 'full'} run, {r.get('elapsed_s')} s)"
+    )
     L.append(f"machine: {m['cores']} cores, {m['platform']}, Python {m['python']}, mitmproxy {m['mitmproxy']}")
     L.append(f"upstream: {r.get('upstream', '?')}; load: {r['load_generator']}")
     cap = r.get("capture")
@@ -283,8 +304,10 @@ def render(r: dict[str, Any]) -> str:
         L.append("")
         L.append(f"Capture: median of {c['rounds']} alternating rounds, {c['duration']:g} s each "
                  f"(mitmdump = default addons, no scripts; necto = recording into SQLite)")  # fmt: skip
-        hdr = (f"{'scenario':20s} {'mitmdump':>8s} {'necto':>7s} {'ratio':>6s}  {'p50 ms mitm/necto/direct':>24s}  "
-               f"{'p99 ms mitm/necto':>17s}  {'cpu m/n':>9s}  {'req/cpu-s m/n':>13s} {'ratio':>6s}  {'busy':>4s}")
+        hdr = (
+            f"{'scenario':20s} {'mitmdump':>8s} {'necto':>7s} {'ratio':>6s}  {'p50 ms mitm/necto/direct':>24s}  "
+            f"{'p99 ms mitm/necto':>17s}  {'cpu m/n':>9s}  {'req/cpu-s m/n':>13s} {'ratio':>6s}  {'busy':>4s}"
+        )
         L.append(hdr)
         L.append("-" * len(hdr))
         for scen, s in cap["scenarios"].items():
@@ -316,11 +339,15 @@ def render(r: dict[str, Any]) -> str:
         L.append("")
         L.append(f"Page load (headless Chromium, {pl['subresources']} subresources, new context per load, "
                  f"median of {pl['rounds']} alternating rounds)")  # fmt: skip
-        L.append(f"{'protocol':10s} {'direct ms':>10s} {'mitmdump ms':>12s} {'necto ms':>9s}  {'added m/n ms':>14s}  {'n/m':>5s}")
+        L.append(
+            f"{'protocol':10s} {'direct ms':>10s} {'mitmdump ms':>12s} {'necto ms':>9s}  {'added m/n ms':>14s}  {'n/m':>5s}"
+        )
         for proto, row in pl["by_protocol"].items():
             med, add_ = row.get("median_ms", {}), row.get("added_ms") or {}
-            L.append(f"{proto:10s} {med.get('direct', '-'):>10} {med.get('mitmdump', '-'):>12} {med.get('necto', '-'):>9}  "
-                     f"{str(add_.get('mitmdump', '-')) + '/' + str(add_.get('necto', '-')):>14s}  {str(row.get('added_ratio', '-')):>5s}")
+            L.append(
+                f"{proto:10s} {med.get('direct', '-'):>10} {med.get('mitmdump', '-'):>12} {med.get('necto', '-'):>9}  "
+                f"{str(add_.get('mitmdump', '-')) + '/' + str(add_.get('necto', '-')):>14s}  {str(row.get('added_ratio', '-')):>5s}"
+            )
     elif pl:
         L.append("")
         L.append(f"Page load: {pl.get('status')}")

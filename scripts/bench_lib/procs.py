@@ -9,8 +9,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 _children: list[subprocess.Popen[Any]] = []
 
@@ -85,9 +86,7 @@ def run_json(argv: Sequence[str], timeout: float) -> dict[str, Any]:
         kill(proc, grace=1.0)
     lines = [ln for ln in out.decode(errors="replace").splitlines() if ln.startswith("{")]
     if proc.returncode != 0 or not lines:
-        raise RuntimeError(
-            f"{' '.join(argv[:3])} ... exited {proc.returncode}: {err.decode(errors='replace')[-800:]}"
-        )
+        raise RuntimeError(f"{' '.join(argv[:3])} ... exited {proc.returncode}: {err.decode(errors='replace')[-800:]}")
     return orjson.loads(lines[-1])
 
 
@@ -101,7 +100,9 @@ def wait_port(port: int, proc: subprocess.Popen[Any] | None = None, timeout: flo
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
-            raise RuntimeError(f"process {proc.args[0] if isinstance(proc.args, list) else proc.args} exited {proc.returncode} before listening")
+            raise RuntimeError(
+                f"process {proc.args[0] if isinstance(proc.args, list) else proc.args} exited {proc.returncode} before listening"
+            )
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 return

@@ -78,8 +78,10 @@ def run_rules(up: Upstream, work: Path, rounds: int, duration: float, warmup: fl
                     # requests per CPU-second of the proxy: robust when other work competes for the cores
                     r["req_per_cpu_s"] = round(r["rps"] / util, 1) if util > 0 else 0.0
                     raw[scen][name].append(r)
-                    log(f"  round {rnd + 1}/{rounds} {scen:22s} {name:9s} {r['rps']:9.1f} req/s  p50 {r['p50_ms']:7.2f} ms  "
-                        f"{r['req_per_cpu_s']:7.0f} req/cpu-s")
+                    log(
+                        f"  round {rnd + 1}/{rounds} {scen:22s} {name:9s} {r['rps']:9.1f} req/s  p50 {r['p50_ms']:7.2f} ms  "
+                        f"{r['req_per_cpu_s']:7.0f} req/cpu-s"
+                    )
         matched = sum(
             1 for e in hundred.api("/api/traffic?limit=200")["entries"] if e.get("appliedRules")
         )  # fmt: skip
