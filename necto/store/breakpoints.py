@@ -18,7 +18,7 @@ import orjson
 from necto.breakpoints.model import Breakpoint
 from necto.model import new_id, now_ms
 from necto.store.base import StoreBase
-from necto.store.probe import VersionProbe
+from necto.store.probe import ProbeSlot
 
 BREAKPOINT_COLUMNS = "id, name, enabled, type, fields, created_at"
 VERSION_KEY = "breakpoints.version"
@@ -41,6 +41,7 @@ def _fields_blob(fields: dict[str, Any]) -> bytes:
 
 class BreakpointStore(StoreBase):
     breakpoints_generation = 0  # bumped on every change to breakpoints (any process)
+    _breakpoints_probe = ProbeSlot(VERSION_KEY)
 
     async def _write_breakpoints(self, statements: list[tuple[str, Sequence[Any]]]) -> list[int]:
         """Run statements in one transaction with a version bump; rowcounts in order."""
@@ -66,13 +67,6 @@ class BreakpointStore(StoreBase):
         self.breakpoints_generation += 1
         self._notify("breakpoints", None)
         return counts
-
-    @property
-    def _breakpoints_probe(self) -> VersionProbe:
-        probe = self.__dict__.get("_bp_probe")
-        if probe is None:
-            probe = self.__dict__["_bp_probe"] = VersionProbe(self.path, VERSION_KEY)
-        return probe
 
     def check_outside_breakpoints(self) -> None:
         """Notice a change another process committed (cheap; called on every request)."""

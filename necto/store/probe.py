@@ -13,6 +13,7 @@ import logging
 import sqlite3
 import time
 from pathlib import Path
+from typing import Any
 
 log = logging.getLogger("necto.store")
 
@@ -57,3 +58,21 @@ class VersionProbe:
         if self._db is not None:
             self._db.close()
             self._db = None
+
+
+class ProbeSlot:
+    """A store attribute holding a VersionProbe for `key`, made on first use (the store's
+    mixins have no __init__ of their own)."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.attr = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.attr = f"_{name}_probe"
+
+    def __get__(self, store: Any, owner: type | None = None) -> VersionProbe:
+        probe = store.__dict__.get(self.attr)
+        if probe is None:
+            probe = store.__dict__[self.attr] = VersionProbe(store.path, self.key)
+        return probe

@@ -18,7 +18,7 @@ import orjson
 from necto.model import new_id, now_ms
 from necto.rules.model import Rule
 from necto.store.base import StoreBase
-from necto.store.probe import VersionProbe
+from necto.store.probe import ProbeSlot
 
 RULE_COLUMNS = "id, name, enabled, priority, match, action, config, created_at, updated_at"
 RULE_ORDER = "ORDER BY priority, created_at, rowid"
@@ -34,6 +34,7 @@ def _rule(r: Sequence[Any]) -> Rule:
 
 class RuleStore(StoreBase):
     rules_generation = 0  # bumped on every change to rules or network state (any process)
+    _rules_probe = ProbeSlot("version")
 
     # ------------------------------------------------------------------ change tracking
     async def _bump(self, kind: str) -> None:
@@ -69,13 +70,6 @@ class RuleStore(StoreBase):
                 raise
         self._changed()
         return counts
-
-    @property
-    def _rules_probe(self) -> VersionProbe:
-        probe = self.__dict__.get("_rule_probe")
-        if probe is None:
-            probe = self.__dict__["_rule_probe"] = VersionProbe(self.path, "version")
-        return probe
 
     def check_outside_rules(self) -> None:
         """Notice a change another process committed (cheap; called on every request)."""
