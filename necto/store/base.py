@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +68,31 @@ class StoreBase:
                 await self._w.execute("ROLLBACK")
             except sqlite3.Error as e:
                 log.warning("rollback failed: %s", e)
+
+    async def _write_versioned(
+        self, key: str, statements: Iterable[tuple[str, Sequence[Any]]]
+    ) -> tuple[list[int], int]:
+        """Run statements in one transaction that also moves the `rule_state` counter `key` on
+        (so other processes notice, necto.store.probe); the rowcounts in order, and the new
+        value of the counter."""
+        counts = []
+        async with self._lock:
+            await self._w.execute("BEGIN IMMEDIATE")
+            try:
+                for sql, args in statements:
+                    cur = await self._w.execute(sql, tuple(args))
+                    counts.append(cur.rowcount)
+                await self._w.execute(
+                    "INSERT INTO rule_state (key, value) VALUES (?, 1) ON CONFLICT(key) DO UPDATE SET value = value + 1",
+                    (key,),
+                )
+                async with self._w.execute("SELECT value FROM rule_state WHERE key = ?", (key,)) as cur:
+                    row = await cur.fetchone()
+                await self._w.execute("COMMIT")
+            except BaseException:
+                await self._rollback()
+                raise
+        return counts, int(row[0]) if row else 0
 
     async def _refresh_capture_target(self) -> None:
         async with self._r.execute(

@@ -45,25 +45,7 @@ class BreakpointStore(StoreBase):
 
     async def _write_breakpoints(self, statements: list[tuple[str, Sequence[Any]]]) -> list[int]:
         """Run statements in one transaction with a version bump; rowcounts in order."""
-        counts = []
-        async with self._lock:
-            await self._w.execute("BEGIN IMMEDIATE")
-            try:
-                for sql, args in statements:
-                    cur = await self._w.execute(sql, tuple(args))
-                    counts.append(cur.rowcount)
-                await self._w.execute(
-                    "INSERT INTO rule_state (key, value) VALUES (?, 1) ON CONFLICT(key) DO UPDATE SET value = value + 1",
-                    (VERSION_KEY,),
-                )
-                async with self._w.execute("SELECT value FROM rule_state WHERE key = ?", (VERSION_KEY,)) as cur:
-                    row = await cur.fetchone()
-                await self._w.execute("COMMIT")
-            except BaseException:
-                await self._w.execute("ROLLBACK")
-                raise
-        if row:
-            self._breakpoints_probe.seen = int(row[0])
+        counts, self._breakpoints_probe.seen = await self._write_versioned(VERSION_KEY, statements)
         self.breakpoints_generation += 1
         self._notify("breakpoints", None)
         return counts

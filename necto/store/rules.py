@@ -37,38 +37,12 @@ class RuleStore(StoreBase):
     _rules_probe = ProbeSlot("version")
 
     # ------------------------------------------------------------------ change tracking
-    async def _bump(self, kind: str) -> None:
-        """Inside an open write transaction: move the version on (committed with the change)."""
-        await self._w.execute(
-            "INSERT INTO rule_state (key, value) VALUES ('version', 1) ON CONFLICT(key) DO UPDATE SET value = value + 1"
-        )
-        async with self._w.execute("SELECT value FROM rule_state WHERE key = 'version'") as cur:
-            row = await cur.fetchone()
-        self._pending_version = int(row[0]) if row else 0
-        self._pending_kind = kind
-
-    def _changed(self) -> None:
-        """After the commit: tell the proxy and the page."""
-        if hasattr(self, "_pending_version"):
-            self._rules_probe.seen = self._pending_version
-        self.rules_generation += 1
-        self._notify(getattr(self, "_pending_kind", "rules"), None)
-
     async def _write_rules(self, kind: str, statements: Iterable[tuple[str, Sequence[Any]]]) -> list[int]:
-        """Run statements in one transaction with a version bump; rowcounts in order."""
-        counts = []
-        async with self._lock:
-            await self._w.execute("BEGIN IMMEDIATE")
-            try:
-                for sql, args in statements:
-                    cur = await self._w.execute(sql, tuple(args))
-                    counts.append(cur.rowcount)
-                await self._bump(kind)
-                await self._w.execute("COMMIT")
-            except BaseException:
-                await self._w.execute("ROLLBACK")
-                raise
-        self._changed()
+        """Run statements in one transaction with a version bump, then tell the proxy and the
+        page (`kind`: "rules" or "network"); rowcounts in order."""
+        counts, self._rules_probe.seen = await self._write_versioned("version", statements)
+        self.rules_generation += 1
+        self._notify(kind, None)
         return counts
 
     def check_outside_rules(self) -> None:
