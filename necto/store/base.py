@@ -23,13 +23,106 @@ log = logging.getLogger("necto.store")
 Listener = Callable[[str, Any], None]
 
 
+class FinishingConnection(aiosqlite.Connection):
+    """aiosqlite's connection, except that a cancelled call waits for SQLite to finish it, and
+    closes a cursor it opened. Without this, a read cancelled in the middle of `execute` (a
+    replay job cancelled, a client gone) leaves its statement open on the shared reader, and
+    that statement's read transaction pins every later read to an old snapshot: a session just
+    created is not found, a setting just changed reads as before."""
+
+    async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        call = asyncio.ensure_future(super()._execute(fn, *args, **kwargs))
+        try:
+            return await asyncio.shield(call)
+        except asyncio.CancelledError:
+            await asyncio.wait([call])
+            if not call.cancelled() and call.exception() is None and isinstance(call.result(), sqlite3.Cursor):
+                await super()._execute(call.result().close)
+            raise
+
+
+class _Fetched:
+    """A statement's whole result, read in the same thread hop as the statement ran (see
+    ReaderConnection); answers what aiosqlite's Cursor asks of a sqlite3 cursor."""
+
+    arraysize = 1
+    row_factory = None
+
+    def __init__(self, cursor: sqlite3.Cursor) -> None:
+        self.description = cursor.description
+        self.rowcount = cursor.rowcount
+        self.lastrowid = cursor.lastrowid
+        self.connection = cursor.connection
+        try:
+            self._rows = cursor.fetchall()
+        finally:
+            cursor.close()
+        self._at = 0
+
+    def fetchone(self) -> Any:
+        if self._at >= len(self._rows):
+            return None
+        self._at += 1
+        return self._rows[self._at - 1]
+
+    def fetchmany(self, size: int | None = None) -> list[Any]:
+        n = self.arraysize if size is None else size
+        rows = self._rows[self._at : self._at + n]
+        self._at += len(rows)
+        return rows
+
+    def fetchall(self) -> list[Any]:
+        rows = self._rows[self._at :]
+        self._at = len(self._rows)
+        return rows
+
+    def close(self) -> None:
+        self._rows, self._at = [], 0
+
+
+class ReaderConnection(FinishingConnection):
+    """The shared reader: each statement runs and is read to its end in one thread hop.
+
+    Otherwise concurrent readers interleave on the one connection (A executes, B executes, A
+    fetches): while A's statement is open B runs inside A's read transaction and sees A's older
+    snapshot, so a session created a moment ago is not found. Every read here fetches all its
+    rows anyway."""
+
+    async def _execute(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        conn = self._connection
+        if conn is not None and fn == conn.execute:
+            return await super()._execute(lambda: _Fetched(conn.execute(*args, **kwargs)))
+        return await super()._execute(fn, *args, **kwargs)
+
+
+class WriteLock(asyncio.Lock):
+    """The store's write lock. Taking it also rolls back a transaction a previous holder left
+    open on the writer connection (a task cancelled just after its BEGIN), so one cancelled
+    write can never keep every later write inside a transaction nobody commits."""
+
+    def __init__(self, store: StoreBase) -> None:
+        super().__init__()
+        self._store = store
+
+    async def __aenter__(self) -> None:
+        await super().__aenter__()
+        try:
+            writer = self._store._w
+            if writer._connection is not None and writer.in_transaction:
+                log.warning("rolling back a write transaction left open by a cancelled task")
+                await writer.execute("ROLLBACK")
+        except BaseException:
+            self.release()
+            raise
+
+
 class StoreBase:
     def __init__(self, path: Path, writer: aiosqlite.Connection, reader: aiosqlite.Connection) -> None:
         self.path = path
         self.bodies = BodyStore(bodies_dir(path))  # large bodies, as files (necto.store.bodies)
         self._w = writer
         self._r = reader
-        self._lock = asyncio.Lock()  # every write from this process goes through it
+        self._lock = WriteLock(self)  # every write from this process goes through it
         self._listeners: set[Listener] = set()
         # The recorder reads this on every flow, so it is kept in memory, never queried.
         self.capture_session_id: str | None = None

@@ -10,6 +10,7 @@ from pathlib import Path
 import aiosqlite
 
 from necto.store.annotations import Annotations
+from necto.store.base import FinishingConnection, ReaderConnection
 from necto.store.breakpoints import BreakpointStore
 from necto.store.connectivity import ConnectivitySettings
 from necto.store.entries import Entries
@@ -45,8 +46,8 @@ def _private_file(path: Path) -> None:
             pass
 
 
-def _connect(path: Path) -> aiosqlite.Connection:
-    conn = aiosqlite.connect(path, isolation_level=None, factory=LimitedConnection)
+def _connect(path: Path, kind: type[FinishingConnection] = FinishingConnection) -> aiosqlite.Connection:
+    conn = kind(lambda: sqlite3.connect(path, isolation_level=None, factory=LimitedConnection), iter_chunk_size=64)
     # aiosqlite's worker thread is not a daemon: a store left open by an error that ends the
     # program would keep the process alive forever (a supervisor sees it "running"). SQLite's
     # journal keeps the file consistent whenever the process ends.
@@ -116,7 +117,7 @@ class Store(
             await writer.execute("PRAGMA foreign_keys=ON")
             await writer.execute("PRAGMA busy_timeout=10000")
             await migrate(writer)
-            reader = await _connect(path)
+            reader = await _connect(path, ReaderConnection)
         except BaseException:
             await writer.close()
             raise
