@@ -157,6 +157,7 @@ async def test_toggle_and_drag_reorder_apply_to_the_next_request(
 
     await page.locator(f'.rule-row[data-id="{ids["B"]}"] .rule-toggle').uncheck()
     await expect(page.locator(f'.rule-row[data-id="{ids["B"]}"]')).to_have_class("rule-row off")
+    await poll_until(lambda: _disabled(necto, ids["B"]), "rule B stored as disabled")
     assert await answer() == b"A"
     await expect(page.locator("#rules-count")).to_have_text("1")
 
@@ -166,12 +167,17 @@ async def test_toggle_and_drag_reorder_apply_to_the_next_request(
     await expect(rows.nth(1)).to_have_attribute("data-id", ids["B"])
 
     await page.locator(f'.rule-row[data-id="{ids["A"]}"] .rule-toggle').uncheck()
+    await poll_until(lambda: _disabled(necto, ids["A"]), "rule A stored as disabled")
     assert await answer() == b"upstream /order/x"
     assert counting.hits("/order/x") == 1  # only with both rules off did the origin see it
 
     await page.locator(f'.rule-row[data-id="{ids["A"]}"] button', has_text="Delete").click()  # confirmed
     await expect(rows).to_have_count(1)
     assert [r.id for r in await necto.store.list_rules()] == [ids["B"]]
+
+
+async def _disabled(necto: RunningNecto, rule_id: str) -> bool:
+    return any(r.id == rule_id and not r.enabled for r in await necto.store.list_rules())
 
 
 async def _order(necto: RunningNecto, ids: dict[str, str]) -> bool:
