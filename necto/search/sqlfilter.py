@@ -201,11 +201,41 @@ class _Compiler:
             return "necto_is_static(e.url, e.content_type, e.status)"  # registered by the store (query.py)
         raise AssertionError(name)
 
+    def any_of(self, items: tuple[Node, ...]) -> list[str]:
+        """The SQL of OR-ed items; text terms with one substring in several scopes (the global
+        search: headers OR body) become one MATCH over all their columns, one index lookup."""
+        columns: dict[str, list[str]] = {}
+        order: list[Node | str] = []
+        for x in items:
+            if (
+                self.fts
+                and isinstance(x, Text)
+                and SCOPE_COLUMNS[x.scope]
+                and x.scope != "all"
+                and x.match.regex is None
+                and len(x.match.text) >= FTS_MIN
+            ):
+                if x.match.text not in columns:
+                    columns[x.match.text] = []
+                    order.append(x.match.text)
+                columns[x.match.text] += [c for c in SCOPE_COLUMNS[x.scope] if c not in columns[x.match.text]]
+            else:
+                order.append(x)
+        out = []
+        for item in order:  # in order: placeholders are positional
+            if isinstance(item, str):
+                self.needs_index = True
+                phrase = self.arg(fts_phrase(item, tuple(columns[item])))
+                out.append(f"e.seq IN (SELECT rowid FROM {TEXT_TABLE} WHERE {TEXT_TABLE} MATCH {phrase})")
+            else:
+                out.append(self.node(item))
+        return out
+
     def node(self, n: Node) -> str:
         if isinstance(n, And):
             return "(" + " AND ".join(self.node(x) for x in sorted(n.items, key=_cost)) + ")"
         if isinstance(n, Or):
-            return "(" + " OR ".join(self.node(x) for x in n.items) + ")"
+            return "(" + " OR ".join(self.any_of(n.items)) + ")"
         if isinstance(n, Not):  # SQL's NULL (a missing status, no extra) counts as false, as in memory
             return f"NOT COALESCE({self.node(n.item)}, 0)"
         if isinstance(n, Text):
