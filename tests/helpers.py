@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import aiohttp
 import orjson
@@ -591,18 +591,16 @@ async def stop(p: Proc) -> tuple[int, str]:
 
 
 # ------------------------------------------------------------------ proxies for Necto to go through
-class TinyProxy:
-    """An HTTP CONNECT proxy (optionally with Basic auth, optionally behind TLS) that notes
-    every request line it gets and pipes tunnels through."""
+class TinyServer:
+    """A loopback server on a free port that closes its clients when stopped (the proxies
+    below); subclasses give `_handle`."""
 
-    def __init__(self, user: str | None = None, password: str | None = None) -> None:
-        self.seen: list[tuple[str, str, str | None]] = []  # method, target, Proxy-Authorization
-        self.expected = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode() if user else None
+    def __init__(self) -> None:
         self.server: asyncio.Server | None = None
         self.port = 0
         self.clients: set[asyncio.StreamWriter] = set()
 
-    async def start(self, tls: ssl.SSLContext | None = None) -> TinyProxy:
+    async def start(self, tls: ssl.SSLContext | None = None) -> Self:
         self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0, ssl=tls)
         self.port = self.server.sockets[0].getsockname()[1]
         return self
@@ -613,6 +611,19 @@ class TinyProxy:
         for w in list(self.clients):
             w.close()
         await self.server.wait_closed()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        raise NotImplementedError
+
+
+class TinyProxy(TinyServer):
+    """An HTTP CONNECT proxy (optionally with Basic auth, optionally behind TLS) that notes
+    every request line it gets and pipes tunnels through."""
+
+    def __init__(self, user: str | None = None, password: str | None = None) -> None:
+        super().__init__()
+        self.seen: list[tuple[str, str, str | None]] = []  # method, target, Proxy-Authorization
+        self.expected = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode() if user else None
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.clients.add(writer)
@@ -639,27 +650,13 @@ class TinyProxy:
             writer.close()
 
 
-class TinySocks5:
+class TinySocks5(TinyServer):
     """A SOCKS5 server with username/password authentication (RFC 1928/1929)."""
 
     def __init__(self, user: str, password: str) -> None:
+        super().__init__()
         self.user, self.password = user.encode(), password.encode()
         self.seen: list[str] = []
-        self.server: asyncio.Server | None = None
-        self.port = 0
-        self.clients: set[asyncio.StreamWriter] = set()
-
-    async def start(self) -> TinySocks5:
-        self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-        self.port = self.server.sockets[0].getsockname()[1]
-        return self
-
-    async def stop(self) -> None:
-        assert self.server is not None
-        self.server.close()
-        for w in list(self.clients):
-            w.close()
-        await self.server.wait_closed()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.clients.add(writer)
