@@ -143,15 +143,24 @@ class _Compiler:
     def notes(self, m: Match) -> str:
         return f"EXISTS (SELECT 1 FROM annotations a WHERE a.traffic_id = e.id AND {self.match(m, 'a.content')})"
 
+    def indexed(self, m: Match) -> bool:
+        """Can this match go through the FTS index (a substring the trigrams can find)?"""
+        return self.fts and m.regex is None and len(m.text) >= FTS_MIN
+
+    def fts_match(self, text: str, columns: tuple[str, ...]) -> str:
+        self.needs_index = True
+        return (
+            f"e.seq IN (SELECT rowid FROM {TEXT_TABLE} WHERE {TEXT_TABLE} MATCH {self.arg(fts_phrase(text, columns))})"
+        )
+
     def text(self, node: Text) -> str:
         columns = SCOPE_COLUMNS[node.scope]
         terms: list[str] = []
         if columns:
             self.needs_index = True
             m = node.match
-            if self.fts and m.regex is None and len(m.text) >= FTS_MIN:
-                terms.append(f"e.seq IN (SELECT rowid FROM {TEXT_TABLE} WHERE {TEXT_TABLE} MATCH "
-                             f"{self.arg(fts_phrase(m.text, columns))})")  # fmt: skip
+            if self.indexed(m):
+                terms.append(self.fts_match(m.text, columns))
             else:
                 tests = " OR ".join(self.match(m, f"t.{c}") for c in columns)
                 terms.append(f"EXISTS (SELECT 1 FROM {TEXT_TABLE} t WHERE t.rowid = e.seq AND ({tests}))")
@@ -207,14 +216,7 @@ class _Compiler:
         columns: dict[str, list[str]] = {}
         order: list[Node | str] = []
         for x in items:
-            if (
-                self.fts
-                and isinstance(x, Text)
-                and SCOPE_COLUMNS[x.scope]
-                and x.scope != "all"
-                and x.match.regex is None
-                and len(x.match.text) >= FTS_MIN
-            ):
+            if isinstance(x, Text) and SCOPE_COLUMNS[x.scope] and x.scope != "all" and self.indexed(x.match):
                 if x.match.text not in columns:
                     columns[x.match.text] = []
                     order.append(x.match.text)
@@ -224,9 +226,7 @@ class _Compiler:
         out = []
         for item in order:  # in order: placeholders are positional
             if isinstance(item, str):
-                self.needs_index = True
-                phrase = self.arg(fts_phrase(item, tuple(columns[item])))
-                out.append(f"e.seq IN (SELECT rowid FROM {TEXT_TABLE} WHERE {TEXT_TABLE} MATCH {phrase})")
+                out.append(self.fts_match(item, tuple(columns[item])))
             else:
                 out.append(self.node(item))
         return out
