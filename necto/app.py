@@ -453,11 +453,9 @@ class Necto:
             loop.add_signal_handler(sig, on_signal)
         return stop
 
-    async def serve_until_signalled(self, stop: asyncio.Event | None = None) -> None:
-        """Run until SIGINT/SIGTERM (see `catch_signals`), then stop cleanly: nothing captured
-        is lost."""
-        if stop is None:
-            stop = self.catch_signals()
+    async def serve_until_signalled(self, stop: asyncio.Event) -> None:
+        """Run until `stop` (set by `catch_signals`), then stop cleanly: nothing captured is
+        lost."""
         loop = asyncio.get_running_loop()
         stopped = False
         try:
