@@ -37,6 +37,7 @@ from mitmproxy.net.http import url as mitm_url
 from necto.breakpoints.book import BreakpointBook
 from necto.breakpoints.hits import Decision, Edits, Hit, PauseBoard
 from necto.breakpoints.model import CompiledBreakpoint
+from necto.capture.fresh import when_fresh
 from necto.capture.recorder import ANNOTATE, ENTRY_ID
 from necto.capture.rules import (
     KEEP_RESPONSE,
@@ -275,29 +276,19 @@ class BreakpointsAddon:
     def request(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
         if self.board.closing:
             return None
-        if self.book.stale():
-            return self._after_reload(self._request, flow)
-        return self._request(flow)
+        return when_fresh(self.book, self._request, flow)
 
     def response(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
         if self.board.closing or flow.response is None or flow.websocket is not None:
             return None
-        if self.book.stale():
-            return self._after_reload(self._response, flow)
-        return self._response(flow)
+        return when_fresh(self.book, self._response, flow)
 
     def wants_request(self, flow: http.HTTPFlow) -> bool | Awaitable[bool]:
         """Might a breakpoint hold this request, or show it with its response? Then it is not
         streamed (a held request must be whole). (Breakpoints changed since are loaded first.)"""
         if self.board.closing:
             return False
-        if self.book.stale():
-            return self._wants_after_reload(flow)
-        return self._wants(flow)
-
-    async def _wants_after_reload(self, flow: http.HTTPFlow) -> bool:
-        await self.book.reload()
-        return self._wants(flow)
+        return when_fresh(self.book, self._wants, flow)
 
     def _wants(self, flow: http.HTTPFlow) -> bool:
         book = self.book
@@ -314,12 +305,6 @@ class BreakpointsAddon:
                 self.board.drop(hit, "client")
 
     # ------------------------------------------------------------------ deciding
-    async def _after_reload(self, then: Any, flow: http.HTTPFlow) -> None:
-        await self.book.reload()
-        result = then(flow)
-        if result is not None:
-            await result
-
     def _request(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
         book = self.book
         if not book.breakpoints or flow.response is not None:  # nothing set, or a rule answered

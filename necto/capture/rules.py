@@ -29,6 +29,7 @@ from mitmproxy import connection, http, tls
 from mitmproxy.net.http import status_codes
 from mitmproxy.net.http import url as mitm_url
 
+from necto.capture.fresh import when_fresh
 from necto.capture.pacing import Pacer
 from necto.capture.recorder import ANNOTATE
 from necto.capture.streaming import KEEP_RESPONSE
@@ -196,10 +197,7 @@ class RulesAddon:
     # ------------------------------------------------------------------ hooks
     def http_connect(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
         """Do not dial a host that rules may answer for or re-route: it may not even exist."""
-        if self.book.stale():
-            return self._after_reload(self._connect, flow)
-        self._connect(flow)
-        return None
+        return when_fresh(self.book, self._connect, flow)
 
     def _connect(self, flow: http.HTTPFlow) -> None:
         if flow.response is None and self.book.rules.may_redirect(flow.request.host):
@@ -216,9 +214,7 @@ class RulesAddon:
             data.establish_server_tls_first = False
 
     def request(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
-        if self.book.stale():
-            return self._after_reload(self._request, flow)
-        return self._request(flow)
+        return when_fresh(self.book, self._request, flow)
 
     def responseheaders(self, flow: http.HTTPFlow) -> None:
         plan: Plan | None = flow.metadata.get(PLAN)
@@ -254,13 +250,7 @@ class RulesAddon:
         """Might rules or the network profile need this request whole (to edit it, answer it,
         or hold it for its upload time)? Then it is not streamed. (Rules changed since the last
         request are loaded first.)"""
-        if self.book.stale():
-            return self._wants_after_reload(flow)
-        return self._wants(flow)
-
-    async def _wants_after_reload(self, flow: http.HTTPFlow) -> bool:
-        await self.book.reload()
-        return self._wants(flow)
+        return when_fresh(self.book, self._wants, flow)
 
     def _wants(self, flow: http.HTTPFlow) -> bool:
         book = self.book
@@ -272,12 +262,6 @@ class RulesAddon:
         return bool(book.rules.candidates(req.host.lower(), request_segment(req.path.split("?", 1)[0])))
 
     # ------------------------------------------------------------------ request
-    async def _after_reload(self, then: Any, flow: http.HTTPFlow) -> None:
-        await self.book.reload()
-        result = then(flow)
-        if result is not None:
-            await result
-
     def _request(self, flow: http.HTTPFlow) -> Awaitable[None] | None:
         pacer = self._paced.get(flow.client_conn.id)
         if pacer is not None:
