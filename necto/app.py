@@ -40,6 +40,7 @@ from necto.capture.streaming import Streamer
 from necto.capture.upstream import ConfigError, UpstreamConfig, UpstreamRouter, config_from_url
 from necto.certs import CaFiles, ensure_ca
 from necto.config import Config
+from necto.har.fragments import build as build_fragment
 from necto.replay import ReplayManager
 from necto.rules.book import RuleBook, find_profile
 from necto.store import DatabaseProblem, Store
@@ -183,8 +184,8 @@ class Necto:
                 self.store = await Store.open(cfg.db_path)
             except DatabaseProblem as e:
                 raise StartupError(str(e)) from None
-            if cfg.search_index:
-                self.store.start_indexer()
+            self.store.fragment_builder = build_fragment  # exports read what the background pass built
+            self.store.start_indexer(search=cfg.search_index)
             await self._apply_network_option()
             api_addr = await self._start_api()
             self._protected.api.add(api_addr[1])

@@ -79,6 +79,31 @@ class BodyFile:
     pending: bytes | str | None = None
 
 
+@dataclass(slots=True, frozen=True)
+class HarFragment:
+    """An entry's HAR JSON as a plain export writes it, serialised once (necto.har.fragments):
+    `data` with the response body's place cut out at `cut` (-1: no body) and no `pageref`.
+    `format` names the code that built it; `force`, `mime` and `page` are what writing the body
+    and the page reference needs."""
+
+    format: str
+    data: bytes
+    cut: int
+    force: str | None
+    mime: str
+    page: bytes | None
+
+
+@dataclass(slots=True)
+class FragmentEntry:
+    """An entry to export from its fragment: the fragment and the response body (if any)."""
+
+    id: str
+    started: float
+    fragment: HarFragment
+    body: bytes | None
+
+
 @dataclass(slots=True)
 class Entry:
     """One request/response exchange, captured or imported.

@@ -30,13 +30,13 @@ from necto.api.errors import (
     read_json,
     session_not_found,
 )
-from necto.har.export import STREAM_BODY_ABOVE, export_har, safe_filename
+from necto.har.export import export_har, safe_filename
+from necto.har.fragments import export_entries
 from necto.har.importer import SessionNotFound, import_har
 from necto.har.pages import ExportPlan, plan_for_entries, plan_for_session
 from necto.har.report import HarError
 from necto.har.validate import validate_har
-from necto.model import Entry, now_ms
-from necto.store import TrafficQuery
+from necto.model import Entry, FragmentEntry, now_ms
 from necto.uploads import new_upload_file
 
 routes = web.RouteTableDef()
@@ -47,7 +47,7 @@ COPY_CHUNK = 1 << 20
 
 async def _stream(
     request: web.Request,
-    entries: AsyncIterator[Entry],
+    entries: AsyncIterator[Entry | FragmentEntry],
     title: str,
     exclude_binary: bool,
     redact: bool,
@@ -61,7 +61,6 @@ async def _stream(
     )
     resp.enable_chunked_encoding()
     await resp.prepare(request)
-    entries = ctx(request).store.with_annotations(entries)  # written as `comment` and `_necto.annotations`
     read_body = ctx(request).store.body_chunks
     async for chunk in export_har(
         entries, title=title, exclude_binary=exclude_binary, redact=redact, plan=plan, read_body=read_body
@@ -82,10 +81,7 @@ async def export_session(request: web.Request) -> web.StreamResponse:
     redact = flag(request.query.get("redact"), "redact")
     selection = filter_arg(request.query.get("filter") or None)
     plan = await plan_for_session(store, session.id, session.name)
-    if selection is None:
-        entries = store.iter_entries(session.id, response_limit=STREAM_BODY_ABOVE)  # longer ones: streamed
-    else:  # a filtered view of the session: only the entries the filter selects, in order
-        entries = store.iter_matching(TrafficQuery(session_id=session.id, filter=selection))
+    entries = export_entries(store, session_id=session.id, selection=selection, redact=redact)
     return await _stream(request, entries, session.name, exclude, redact, plan)
 
 
@@ -103,22 +99,18 @@ async def export_selected(request: web.Request) -> web.StreamResponse:
     redact = flag(request.query.get("redact", body.get("redact")), "redact")
     store = ctx(request).store
     await store.flush()
-    chunks = [ids[i : i + 500] for i in range(0, len(ids), 500)]
-    first: list[Entry] = []
-    while chunks and not first:
-        first = await store.get_entries(chunks.pop(0))
-    if not first:
+    entries = export_entries(store, entry_ids=ids, redact=redact)
+    first = await anext(entries, None)
+    if first is None:
         raise not_found("No valid entries found")
 
-    async def entries() -> AsyncIterator[Entry]:
-        for e in first:
+    async def every() -> AsyncIterator[Entry | FragmentEntry]:
+        yield first
+        async for e in entries:
             yield e
-        for chunk in chunks:
-            for e in await store.get_entries(chunk):
-                yield e
 
     plan = await plan_for_entries(store, ids, title)
-    return await _stream(request, entries(), title, exclude, redact, plan)
+    return await _stream(request, every(), title, exclude, redact, plan)
 
 
 # ---------------------------------------------------------------------------- uploads

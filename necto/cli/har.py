@@ -12,13 +12,14 @@ from typing import Any
 import orjson
 
 from necto.cli.common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, DataDirArg, Handler, Progress, filter_arg, open_store
-from necto.har.export import STREAM_BODY_ABOVE, export_har
+from necto.har.export import export_har
+from necto.har.fragments import export_entries
 from necto.har.importer import SessionNotFound, import_har
 from necto.har.pages import plan_for_entries, plan_for_session
 from necto.har.report import HarError, Report
 from necto.har.validate import validate_har
-from necto.model import Entry
-from necto.store import Store, TrafficQuery
+from necto.model import Entry, FragmentEntry
+from necto.store import Store
 
 WARNING_MODES = ("grouped", "all", "none")
 
@@ -113,11 +114,7 @@ async def cmd_export(args: argparse.Namespace) -> int:
     async with open_store(args) as store:
         if args.entries:
             ids = [i.strip() for i in args.entries.split(",") if i.strip()]
-            found = await store.get_entries(ids)
-            if not found:
-                print("necto: No valid entries found", file=sys.stderr)
-                return EXIT_FAIL
-            entries: Any = found
+            source = export_entries(store, entry_ids=ids, redact=args.redact)
             title = args.name or "Necto Export"
             plan = await plan_for_entries(store, ids, title)
         else:
@@ -128,29 +125,28 @@ async def cmd_export(args: argparse.Namespace) -> int:
             if session is None:
                 print(f"necto: Session not found: {args.session}", file=sys.stderr)
                 return EXIT_FAIL
-            if selection is None:
-                entries = store.iter_entries(session.id, response_limit=STREAM_BODY_ABOVE)  # longer ones: streamed
-            else:
-                entries = store.iter_matching(TrafficQuery(session_id=session.id, filter=selection))
+            source = export_entries(store, session_id=session.id, selection=selection, redact=args.redact)
             title = args.name or session.name
             plan = await plan_for_session(store, session.id, title)
+        first = await anext(source, None)
+        if first is None and args.entries:
+            print("necto: No valid entries found", file=sys.stderr)
+            return EXIT_FAIL
         count = 0
 
-        async def counted(src: Any) -> AsyncIterator[Entry]:
+        async def counted() -> AsyncIterator[Entry | FragmentEntry]:
             nonlocal count
-            if hasattr(src, "__aiter__"):
-                async for e in src:
-                    count += 1
-                    yield e
-            else:
-                for e in src:
-                    count += 1
-                    yield e
+            if first is not None:
+                count += 1
+                yield first
+            async for e in source:
+                count += 1
+                yield e
 
         out = open(args.output, "wb") if args.output else sys.stdout.buffer
         try:
             async for chunk in export_har(
-                store.with_annotations(counted(entries)),
+                counted(),
                 title=title,
                 exclude_binary=args.exclude_binary,
                 redact=args.redact,

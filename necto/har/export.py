@@ -32,7 +32,7 @@ from necto.har.derive import (
     valid_ip,
 )
 from necto.har.pages import SESSION_PAGE_ID, ExportPlan
-from necto.model import Entry
+from necto.model import Entry, FragmentEntry, HarFragment
 from necto.redact import Redactor, redaction_comment
 from necto.vocab import frame_json, iso_time
 
@@ -45,7 +45,7 @@ PAGE_ID = SESSION_PAGE_ID
 BINARY_EXCLUDED = "Binary content excluded from export (excludeBinary)"
 
 
-CHUNK_BYTES = 256 * 1024
+CHUNK_BYTES = 1 << 20
 
 
 BATCH_ENTRIES = 200
@@ -107,7 +107,7 @@ def _ws_messages(e: Entry) -> list[dict[str, Any]]:
     return [frame_json(m.type, m.time, m.opcode, m.data) for m in e.websocket or []]
 
 
-def _encoded(body: bytes, force: str | None) -> tuple[str, str | None]:
+def encode_body(body: bytes, force: str | None) -> tuple[str, str | None]:
     """Body text and encoding: as the imported file had it (`force`), else text or base64."""
     if force == "base64":
         return base64.b64encode(body).decode("ascii"), "base64"
@@ -122,7 +122,7 @@ def _post_data(e: Entry, h: dict[str, Any], omit: Sequence[str]) -> dict[str, An
         return dict(h["postData"]) if "postData" in h else None  # e.g. params only, or empty
     force = (h.get("encoding") or {}).get("postData")
     if force is not None and e.request_body is not None:
-        text, enc = _encoded(e.request_body, force)
+        text, enc = encode_body(e.request_body, force)
         pd["text"] = text
         if enc:
             pd["encoding"] = enc
@@ -202,7 +202,7 @@ def entry_to_har(
             if exclude_binary and body and is_binary(body, mime):
                 content["comment"] = BINARY_EXCLUDED
             else:
-                text, enc = _encoded(body, (h.get("encoding") or {}).get("content"))
+                text, enc = encode_body(body, (h.get("encoding") or {}).get("content"))
                 content["text"] = text
                 if enc:
                     content["encoding"] = enc
@@ -285,13 +285,54 @@ def _write_annotations(out: dict[str, Any], notes: Sequence[dict[str, Any]]) -> 
     out["_necto"] = extension
 
 
-def _dump_batch(
-    entries: list[Entry], exclude_binary: bool, first: bool, redactor: Redactor | None, plan: ExportPlan | None
+def marked_body(mark: str) -> bytes:
+    """What `entry_to_har(..., body_mark=mark)` writes in place of the response body."""
+    return b'"text":' + orjson.dumps(mark) + b',"encoding":"base64"'
+
+
+_EXCLUDED_JSON = b'"comment":' + orjson.dumps(BINARY_EXCLUDED)
+
+
+def render_fragment(
+    f: HarFragment, body: bytes | None, pageref: str | None, dangling: str | None, exclude_binary: bool
 ) -> bytes:
-    hars = (entry_to_har(e, exclude_binary, plan) for e in entries)
+    """The entry as `entry_to_har` + `orjson.dumps` would write it, given its response body."""
+    data = f.data
+    if f.cut >= 0 and body is None:  # its file went missing: written as if it had none
+        data = data[: f.cut - 1] + data[f.cut :]
+    elif f.cut >= 0:
+        if exclude_binary and body and is_binary(body, f.mime):
+            middle = _EXCLUDED_JSON
+        else:
+            text, enc = encode_body(body or b"", f.force)
+            middle = b'"text":' + orjson.dumps(text) + (b',"encoding":"base64"' if enc else b"")
+        data = data[: f.cut] + middle + data[f.cut :]
+    if pageref is not None:
+        data = b'{"pageref":' + orjson.dumps(pageref) + b"," + data[1:]
+    if dangling is not None:
+        data = data[:-1] + b',"_pageref":' + orjson.dumps(dangling) + b"}"
+    return data
+
+
+def _entry_json(e: Entry | FragmentEntry, exclude_binary: bool, plan: ExportPlan | None) -> bytes:
+    if isinstance(e, FragmentEntry):
+        ref, dangling = plan.pageref_of(e.fragment.page) if plan is not None else (PAGE_ID, None)
+        return render_fragment(e.fragment, e.body, ref, dangling, exclude_binary)
+    return orjson.dumps(entry_to_har(e, exclude_binary, plan))
+
+
+def _dump_batch(
+    entries: list[Entry | FragmentEntry],
+    exclude_binary: bool,
+    first: bool,
+    redactor: Redactor | None,
+    plan: ExportPlan | None,
+) -> bytes:
     if redactor is not None:
-        hars = (redactor.redact_entry(h) for h in hars)
-    parts = [orjson.dumps(h) for h in hars]
+        assert all(isinstance(e, Entry) for e in entries), "a redacted export reads entries in full"
+        parts = [orjson.dumps(redactor.redact_entry(entry_to_har(e, exclude_binary, plan))) for e in entries]  # type: ignore[arg-type]
+    else:
+        parts = [_entry_json(e, exclude_binary, plan) for e in entries]
     joined = b",".join(parts)
     return joined if first else b"," + joined
 
@@ -313,13 +354,17 @@ def _header(plan: ExportPlan, redactor: Redactor | None = None) -> bytes:
     return head[:-2] + b',"entries":['  # drop the closing "}}" and open the entries array
 
 
-def _body_len(e: Entry) -> int:
+def _body_len(e: Entry | FragmentEntry) -> int:
+    if isinstance(e, FragmentEntry):
+        return len(e.body or b"") + len(e.fragment.data)
     return len(e.response_body or b"") + len(e.request_body or b"")
 
 
-def _in_file(e: Entry) -> bool:
+def _in_file(e: Entry | FragmentEntry) -> bool:
     """Was this entry's response body left in the body store (see STREAM_BODY_ABOVE)?"""
-    return e.status is not None and e.response_body is None and e.response_body_file is not None
+    return (
+        isinstance(e, Entry) and e.status is not None and e.response_body is None and e.response_body_file is not None
+    )
 
 
 def _looks_binary(sample: bytes, mime: str) -> bool:
@@ -355,7 +400,7 @@ async def _streamed_entry(
 
 
 async def export_har(
-    entries: AsyncIterable[Entry] | Iterable[Entry],
+    entries: AsyncIterable[Entry | FragmentEntry] | Iterable[Entry | FragmentEntry],
     *,
     title: str = "Necto Export",
     exclude_binary: bool = False,
@@ -370,6 +415,9 @@ async def export_har(
     response_limit=STREAM_BODY_ABOVE)`) get it from `read_body` a piece at a time, so memory
     does not depend on body sizes either (a redacted export reads such a body whole: the
     redactor needs it).
+
+    Entries may come as FragmentEntry (Store.iter_export): their HAR was serialised once
+    already, and only the body and page reference are written in (not with `redact`).
 
     `plan` gives the pages, each entry's page and the log fields (`plan_for_session`,
     `plan_for_entries`); without one, a single page titled `title` starting with the first entry.
@@ -386,10 +434,10 @@ async def export_har(
         head.pages.append({"startedDateTime": iso_time(started), "id": PAGE_ID, "title": title,
                            "pageTimings": {"onContentLoad": -1, "onLoad": -1}})  # fmt: skip
     yield _header(head, redactor)
-    batch: list[Entry] = []
+    batch: list[Entry | FragmentEntry] = []
     size = 0
     first = True
-    pending = bytearray()
+    pending = _Pending()
 
     async def flush() -> bytes:
         nonlocal first
@@ -397,7 +445,7 @@ async def export_har(
         first = False
         return data
 
-    async def every() -> AsyncIterator[Entry]:
+    async def every() -> AsyncIterator[Entry | FragmentEntry]:
         if first_entry is not None:
             yield first_entry
         async for e in it:
@@ -405,40 +453,56 @@ async def export_har(
 
     async for e in every():
         if _in_file(e) and read_body is not None:
+            assert isinstance(e, Entry)
             chunks = await read_body(e, "response")
             if chunks is not None and redactor is not None:
                 e.response_body = b"".join([c async for c in chunks])
             elif chunks is not None:
                 if batch:
-                    pending += await flush()
+                    pending.add(await flush())
                     batch, size = [], 0
                 async for piece in _streamed_entry(e, chunks, b"" if first else b",", exclude_binary, plan):
-                    pending += piece
-                    if len(pending) >= CHUNK_BYTES:
-                        yield bytes(pending)
-                        pending.clear()
+                    pending.add(piece)
+                    if pending.size >= CHUNK_BYTES:
+                        yield pending.take()
                 first = False
                 continue
         batch.append(e)
         size += _body_len(e)
         if len(batch) >= BATCH_ENTRIES or size >= BATCH_BODY_BYTES:
-            pending += await flush()
+            pending.add(await flush())
             batch, size = [], 0
-            if len(pending) >= CHUNK_BYTES:
-                yield bytes(pending)
-                pending.clear()
+            if pending.size >= CHUNK_BYTES:
+                yield pending.take()
     if batch:
-        pending += await flush()
+        pending.add(await flush())
     if redactor is not None:
         comment = head.log.get("comment")
         existing = redactor.text(comment) if isinstance(comment, str) else None
-        pending += b'],"comment":' + orjson.dumps(redaction_comment(redactor.counts, existing)) + b"}}"
+        pending.add(b'],"comment":' + orjson.dumps(redaction_comment(redactor.counts, existing)) + b"}}")
     else:
-        pending += b"]}}"
-    yield bytes(pending)
+        pending.add(b"]}}")
+    yield pending.take()
 
 
-async def _aiter(entries: AsyncIterable[Entry] | Iterable[Entry]) -> AsyncIterator[Entry]:
+class _Pending:
+    """Output waiting to be sent: pieces joined only when sent (one piece is sent as it is)."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+        self.size = 0
+
+    def add(self, data: bytes) -> None:
+        self.parts.append(data)
+        self.size += len(data)
+
+    def take(self) -> bytes:
+        data = b"".join(self.parts)
+        self.parts, self.size = [], 0
+        return data
+
+
+async def _aiter[T](entries: AsyncIterable[T] | Iterable[T]) -> AsyncIterator[T]:
     if isinstance(entries, AsyncIterable):
         async for e in entries:
             yield e

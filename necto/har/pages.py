@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from necto.model import Entry
 from necto.store import SessionHar, Store
 from necto.vocab import iso_time
@@ -33,11 +35,28 @@ class ExportPlan:
         if e.source != "import" or e.order is None:  # captured, replayed, or imported before pages were kept
             return self.own_page, None
         har = e.extra.get("har") or {}
-        ref = har.get("pageref")
+        return self._written(har.get("import", ""), har.get("pageref"))
+
+    def pageref_of(self, key: bytes | None) -> tuple[str | None, str | None]:
+        """`pageref` for an entry known by its `page_key` (stored beside its HAR fragment)."""
+        if key is None:
+            return self.own_page, None
+        import_id, ref = orjson.loads(key)
+        return self._written(import_id, ref)
+
+    def _written(self, import_id: str, ref: str | None) -> tuple[str | None, str | None]:
         if ref is None:
             return None, None
-        written = self.ids.get((har.get("import", ""), ref))
+        written = self.ids.get((import_id, ref))
         return (written, None) if written is not None else (None, ref)
+
+
+def page_key(e: Entry) -> bytes | None:
+    """What ExportPlan.pageref reads of an entry, in a few bytes (None: the session's own page)."""
+    if e.source != "import" or e.order is None:
+        return None
+    har = e.extra.get("har") or {}
+    return orjson.dumps([har.get("import", ""), har.get("pageref")])
 
 
 def _own_page(page_id: str, title: str, started: float | None) -> dict[str, Any]:

@@ -193,3 +193,14 @@ class StoreBase:
         ) as cur:
             row = await cur.fetchone()
         self.capture_session_id = row[0] if row and row[1] else None
+
+
+async def finish_in_thread[T](fn: Callable[..., T], *args: Any) -> T:
+    """`fn` in a worker thread; a cancel waits for it to finish first. The connection it uses
+    is the capture writer's: nobody may touch (or close) it while SQLite is still at work."""
+    work = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+    try:
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        await asyncio.wait([work])
+        raise

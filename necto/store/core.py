@@ -14,6 +14,7 @@ from necto.store.base import FinishingConnection, ReaderConnection
 from necto.store.breakpoints import BreakpointStore
 from necto.store.connectivity import ConnectivitySettings
 from necto.store.entries import Entries
+from necto.store.fragments import ExportReads
 from necto.store.har_imports import HarImports
 from necto.store.integrity import DatabaseProblem, classify, damaged_advice, header_problem
 from necto.store.limits import LimitedConnection
@@ -70,6 +71,7 @@ def _capture_connection(path: Path) -> sqlite3.Connection:
 
 
 class Store(
+    ExportReads,
     Entries,
     Sessions,
     Staging,

@@ -11,7 +11,7 @@ from necto.store.bodies import INLINE_MAX
 from necto.store.bodyfiles import BodyFiles
 from necto.store.frames import OpenSockets
 from necto.store.query import TrafficQuery
-from necto.store.rows import E_COLUMNS, ENTRY_COLUMNS, ORDER_KEY, SUMMARY_COLUMNS, rows_to_entries
+from necto.store.rows import E_COLUMNS, ENTRY_COLUMNS, SUMMARY_COLUMNS, in_order_after, rows_to_entries
 from necto.store.writer import CaptureWriter, fitted_row
 
 # What a list row shows besides the entry's own columns: its annotations (count, the newest one's
@@ -121,10 +121,10 @@ class Entries(CaptureWriter, OpenSockets, BodyFiles):
         (`Entry.*_body_file`), for a reader that streams them; with `response_limit`, only
         response bodies longer than that stay there (the HAR export streams those)."""
         last: tuple[float, int] = (float("-inf"), -1)
+        key, after, order = in_order_after()
         while True:
             async with self._r.execute(
-                f"SELECT {ENTRY_COLUMNS}, {ORDER_KEY}, seq FROM entries WHERE session_id = ? "
-                f"AND ({ORDER_KEY} > ? OR ({ORDER_KEY} = ? AND seq > ?)) ORDER BY {ORDER_KEY}, seq LIMIT ?",
+                f"SELECT {ENTRY_COLUMNS}, {key}, seq FROM entries WHERE session_id = ? AND {after} ORDER BY {order} LIMIT ?",
                 (session_id, last[0], last[0], last[1], batch),
             ) as cur:
                 rows = list(await cur.fetchall())

@@ -43,9 +43,18 @@ SUMMARY_COLUMNS = ", ".join(
 )
 _C = {name: i for i, name in enumerate(COLUMNS)}
 STARTED = _C["started"]
-# Where an entry sits in its session: an import's anchor (file order kept by seq), else its start.
-ORDER_KEY = "COALESCE(ord, started)"
 WEBSOCKET = _C["websocket"]
+
+
+def in_order_after(alias: str = "") -> tuple[str, str, str]:
+    """Where an entry sits in its session: an import's anchor (file order kept by seq), else
+    its start. Returns (that order key, a condition "after position (key, seq)" taking (key, key, seq), ORDER BY)
+    for reading a session a batch at a time. The `>=` on its own lets SQLite seek in
+    entries_by_order to the position instead of scanning the session from its start, which
+    made each batch slower than the last."""
+    p = f"{alias}." if alias else ""
+    key = f"COALESCE({p}ord, {p}started)"
+    return key, f"{key} >= ? AND ({key} > ? OR {p}seq > ?)", f"{key}, {p}seq"
 
 
 def frames_to_blob(messages: list[WsMessage] | None) -> bytes | None:

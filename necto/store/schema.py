@@ -248,6 +248,44 @@ BEGIN
 END;
 """
 
+# Each entry's HAR, serialised once (issue 19, necto/har/fragments.py): built after capture by
+# the background pass that also indexes for search (up to `har_fragment_state.upto`, kept below
+# any seq SQLite may hand out again, as search_state's), read by exports instead of converting
+# the entry again. A fragment goes when its entry goes or changes (moving an import from staging
+# to its session changes only session_id, which a fragment does not hold); `format` names the
+# code that built it.
+HAR_FRAGMENTS_V9 = """
+CREATE TABLE har_fragments (
+    seq INTEGER PRIMARY KEY,
+    format TEXT NOT NULL,
+    data BLOB NOT NULL,
+    cut INTEGER NOT NULL,
+    force TEXT,
+    mime TEXT NOT NULL,
+    page BLOB
+);
+CREATE TABLE har_fragment_state (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    upto INTEGER NOT NULL
+);
+INSERT INTO har_fragment_state (id, upto) VALUES (1, 0);
+CREATE TRIGGER entries_fragment_deleted AFTER DELETE ON entries BEGIN
+    DELETE FROM har_fragments WHERE seq = old.seq;
+    UPDATE har_fragment_state SET upto = (SELECT COALESCE(MAX(seq), 0) FROM entries)
+        WHERE upto > (SELECT COALESCE(MAX(seq), 0) FROM entries);
+END;
+CREATE TRIGGER entries_fragment_changed AFTER UPDATE OF
+    id, started, method, url, host, http_version, request_headers, request_body_size,
+    request_truncated, status, status_text, response_http_version, response_headers,
+    response_body_size, response_wire_size, response_truncated, content_type, blocked, dns,
+    connect, ssl, send, wait, receive, duration, server_ip, server_port, client_ip, client_port,
+    connection_id, tls, error, extra, source, websocket, request_body, response_body, ord,
+    request_body_file, response_body_file, request_raw_file, response_raw_file ON entries
+BEGIN
+    DELETE FROM har_fragments WHERE seq = old.seq;
+END;
+"""
+
 MIGRATIONS: list[str] = [
     SCHEMA_V1,
     CONNECTIVITY_V2,
@@ -257,6 +295,7 @@ MIGRATIONS: list[str] = [
     WEBSOCKET_FRAMES_V6,
     SEARCH_V7,
     BODY_FILES_V8,
+    HAR_FRAGMENTS_V9,
 ]
 
 

@@ -20,14 +20,14 @@ import functools
 import logging
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from necto.model import Entry
 from necto.search.graphql import entry_operation
 from necto.search.sqlfilter import FUNCTIONS, TEXT_TABLE
 from necto.search.text import entry_text
-from necto.store.base import StoreBase
+from necto.store.base import StoreBase, finish_in_thread
 from necto.store.integrity import classify
 from necto.store.query import TrafficQuery
 
@@ -81,17 +81,6 @@ def _docs(batch: Sequence[tuple[int, Entry]]) -> tuple[list[tuple[Any, ...]], li
 
 def _marks(n: int) -> str:
     return ", ".join("?" * n)
-
-
-async def _finish_in_thread[T](fn: Callable[..., T], *args: Any) -> T:
-    """`fn` in a worker thread; a cancel waits for it to finish first. The connection it uses
-    is the capture writer's: nobody may touch (or close) it while SQLite is still at work."""
-    work = asyncio.ensure_future(asyncio.to_thread(fn, *args))
-    try:
-        return await asyncio.shield(work)
-    except asyncio.CancelledError:
-        await asyncio.wait([work])
-        raise
 
 
 def _write_index(
@@ -153,6 +142,7 @@ class SearchIndex(StoreBase):
         self._index_stopping = False
         self._index_wake = asyncio.Event()
         self._index_lock = asyncio.Lock()
+        self._search_on = True
         self.indexed_batches = 0
         want = "fts5" if fts5_trigram() else "plain"
         async with self._r.execute("SELECT mode FROM search_state WHERE id = 1") as cur:
@@ -180,10 +170,13 @@ class SearchIndex(StoreBase):
         self.text_mode = want
 
     # ---------------------------------------------------------------- the indexer task
-    def start_indexer(self) -> None:
+    def start_indexer(self, search: bool = True) -> None:
         """Index in the background from now on (the running Necto does; CLI commands do not,
-        and catch up when a query needs it)."""
-        if self._index_task is None and self.text_mode != "unavailable":
+        and catch up when a query needs it). The same pass builds HAR fragments first, when a
+        `fragment_builder` is set (necto/store/fragments.py); `search=False` builds only those."""
+        self._search_on = search and self.text_mode != "unavailable"
+        fragments = getattr(self, "fragment_builder", None) is not None
+        if self._index_task is None and (self._search_on or fragments):
             self.subscribe(self._on_change_for_index)
             self._index_task = asyncio.create_task(self._indexer_loop(), name="necto-search-indexer")
 
@@ -243,9 +236,12 @@ class SearchIndex(StoreBase):
                 await asyncio.sleep(INDEX_POLL)
 
     async def _index_step(self) -> int:
-        """One batch of new entries, else one batch of deleted entries' rows. Returns the
-        number of rows handled (0: nothing to do)."""
+        """One batch of HAR fragments, else of new entries to index, else of deleted entries'
+        rows. Returns the number of rows handled (0: nothing to do)."""
         async with self._index_lock:
+            n = await self._fragment_batch()  # type: ignore[attr-defined]
+            if n or not self._search_on:
+                return n
             n = await self._index_batch()
             if n is None:  # raced with another writer: try again next time round
                 return 1
@@ -302,26 +298,29 @@ class SearchIndex(StoreBase):
         # One thread hop on the capture writer's connection, as the capture writer does: the
         # lock captures wait for is held for SQLite's time only, never for the event loop's.
         async with self._lock:
-            if not await _finish_in_thread(_write_index, self._cw, upto, seqs, texts, facts):  # type: ignore[attr-defined]
+            if not await finish_in_thread(_write_index, self._cw, upto, seqs, texts, facts):  # type: ignore[attr-defined]
                 return None
         self.indexed_batches += 1
         return len(seqs)
 
     async def _clean_gone(self) -> int:
         async with self._lock:
-            return await _finish_in_thread(_clean_gone, self._cw)  # type: ignore[attr-defined]
+            return await finish_in_thread(_clean_gone, self._cw)  # type: ignore[attr-defined]
 
     async def index_status(self) -> dict[str, Any]:
-        """How far the index is: {mode, indexedUpto, pending, gone}."""
+        """How far the background pass is: {mode, indexedUpto, pending, gone, running, problem,
+        fragmentsPending} (the last: entries whose HAR fragment is still to be built)."""
         upto = await self._indexed_upto()
         async with self._r.execute(
-            "SELECT (SELECT COUNT(*) FROM entries WHERE seq > ?), (SELECT COUNT(*) FROM search_gone)", (upto,)
+            "SELECT (SELECT COUNT(*) FROM entries WHERE seq > ?), (SELECT COUNT(*) FROM search_gone), "
+            "(SELECT COUNT(*) FROM entries WHERE seq > (SELECT upto FROM har_fragment_state WHERE id = 1))",
+            (upto,),
         ) as cur:
             row = await cur.fetchone()
         assert row is not None
         return {"mode": self.text_mode, "indexedUpto": upto, "pending": row[0], "gone": row[1],
                 "running": self._index_task is not None and not self._index_task.done(),
-                "problem": self.index_problem}  # fmt: skip
+                "problem": self.index_problem, "fragmentsPending": row[2]}  # fmt: skip
 
     # ---------------------------------------------------------------- filtered reads
     async def prepare_query(self, q: TrafficQuery) -> tuple[str, list[Any]]:

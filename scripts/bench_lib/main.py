@@ -147,7 +147,8 @@ def main(argv: list[str]) -> int:
             t = time.perf_counter()
             export_dir, filled = harbench.generate_sessions(work, cfg["export_sizes"])
             sessions = {str(k): v for k, v in filled.items()}
-            log(f"  generated sessions {list(sessions)} with add_entries in {time.perf_counter() - t:.1f} s")
+            log(f"  generated sessions {list(sessions)} with add_entries in {time.perf_counter() - t:.1f} s; "
+                f"HAR fragments built in {', '.join(str(v['fragments_cpu_s']) for v in filled.values())} CPU-s")  # fmt: skip
             out = harbench.run_export(work, up.pki.ca_pem, export_dir, sessions, cfg["export_rounds"], log,
                                       deadline - 300 if not quick else deadline - 40)  # fmt: skip
             out["generated"] = filled
@@ -376,11 +377,14 @@ def render(r: dict[str, Any]) -> str:
     if ex:
         L.append("")
         if "by_entries" in ex:
-            L.append("HAR export via GET /api/har/export/{id} to a file (fresh Necto each; peak = server VmHWM)")
+            L.append("HAR export via GET /api/har/export/{id} to a file (fresh Necto each; peak = server VmHWM;")
+            L.append("  HAR fragments built beforehand, as the background pass does after capture)")
+            gen = ex.get("generated") or {}
             for n, e in sorted(ex["by_entries"].items(), key=lambda kv: int(kv[0])):
+                built = (gen.get(n) or gen.get(int(n)) or {}).get("fragments_cpu_s")
                 L.append(f"  {int(n):>7} entries  {e['bytes'] / 1e6:8.1f} MB  {e['mb_s']:7.1f} MB/s  "
                          f"{e['seconds']:6.2f} s  peak RSS {_mib(e['peak_rss'])} MiB (idle {_mib(e['rss_idle'])})  "
-                         f"[{e['rounds']} rounds]")  # fmt: skip
+                         f"[{e['rounds']} rounds; fragments {built} CPU-s]")  # fmt: skip
         else:
             L.append(f"HAR export: {ex.get('status')}")
     imp = r.get("import")

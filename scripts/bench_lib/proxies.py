@@ -55,11 +55,11 @@ def start_mitmdump(work: Path, upstream_ca: Path) -> Proxy:
     return Proxy("mitmdump", port, proc, argv)
 
 
-def start_necto(data_dir: Path, upstream_ca: Path, log: Path) -> Proxy:
+def start_necto(data_dir: Path, upstream_ca: Path, log: Path, *extra: str) -> Proxy:
     port, api = procs.free_port(), procs.free_port()
     argv = [
         sys.executable, "-m", "necto", "run", "--data-dir", str(data_dir),
-        "--proxy-port", str(port), "--api-port", str(api), "--upstream-ca", str(upstream_ca),
+        "--proxy-port", str(port), "--api-port", str(api), "--upstream-ca", str(upstream_ca), *extra,
     ]  # fmt: skip
     proc = procs.spawn(argv, log=log, cwd=str(ROOT))
     procs.wait_port(api, proc, timeout=60)
