@@ -16,10 +16,11 @@ import pytest
 
 from helpers import DATA, RunningNecto, Upstream, curl, poll_until, wait_for_entries
 from necto.har.export import export_har
-from necto.har.fragments import FORMAT, build, export_entries
+from necto.har.fragments import FORMAT, build
 from necto.har.importer import import_har
 from necto.har.pages import plan_for_entries, plan_for_session
 from necto.har.report import HarError
+from necto.har.store_export import export_entries, store_export
 from necto.model import Entry, FragmentEntry, Session, Timings
 from necto.search.filterlang import parse_filter
 from necto.store import Store
@@ -144,9 +145,10 @@ async def test_chosen_and_filtered_entries_export_the_same_bytes(store: Store) -
     assert fast == full and used == 3
     assert [e["request"]["url"].split("?")[0][-2:] for e in orjson.loads(fast)["log"]["entries"]] == ["/7", "/2", "/9"]
     plan = await plan_for_session(store, s.id, "chosen")
-    selection = parse_filter("method:POST")
-    fast, used = await _export(store, export_entries(store, session_id=s.id, selection=selection), plan, False)
-    assert used == 4 and len(orjson.loads(fast)["log"]["entries"]) == 4
+    export = await store_export(store, session_id=s.id, selection=parse_filter("method:POST"), title="chosen")
+    assert export is not None
+    har = orjson.loads(b"".join([c async for c in export.chunks()]))
+    assert export.count == 4 and [e["request"]["method"] for e in har["log"]["entries"]] == ["POST"] * 4
 
 
 async def test_an_annotated_changed_or_stale_entry_is_written_in_full(store: Store, tmp_path: Path) -> None:

@@ -30,13 +30,12 @@ from necto.api.errors import (
     read_json,
     session_not_found,
 )
-from necto.har.export import export_har, safe_filename
-from necto.har.fragments import export_entries
+from necto.har.export import safe_filename
 from necto.har.importer import SessionNotFound, import_har
-from necto.har.pages import ExportPlan, plan_for_entries, plan_for_session
 from necto.har.report import HarError
+from necto.har.store_export import StoreExport, store_export
 from necto.har.validate import validate_har
-from necto.model import Entry, FragmentEntry, now_ms
+from necto.model import now_ms
 from necto.uploads import new_upload_file
 
 routes = web.RouteTableDef()
@@ -45,26 +44,16 @@ DEFAULT_EXPORT_NAME = "Necto Export"
 COPY_CHUNK = 1 << 20
 
 
-async def _stream(
-    request: web.Request,
-    entries: AsyncIterator[Entry | FragmentEntry],
-    title: str,
-    exclude_binary: bool,
-    redact: bool,
-    plan: ExportPlan,
-) -> web.StreamResponse:
+async def _stream(request: web.Request, export: StoreExport) -> web.StreamResponse:
     resp = web.StreamResponse(
         headers={
             "Content-Type": "application/json",
-            "Content-Disposition": f'attachment; filename="{safe_filename(title, now_ms())}"',
+            "Content-Disposition": f'attachment; filename="{safe_filename(export.title, now_ms())}"',
         }
     )
     resp.enable_chunked_encoding()
     await resp.prepare(request)
-    read_body = ctx(request).store.body_chunks
-    async for chunk in export_har(
-        entries, title=title, exclude_binary=exclude_binary, redact=redact, plan=plan, read_body=read_body
-    ):
+    async for chunk in export.chunks():
         await resp.write(chunk)
     await resp.write_eof()
     return resp
@@ -80,9 +69,10 @@ async def export_session(request: web.Request) -> web.StreamResponse:
     exclude = flag(request.query.get("excludeBinary"), "excludeBinary")
     redact = flag(request.query.get("redact"), "redact")
     selection = filter_arg(request.query.get("filter") or None)
-    plan = await plan_for_session(store, session.id, session.name)
-    entries = export_entries(store, session_id=session.id, selection=selection, redact=redact)
-    return await _stream(request, entries, session.name, exclude, redact, plan)
+    export = await store_export(store, session_id=session.id, selection=selection, title=session.name,
+                                exclude_binary=exclude, redact=redact)  # fmt: skip
+    assert export is not None
+    return await _stream(request, export)
 
 
 @routes.post("/api/har/export")
@@ -99,18 +89,10 @@ async def export_selected(request: web.Request) -> web.StreamResponse:
     redact = flag(request.query.get("redact", body.get("redact")), "redact")
     store = ctx(request).store
     await store.flush()
-    entries = export_entries(store, entry_ids=ids, redact=redact)
-    first = await anext(entries, None)
-    if first is None:
+    export = await store_export(store, entry_ids=ids, title=title, exclude_binary=exclude, redact=redact)
+    if export is None:
         raise not_found("No valid entries found")
-
-    async def every() -> AsyncIterator[Entry | FragmentEntry]:
-        yield first
-        async for e in entries:
-            yield e
-
-    plan = await plan_for_entries(store, ids, title)
-    return await _stream(request, every(), title, exclude, redact, plan)
+    return await _stream(request, export)
 
 
 # ---------------------------------------------------------------------------- uploads

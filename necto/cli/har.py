@@ -5,20 +5,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from necto.cli.common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, DataDirArg, Handler, Progress, filter_arg, open_store
-from necto.har.export import export_har
-from necto.har.fragments import export_entries
 from necto.har.importer import SessionNotFound, import_har
-from necto.har.pages import plan_for_entries, plan_for_session
 from necto.har.report import HarError, Report
+from necto.har.store_export import store_export
 from necto.har.validate import validate_har
-from necto.model import Entry, FragmentEntry
 from necto.store import Store
 
 WARNING_MODES = ("grouped", "all", "none")
@@ -114,9 +110,11 @@ async def cmd_export(args: argparse.Namespace) -> int:
     async with open_store(args) as store:
         if args.entries:
             ids = [i.strip() for i in args.entries.split(",") if i.strip()]
-            source = export_entries(store, entry_ids=ids, redact=args.redact)
-            title = args.name or "Necto Export"
-            plan = await plan_for_entries(store, ids, title)
+            export = await store_export(store, entry_ids=ids, title=args.name or "Necto Export",
+                                        exclude_binary=args.exclude_binary, redact=args.redact)  # fmt: skip
+            if export is None:
+                print("necto: No valid entries found", file=sys.stderr)
+                return EXIT_FAIL
         else:
             if not args.session:
                 print("necto: give a session (id or name) or --entries", file=sys.stderr)
@@ -125,34 +123,13 @@ async def cmd_export(args: argparse.Namespace) -> int:
             if session is None:
                 print(f"necto: Session not found: {args.session}", file=sys.stderr)
                 return EXIT_FAIL
-            source = export_entries(store, session_id=session.id, selection=selection, redact=args.redact)
-            title = args.name or session.name
-            plan = await plan_for_session(store, session.id, title)
-        first = await anext(source, None)
-        if first is None and args.entries:
-            print("necto: No valid entries found", file=sys.stderr)
-            return EXIT_FAIL
-        count = 0
-
-        async def counted() -> AsyncIterator[Entry | FragmentEntry]:
-            nonlocal count
-            if first is not None:
-                count += 1
-                yield first
-            async for e in source:
-                count += 1
-                yield e
-
+            export = await store_export(store, session_id=session.id, selection=selection,
+                                        title=args.name or session.name, exclude_binary=args.exclude_binary,
+                                        redact=args.redact)  # fmt: skip
+            assert export is not None
         out = open(args.output, "wb") if args.output else sys.stdout.buffer
         try:
-            async for chunk in export_har(
-                counted(),
-                title=title,
-                exclude_binary=args.exclude_binary,
-                redact=args.redact,
-                plan=plan,
-                read_body=store.body_chunks,
-            ):
+            async for chunk in export.chunks():
                 await asyncio.to_thread(out.write, chunk)
         finally:
             if args.output:
@@ -160,7 +137,7 @@ async def cmd_export(args: argparse.Namespace) -> int:
             else:
                 out.flush()
         if args.output:
-            print(f"exported {count} entries to {args.output}", file=sys.stderr)
+            print(f"exported {export.count} entries to {args.output}", file=sys.stderr)
     return EXIT_OK
 
 

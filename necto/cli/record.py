@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from necto.cli.common import EXIT_USAGE, DataDirArg, Handler, config_from_args, err, parse_size
-from necto.har.export import export_har
+from necto.har.store_export import store_export
 from necto.record import exit_status, record_env, write_ca_bundle
 from necto.store import Store
 
@@ -93,8 +93,10 @@ class Forwarder:
 async def _write_har(store: Store, session_id: str, title: str, target: Path, redact: bool) -> None:
     """Stream the session to FILE.tmp, then rename: a reader never sees half a HAR."""
     tmp = target.with_name(target.name + ".tmp")
+    export = await store_export(store, session_id=session_id, title=title, redact=redact)
+    assert export is not None
     with open(tmp, "wb") as f:
-        async for chunk in export_har(store.iter_entries(session_id), title=title, redact=redact):
+        async for chunk in export.chunks():
             await asyncio.to_thread(f.write, chunk)
     os.replace(tmp, target)
 

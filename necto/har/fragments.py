@@ -17,7 +17,6 @@ imported entry whose file put its own `text`, `encoding` or `comment` in `conten
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +24,9 @@ import orjson
 
 from necto import __version__
 from necto.har.derive import derive_mime
-from necto.har.export import STREAM_BODY_ABOVE, entry_to_har, marked_body
+from necto.har.export import entry_to_har, marked_body
 from necto.har.pages import ExportPlan, page_key
-from necto.model import Entry, FragmentEntry, HarFragment
-from necto.search.filterlang import Node
-from necto.store import Store, TrafficQuery
+from necto.model import Entry, HarFragment
 
 
 def _format() -> str:
@@ -95,28 +92,3 @@ def build(e: Entry) -> HarFragment | None:
         data = data[:cut] + data[cut + len(_MARKED) :]
     mime = str(content.get("mimeType", derive_mime(e)))
     return HarFragment(FORMAT, data, cut, (h.get("encoding") or {}).get("content"), mime, page_key(e))
-
-
-async def export_entries(
-    store: Store,
-    *,
-    session_id: str | None = None,
-    entry_ids: Sequence[str] | None = None,
-    selection: Node | None = None,
-    redact: bool = False,
-) -> AsyncIterator[Entry | FragmentEntry]:
-    """What a HAR export of a session (all of it, or what the filter `selection` selects) or
-    of chosen entries reads: entries from their fragments where they have one, else in full,
-    with their annotations; response bodies longer than STREAM_BODY_ABOVE stay in their files
-    for `export_har` to stream. A redacted export reads every entry in full (the redactor
-    rewrites the entry)."""
-    if session_id is not None and selection is not None:
-        entry_ids = await store.matching_ids(TrafficQuery(session_id=session_id, filter=selection))
-        session_id = None
-    fmt = "" if redact else FORMAT  # no fragment has it
-    if session_id is not None:
-        source = store.iter_export(session_id, fmt, STREAM_BODY_ABOVE)
-    else:
-        source = store.iter_export_ids(entry_ids or [], fmt, STREAM_BODY_ABOVE)
-    async for item in source:
-        yield item

@@ -19,9 +19,10 @@ import aiohttp
 import orjson
 
 from necto.compare import CompareOptions, compare_sources, parse_json_path
-from necto.har.export import entry_to_har, export_har
+from necto.har.export import entry_to_har
 from necto.har.importer import SessionNotFound, import_har
 from necto.har.report import HarError
+from necto.har.store_export import store_export
 from necto.inventory import build_inventory, inventory_json, openapi_document, openapi_yaml
 from necto.mcp.backend import Backend, ToolError
 from necto.mcp.present import (
@@ -440,17 +441,21 @@ async def export_har_file(b: Backend, args: Args) -> Any:
             else:
                 async with b.store() as store:
                     if ids:
-                        entries: Any = await store.get_entries(ids)
-                        if not entries:
+                        export = await store_export(store, entry_ids=ids, title="Necto Export",
+                                                    exclude_binary=exclude, redact=redact)  # fmt: skip
+                        if export is None:
                             raise ToolError("No valid entries found")
-                        title, label = "Necto Export", f"{len(entries)} selected entries"
                     else:
                         found = await _session(b, _str(args, "sessionId"), False, store)
-                        entries, title = store.iter_entries(found["id"]), found["name"]
+                        export = await store_export(store, session_id=found["id"], title=found["name"],
+                                                    exclude_binary=exclude, redact=redact)  # fmt: skip
+                        assert export is not None
                         label = f'session "{found["name"]}" ({found["trafficCount"]} entries)'
-                    async for chunk in export_har(entries, title=title, exclude_binary=exclude, redact=redact):
+                    async for chunk in export.chunks():
                         await asyncio.to_thread(f.write, chunk)
                         written += len(chunk)
+                    if ids:
+                        label = f"{export.count} selected entries"
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
