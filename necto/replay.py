@@ -29,6 +29,7 @@ from necto.rewrite import HostRewrite, parse_rewrites, rewrite_url
 from necto.search.filterlang import Node, parse_filter
 from necto.search.predicate import matches
 from necto.store import Store, TrafficQuery
+from necto.store.bodyfiles import WHOLE_BODY_MAX
 from necto.views import header_map
 from necto.vocab import is_static as vocab_is_static
 from necto.vocab import is_token
@@ -552,7 +553,7 @@ class SessionSource:
     def entries(self, opts: ReplayOptions) -> AsyncIterator[Entry]:
         """The selected entries, chosen in SQL (the filter's annotations and text terms need
         the store), in the session's order."""
-        return self.store.iter_matching(opts.query(self.session_id))
+        return self.store.iter_matching(opts.query(self.session_id), response_limit=WHOLE_BODY_MAX)
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import Any
 
 from aiohttp import web
@@ -10,6 +11,7 @@ from aiohttp import web
 from necto.api.context import ctx
 from necto.api.errors import ApiError, bad_request, entry_not_found, flag, json_response, read_json
 from necto.compare import CompareOptions, compare_entries, compare_sources, parse_json_path, parse_rewrites
+from necto.store.bodyfiles import WHOLE_BODY_MAX
 from necto.vocab import SESSION_NOT_FOUND
 
 routes = web.RouteTableDef()
@@ -70,7 +72,8 @@ async def compare_two_entries(request: web.Request) -> web.Response:
         raise bad_request("Query parameters a and b (entry ids) are required")
     opts = options_from(q)
     store = ctx(request).store
-    a, b = await store.get_entry(a_id), await store.get_entry(b_id)
+    a = await store.get_entry(a_id, body_limit=WHOLE_BODY_MAX)
+    b = await store.get_entry(b_id, body_limit=WHOLE_BODY_MAX)
     if a is None or b is None:
         raise entry_not_found()
     return json_response(await asyncio.to_thread(compare_entries, a, b, opts))
@@ -91,10 +94,10 @@ async def compare_two_sessions(request: web.Request) -> web.Response:
     assert a is not None and b is not None
     await store.flush()
     result = await compare_sources(
-        store.iter_entries(a.id),
-        store.iter_entries(b.id),
-        store.get_entries,
-        store.get_entries,
+        store.iter_entries(a.id, body_limit=WHOLE_BODY_MAX),
+        store.iter_entries(b.id, body_limit=WHOLE_BODY_MAX),
+        functools.partial(store.get_entries, body_limit=WHOLE_BODY_MAX),
+        functools.partial(store.get_entries, body_limit=WHOLE_BODY_MAX),
         opts,
         (a.name, b.name),
     )

@@ -16,6 +16,7 @@ from aiohttp import web
 from necto.api.context import ctx
 from necto.api.errors import bad_request, flag, session_not_found
 from necto.inventory import Inventory, build_inventory, inventory_json, openapi_document, openapi_yaml
+from necto.store.bodyfiles import WHOLE_BODY_MAX
 
 routes = web.RouteTableDef()
 
@@ -28,7 +29,7 @@ async def _inventory(request: web.Request) -> Inventory:
     include_static = flag(request.query.get("includeStatic"), "includeStatic")
     await store.flush()  # include what the proxy captured a moment ago
     return await build_inventory(
-        store.iter_entries(session.id),
+        store.iter_entries(session.id, body_limit=WHOLE_BODY_MAX),
         include_static=include_static,
         source={"kind": "session", "id": session.id, "name": session.name},
     )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import os
 import sys
 from collections.abc import AsyncIterator
@@ -23,6 +24,7 @@ from necto.cli.replay import HarFileError, is_har_path, load_har_entries
 from necto.compare import iterate, list_fetcher
 from necto.model import Entry
 from necto.store import Store
+from necto.store.bodyfiles import WHOLE_BODY_MAX
 
 
 def register(sub: Any, add_data_dir_arg: DataDirArg) -> dict[str, Handler]:
@@ -74,9 +76,10 @@ async def _side(text: str, stack: AsyncExitStack, args: argparse.Namespace, stor
         raise LookupError(f"Session not found: {text}")
 
     def stream() -> AsyncIterator[Entry]:
-        return store.iter_entries(session.id)
+        return store.iter_entries(session.id, body_limit=WHOLE_BODY_MAX)
 
-    return Side(session.name, stream, store.get_entries, {"kind": "session", "id": session.id})
+    fetch = functools.partial(store.get_entries, body_limit=WHOLE_BODY_MAX)
+    return Side(session.name, stream, fetch, {"kind": "session", "id": session.id})
 
 
 def _write(path: Path, data: bytes) -> None:

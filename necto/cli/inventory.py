@@ -25,6 +25,7 @@ from necto.inventory import (
     openapi_yaml,
 )
 from necto.model import Entry
+from necto.store.bodyfiles import WHOLE_BODY_MAX
 
 
 class SourceError(Exception):
@@ -85,7 +86,7 @@ async def load_inventory(args: argparse.Namespace, source: str) -> Inventory:
         if session is None:
             raise SourceError(f"Session not found: {source}")
         return await build_inventory(
-            store.iter_entries(session.id),
+            store.iter_entries(session.id, body_limit=WHOLE_BODY_MAX),
             include_static=args.include_static,
             source={"kind": "session", "id": session.id, "name": session.name},
         )

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from necto.cli.common import EXIT_FAIL, EXIT_OK, EXIT_USAGE, DataDirArg, Handler, err, open_store
+from necto.store.bodyfiles import WHOLE_BODY_MAX
 
 
 def register(sub: Any, add_data_dir_arg: DataDirArg) -> dict[str, Handler]:
@@ -47,7 +48,9 @@ async def cmd_mock(args: argparse.Namespace) -> int:
                 err(f"Session not found: {args.source}")
                 return EXIT_FAIL
             rows = await store.recorded_rows(session.id)
-            recording = await build_session_recording(rows, args.match_by, lambda: store.iter_entries(session.id))
+            recording = await build_session_recording(
+                rows, args.match_by, lambda: store.iter_entries(session.id, body_limit=WHOLE_BODY_MAX)
+            )
             label = f"session {session.name}"
         app = mock_app(recording, store.get_entry, replay_timing=args.timing)
         try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import sys
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -45,6 +46,7 @@ from necto.model import Entry, Session
 from necto.search.filterlang import Node
 from necto.search.predicate import matches
 from necto.store import Store, TrafficQuery
+from necto.store.bodyfiles import WHOLE_BODY_MAX
 
 EXIT_DIFFERENT = 1
 
@@ -294,10 +296,11 @@ async def _side(
     session = await store.find_session(text)
     if session is None:
         raise LookupError(f"Session not found: {text}")
+    fetch = functools.partial(store.get_entries, body_limit=WHOLE_BODY_MAX)  # bodies compared, never sent
     if selection is not None:
         query = TrafficQuery(session_id=session.id, filter=selection)
-        return (lambda: store.iter_matching(query)), store.get_entries, session.name
-    return (lambda: store.iter_entries(session.id)), store.get_entries, session.name
+        return (lambda: store.iter_matching(query, body_limit=WHOLE_BODY_MAX)), fetch, session.name
+    return (lambda: store.iter_entries(session.id, body_limit=WHOLE_BODY_MAX)), fetch, session.name
 
 
 async def cmd_diff(args: argparse.Namespace) -> int:

@@ -12,7 +12,7 @@ import orjson
 
 from necto.compare.options import CompareOptions
 from necto.jsonpath import format_path
-from necto.model import Entry, Header, Timings, header_value
+from necto.model import BodyFile, Entry, Header, Timings, header_value
 from necto.vocab import is_text_mime
 
 PHASES = ("blocked", "dns", "connect", "ssl", "send", "wait", "receive")
@@ -55,18 +55,39 @@ def json_changes(a: Any, b: Any, opts: CompareOptions) -> tuple[list[dict[str, A
     return out, len(out) >= opts.max_changes
 
 
-def body_known(body: bytes | None, size: int) -> bool:
+# A body as compared: its bytes, or its file in the body store when it was too long to read
+# whole (WHOLE_BODY_MAX): then its hash and size are compared, not its content.
+Body = bytes | BodyFile | None
+
+
+def body_of(e: Entry, side: str) -> Body:
+    if side == "request":
+        return e.request_body if e.request_body is not None else e.request_body_file
+    return e.response_body if e.response_body is not None else e.response_body_file
+
+
+def body_known(body: Body, size: int) -> bool:
     """Was the body recorded? A HAR without `content.text` (Firefox images, bodies left out)
     or with `content.size` -1 says nothing about it: unknown, which is not empty."""
     return body is not None or size == 0
 
 
 def request_body_known(e: Entry) -> bool:
-    return body_known(e.request_body, e.request_body_size if e.request_body_size > 0 else 0)
+    return body_known(body_of(e, "request"), e.request_body_size if e.request_body_size > 0 else 0)
 
 
 def response_body_known(e: Entry) -> bool:
-    return e.status is None or body_known(e.response_body, e.response_body_size)
+    return e.status is None or body_known(body_of(e, "response"), e.response_body_size)
+
+
+def body_sha256(body: Body) -> str:
+    return body.sha256 if isinstance(body, BodyFile) else hashlib.sha256(body or b"").hexdigest()
+
+
+def body_size(body: Body) -> int | None:
+    if isinstance(body, BodyFile):
+        return body.size if body.size >= 0 else None
+    return len(body or b"")
 
 
 def body_kind(body: bytes | None, content_type: str) -> str:
@@ -89,13 +110,9 @@ def body_kind(body: bytes | None, content_type: str) -> str:
     return "binary"
 
 
-def body_facts(body: bytes | None, content_type: str, truncated: bool = False) -> dict[str, Any]:
-    data = body or b""
-    facts = {
-        "kind": body_kind(body, content_type),
-        "size": len(data),
-        "sha256": hashlib.sha256(data).hexdigest(),
-    }
+def body_facts(body: Body, content_type: str, truncated: bool = False) -> dict[str, Any]:
+    kind = "large" if isinstance(body, BodyFile) else body_kind(body, content_type)
+    facts = {"kind": kind, "size": body_size(body), "sha256": body_sha256(body)}
     if truncated:
         facts["truncated"] = True
     return facts
@@ -105,9 +122,9 @@ UNKNOWN = {"kind": "unknown", "size": None, "sha256": None}
 
 
 def diff_body(
-    a: bytes | None,
+    a: Body,
     a_type: str,
-    b: bytes | None,
+    b: Body,
     b_type: str,
     opts: CompareOptions,
     a_truncated: bool = False,
@@ -115,12 +132,15 @@ def diff_body(
     known: tuple[bool, bool] = (True, True),
 ) -> dict[str, Any]:
     """JSON: changes by path; text: a unified line diff; binary: only sizes and hashes. A body
-    that was not recorded on either side is `unknown`: `identical` is then None (no verdict)."""
+    that was not recorded on either side is `unknown`: `identical` is then None (no verdict).
+    A body too long to read whole (kind `large`) is compared by hash and size."""
     if not all(known):
         fa = body_facts(a, a_type, a_truncated) if known[0] else dict(UNKNOWN)
         fb = body_facts(b, b_type, b_truncated) if known[1] else dict(UNKNOWN)
         return {"a": fa, "b": fb, "kind": "unknown", "identical": None}
     fa, fb = body_facts(a, a_type, a_truncated), body_facts(b, b_type, b_truncated)
+    if isinstance(a, BodyFile) or isinstance(b, BodyFile):
+        return {"a": fa, "b": fb, "kind": "large", "identical": fa["sha256"] == fb["sha256"]}
     out: dict[str, Any] = {"a": fa, "b": fb}
     kind = fa["kind"] if fa["kind"] == fb["kind"] else "mixed"
     out["kind"] = kind
@@ -201,6 +221,19 @@ def status_of(e: Entry) -> int:
     return e.status if e.status is not None else 0
 
 
+def diff_entry_bodies(a: Entry, b: Entry, side: str, opts: CompareOptions) -> dict[str, Any]:
+    """`diff_body` of one side ("request" or "response") of two entries."""
+    if side == "request":
+        types = (
+            header_value(a.request_headers, "content-type") or "",
+            header_value(b.request_headers, "content-type") or "",
+        )
+        return diff_body(body_of(a, side), types[0], body_of(b, side), types[1], opts,
+                         a.request_truncated, b.request_truncated, (request_body_known(a), request_body_known(b)))  # fmt: skip
+    return diff_body(body_of(a, side), a.content_type, body_of(b, side), b.content_type, opts,
+                     a.response_truncated, b.response_truncated, (response_body_known(a), response_body_known(b)))  # fmt: skip
+
+
 def compare_entries(a: Entry, b: Entry, opts: CompareOptions | None = None) -> dict[str, Any]:
     """Everything a side-by-side view needs: request line, headers, status, bodies, timings."""
     opts = opts or CompareOptions()
@@ -215,15 +248,8 @@ def compare_entries(a: Entry, b: Entry, opts: CompareOptions | None = None) -> d
     ]
     req_h = diff_headers(a.request_headers, b.request_headers, opts)
     resp_h = diff_headers(a.response_headers, b.response_headers, opts)
-    req_b = diff_body(
-        a.request_body, header_value(a.request_headers, "content-type") or "",
-        b.request_body, header_value(b.request_headers, "content-type") or "",
-        opts, a.request_truncated, b.request_truncated, (request_body_known(a), request_body_known(b)),
-    )  # fmt: skip
-    resp_b = diff_body(
-        a.response_body, a.content_type, b.response_body, b.content_type,
-        opts, a.response_truncated, b.response_truncated, (response_body_known(a), response_body_known(b)),
-    )  # fmt: skip
+    req_b = diff_entry_bodies(a, b, "request", opts)
+    resp_b = diff_entry_bodies(a, b, "response", opts)
     status_changed = status_of(a) != status_of(b)
     identical = not (
         line_changed or headers_differ(req_h) or headers_differ(resp_h) or status_changed
@@ -262,11 +288,7 @@ def replay_comparison(original: Entry, replayed: Entry, opts: CompareOptions | N
         changes.append({"type": "header", "field": x["name"].lower(), "original": None, "replayed": x["value"]})
     for x in h["changed"]:
         changes.append({"type": "header", "field": x["name"].lower(), "original": x["a"], "replayed": x["b"]})
-    body = diff_body(
-        original.response_body, original.content_type, replayed.response_body, replayed.content_type,
-        opts, original.response_truncated, replayed.response_truncated,
-        (response_body_known(original), response_body_known(replayed)),
-    )  # fmt: skip
+    body = diff_entry_bodies(original, replayed, "response", opts)
     if body["identical"] is not None and body["a"]["size"] != body["b"]["size"]:
         changes.append(
             {"type": "body_size", "field": "size", "original": body["a"]["size"], "replayed": body["b"]["size"]}

@@ -7,14 +7,24 @@ the proxy shares the event loop."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import statistics
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from necto.compare.entries import PHASES, diff_body, diff_headers, headers_differ, phase, response_body_known, status_of
+from necto.compare.entries import (
+    PHASES,
+    body_of,
+    body_sha256,
+    body_size,
+    diff_entry_bodies,
+    diff_headers,
+    headers_differ,
+    phase,
+    response_body_known,
+    status_of,
+)
 from necto.compare.options import CompareOptions
 from necto.model import Entry, Header, Timings
 from necto.rewrite import host_port, rewrite_url
@@ -68,8 +78,8 @@ def digest(e: Entry, opts: CompareOptions, side_a: bool) -> Digest:
         status=status_of(e),
         error=e.error,
         response_headers=e.response_headers,
-        body_sha256=hashlib.sha256(e.response_body or b"").hexdigest() if response_body_known(e) else None,
-        body_size=len(e.response_body or b""),
+        body_sha256=body_sha256(body_of(e, "response")) if response_body_known(e) else None,
+        body_size=body_size(body_of(e, "response")) or 0,
         timings=e.timings,
     )
 
@@ -241,11 +251,7 @@ def _diff_bodies(chunk: Suspects, ea: dict[str, Entry], eb: dict[str, Entry], op
         x, y = ea.get(da.id), eb.get(db.id)
         if x is None or y is None:
             continue
-        body = diff_body(
-            x.response_body, x.content_type, y.response_body, y.content_type,
-            opts, x.response_truncated, y.response_truncated,
-            (response_body_known(x), response_body_known(y)),
-        )  # fmt: skip
+        body = diff_entry_bodies(x, y, "response", opts)
         if body["identical"] is False:
             item["body"] = body
 

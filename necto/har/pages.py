@@ -115,7 +115,7 @@ async def plan_for_session(store: Store, session_id: str, title: str) -> ExportP
     facts = await store.session_har(session_id)
     first = None
     if not facts.has_captured and not facts.pages:
-        async for e in store.iter_entries(session_id, batch=1):
+        async for e in store.iter_entries(session_id, batch=1, bodies=False):
             first = e.started
             break
     return session_plan(facts, title, first)

@@ -33,7 +33,7 @@ from necto.inventory.sensitive import (
     walk_json,
 )
 from necto.inventory.templating import param_name, segment_kind, split_path, value_kind
-from necto.model import Entry, Header
+from necto.model import BodyFile, Entry, Header
 from necto.vocab import DEFAULT_PORTS, is_static
 
 MAX_EXAMPLES = 3
@@ -106,6 +106,18 @@ def masked_example(name: str, value: str) -> str:
     return redact_text(value)
 
 
+def _read_body(body: bytes | None, file: BodyFile | None, size: int, mime: str) -> tuple[str, Any, int]:
+    """parse_body's answer and the size; a body too long to read whole (left in its file,
+    WHOLE_BODY_MAX) is counted by its type, not parsed: text for a textual type, else binary."""
+    if body is None and file is not None:
+        return ("text" if _textual(mime) else "binary"), "", max(size, file.size, 0)
+    return (*parse_body(body, mime), len(body or b""))
+
+
+def _textual(mime: str) -> bool:
+    return mime.startswith("text/") or any(t in mime for t in ("xml", "json", "javascript", "html", "graphql"))
+
+
 def parse_body(body: bytes | None, mime: str) -> tuple[str, Any]:
     """('json', value) | ('form', pairs) | ('text', str) | ('binary'|'empty', None)."""
     if not body:
@@ -122,7 +134,7 @@ def parse_body(body: bytes | None, mime: str) -> tuple[str, Any]:
         except UnicodeDecodeError:
             return "binary", None
         return "form", parse_qsl(text, keep_blank_values=True)
-    textual = mime.startswith("text/") or any(t in mime for t in ("xml", "json", "javascript", "html", "graphql"))
+    textual = _textual(mime)
     if textual or not mime:
         try:
             return "text", body[:MAX_TEXT_SCAN].decode("utf-8")
@@ -316,21 +328,21 @@ class EndpointStats:
 
     def _bodies(self, e: Entry, status: int) -> None:
         req_mime = mime_of(e.request_headers)
-        kind, value = parse_body(e.request_body, req_mime)
+        kind, value, size = _read_body(e.request_body, e.request_body_file, e.request_body_size, req_mime)
         if kind != "empty":
             mime = req_mime or ("application/json" if kind == "json" else "application/octet-stream")
             self.request_types[mime] = self.request_types.get(mime, 0) + 1
             self.request_kinds.setdefault(mime, kind)
-            self._observe_body("request", kind, value, mime, None, len(e.request_body or b""))
+            self._observe_body("request", kind, value, mime, None, size)
         if e.status is None:
             return
         resp_mime = mime_of(e.response_headers)
-        kind, value = parse_body(e.response_body, resp_mime)
+        kind, value, size = _read_body(e.response_body, e.response_body_file, e.response_body_size, resp_mime)
         if resp_mime or kind != "empty":
             mime = resp_mime or ("application/json" if kind == "json" else "application/octet-stream")
             self.response_types[mime] = self.response_types.get(mime, 0) + 1
             self.response_kinds.setdefault((status, mime), kind)
-            self._observe_body("response", kind, value, mime, status, len(e.response_body or b""))
+            self._observe_body("response", kind, value, mime, status, size)
 
     def _observe_body(self, side: str, kind: str, value: Any, mime: str, status: int | None, size: int) -> None:
         schemas: dict[Any, SchemaNode] = self.request_schemas if status is None else self.response_schemas

@@ -8,6 +8,7 @@ Necto is not running and the tool only reads), and returns a compact JSON-able r
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ from necto.redact import Redactor
 from necto.rules.mcp import rule_from_tool_args
 from necto.rules.model import RuleError
 from necto.store import Store, TrafficQuery
+from necto.store.bodyfiles import WHOLE_BODY_MAX
 from necto.views import entry_summary
 
 Args = dict[str, Any]
@@ -536,10 +538,10 @@ async def diff_sessions(b: Backend, args: Args) -> Any:
                 ignore_host=ignore_host, threshold_ms=float(threshold_ms), threshold_pct=float(threshold_pct),
             )  # fmt: skip
             d = await compare_sources(
-                store.iter_entries(sa["id"]),
-                store.iter_entries(sb["id"]),
-                store.get_entries,
-                store.get_entries,
+                store.iter_entries(sa["id"], body_limit=WHOLE_BODY_MAX),
+                store.iter_entries(sb["id"], body_limit=WHOLE_BODY_MAX),
+                functools.partial(store.get_entries, body_limit=WHOLE_BODY_MAX),
+                functools.partial(store.get_entries, body_limit=WHOLE_BODY_MAX),
                 opts,
                 (sa["name"], sb["name"]),
             )
@@ -555,7 +557,7 @@ async def _inventory_data(b: Backend, args: Args) -> tuple[dict[str, Any], Any]:
     async with b.store() as store:
         session = await _session(b, _str(args, "sessionId"), False, store)
         inv = await build_inventory(
-            store.iter_entries(session["id"]),
+            store.iter_entries(session["id"], body_limit=WHOLE_BODY_MAX),
             include_static=include_static,
             source={"kind": "session", "id": session["id"], "name": session["name"]},
         )

@@ -11,6 +11,7 @@ from typing import Any
 from necto.har import HarError
 from necto.rules.model import RuleError
 from necto.rules.recorded import Recording, build_har_recording, build_session_recording
+from necto.store.bodyfiles import WHOLE_BODY_MAX
 
 
 async def load_recording(store: Any, config: dict[str, Any]) -> Recording:
@@ -28,7 +29,7 @@ async def load_recording(store: Any, config: dict[str, Any]) -> Recording:
     if session is None:
         raise RuleError(f"config.session: Session not found: {config['session']}")
     rows = await store.recorded_rows(session.id)
-    return await build_session_recording(rows, by, lambda: store.iter_entries(session.id))
+    return await build_session_recording(rows, by, lambda: store.iter_entries(session.id, body_limit=WHOLE_BODY_MAX))
 
 
 async def check_sources(store: Any, fields: dict[str, Any]) -> None:

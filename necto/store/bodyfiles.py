@@ -25,6 +25,10 @@ from necto.store.rows import FILE_COLUMNS
 # One lookup per column, each on its partial index.
 REFERENCED = "SELECT 1 FROM entries WHERE " + " OR ".join(f"{c} = ?1" for c in FILE_COLUMNS) + " LIMIT 1"
 LOAD_GROUP_BYTES = 64 << 20  # file bodies read per worker-thread hop while iterating a session
+# The longest body a reader that needs bodies whole to analyse them (search, inventory, compare,
+# check, the responses replay compares) reads into memory; a longer one stays in its file
+# (`*_body_file`, whose hash and size say enough to tell two bodies apart).
+WHOLE_BODY_MAX = 8 << 20
 
 
 def externalize(entry: Entry, inline_max: int = INLINE_MAX) -> list[BodyFile]:
@@ -85,11 +89,13 @@ def _read(store: BodyStore, e: Entry, f: BodyFile, limit: int = -1) -> bytes | N
     return data
 
 
-def _file_bytes(e: Entry) -> int:
+def _file_bytes(e: Entry, limit: int = -1) -> int:
+    """What reading an entry's body files will take (their sizes as the row has them)."""
     total = 0
-    for f in (e.request_body_file, e.response_body_file):
+    for f, size in ((e.request_body_file, e.request_body_size), (e.response_body_file, e.response_body_size)):
         if f is not None:
-            total += max(f.size, 0) or INLINE_MAX
+            n = f.size if f.size >= 0 else size if size >= 0 else INLINE_MAX
+            total += min(n, limit) if limit >= 0 else n
     return total
 
 
@@ -114,12 +120,13 @@ class BodyFiles(StoreBase):
             return None
         return _pieces(handle)
 
-    def body_groups(self, entries: Sequence[Entry]) -> list[list[Entry]]:
-        """Split entries so that each group's file bodies are read in one hop of bounded size."""
+    def body_groups(self, entries: Sequence[Entry], limit: int = -1) -> list[list[Entry]]:
+        """Split entries so that each group's file bodies (read up to `limit`) are read in one
+        hop of bounded size."""
         groups: list[list[Entry]] = [[]]
         size = 0
         for e in entries:
-            n = _file_bytes(e)
+            n = _file_bytes(e, limit)
             if n and size and size + n > LOAD_GROUP_BYTES:
                 groups.append([])
                 size = 0

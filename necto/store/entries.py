@@ -111,7 +111,7 @@ class Entries(CaptureWriter, OpenSockets, BodyFiles):
             return [r[0] for r in await cur.fetchall()]
 
     async def iter_entries(
-        self, session_id: str, batch: int = 500, bodies: bool = True, response_limit: int = -1
+        self, session_id: str, batch: int = 500, bodies: bool = True, response_limit: int = -1, body_limit: int = -1
     ) -> AsyncIterator[Entry]:
         """Every entry of a session in order, a batch at a time (memory stays flat): captured
         traffic by time, an imported file in its own order (one block at the import's anchor).
@@ -119,7 +119,9 @@ class Entries(CaptureWriter, OpenSockets, BodyFiles):
         Bodies kept as files are read in as the iteration reaches them (at most
         LOAD_GROUP_BYTES at a time); with `bodies=False` they stay in their files
         (`Entry.*_body_file`), for a reader that streams them; with `response_limit`, only
-        response bodies longer than that stay there (the HAR export streams those)."""
+        response bodies longer than that stay there (the HAR export streams those); with
+        `body_limit`, bodies of either side longer than that (WHOLE_BODY_MAX: readers that
+        analyse bodies, whose memory must not depend on what was captured)."""
         last: tuple[float, int] = (float("-inf"), -1)
         key, after, order = in_order_after()
         while True:
@@ -131,12 +133,34 @@ class Entries(CaptureWriter, OpenSockets, BodyFiles):
             if not rows:
                 return
             entries = await self._with_frames(rows, bodies=False)
-            for group in self.body_groups(entries) if bodies else [entries]:
+            for group in self.body_groups(entries, body_limit) if bodies else [entries]:
                 if bodies:
-                    await self._load_bodies(group, response_limit, request_limit=-1)
+                    limit = response_limit if response_limit >= 0 else body_limit
+                    await self._load_bodies(group, limit, request_limit=body_limit)
                 for e in group:
                     yield e
             last = (rows[-1][-2], rows[-1][-1])
+
+    async def iter_chosen(
+        self, entry_ids: Sequence[str], response_limit: int = -1, body_limit: int = -1
+    ) -> AsyncIterator[Entry]:
+        """The entries of `entry_ids` that exist, in that order, bodies read as `iter_entries`
+        reads them (a bounded group at a time)."""
+        ids = list(dict.fromkeys(entry_ids))
+        for i in range(0, len(ids), 500):
+            chunk = ids[i : i + 500]
+            async with self._r.execute(
+                f"SELECT {E_COLUMNS} FROM entries e JOIN sessions s ON s.id = e.session_id "
+                f"WHERE s.state = 'ready' AND e.id IN ({', '.join('?' * len(chunk))})",
+                chunk,
+            ) as cur:
+                found = {e.id: e for e in await self._with_frames(list(await cur.fetchall()), bodies=False)}
+            entries = [found[i] for i in chunk if i in found]
+            for group in self.body_groups(entries, body_limit):
+                limit = response_limit if response_limit >= 0 else body_limit
+                await self._load_bodies(group, limit, request_limit=body_limit)
+                for e in group:
+                    yield e
 
     async def list_entries(self, q: TrafficQuery) -> tuple[list[Entry], int]:
         """A page of entries (without bodies) and the total count matching the filters. Each

@@ -28,6 +28,7 @@ from necto.search.graphql import entry_operation
 from necto.search.sqlfilter import FUNCTIONS, TEXT_TABLE
 from necto.search.text import entry_text
 from necto.store.base import StoreBase, finish_in_thread
+from necto.store.bodyfiles import WHOLE_BODY_MAX
 from necto.store.integrity import classify
 from necto.store.query import TrafficQuery
 
@@ -35,13 +36,12 @@ log = logging.getLogger("necto.store.search")
 
 INDEX_ROWS = 100  # entries per indexing transaction (captures wait while one is written)
 INDEX_BYTES = 1 << 20  # ... or about this much body
-INDEX_BODY_MAX = 8 << 20  # bytes: a longer body is not searched (text search reads 2 M characters anyway)
+INDEX_BODY_MAX = WHOLE_BODY_MAX  # a longer body is not searched (text search reads 2 M characters anyway)
 INDEX_DELAY = 0.5  # seconds after new entries before indexing them (they come in bursts)
 INDEX_POLL = 5.0  # seconds between looks for entries another process wrote
 INDEX_REST = 1.0  # rest this many times as long as a batch took (at most half a core)
 STOP_SECONDS = 10.0  # the longest close() waits for a batch in progress
 GONE_ROWS = 500
-IDS_CHUNK = 500
 
 _COLUMNS = "line, req_headers, res_headers, req_body, res_body"
 FTS_TABLE = f"CREATE VIRTUAL TABLE {TEXT_TABLE} USING fts5({_COLUMNS}, tokenize='trigram')"
@@ -340,9 +340,10 @@ class SearchIndex(StoreBase):
         ) as cur:
             return [r[0] for r in await cur.fetchall()]
 
-    async def iter_matching(self, q: TrafficQuery) -> AsyncIterator[Entry]:
-        """Every selected entry in full (bodies included), a batch at a time."""
-        ids = await self.matching_ids(q)
-        for i in range(0, len(ids), IDS_CHUNK):
-            for e in await self.get_entries(ids[i : i + IDS_CHUNK]):  # type: ignore[attr-defined]
-                yield e
+    async def iter_matching(
+        self, q: TrafficQuery, response_limit: int = -1, body_limit: int = -1
+    ) -> AsyncIterator[Entry]:
+        """Every selected entry, bodies read as `iter_entries` reads them (`body_limit`,
+        `response_limit`), a bounded group at a time."""
+        async for e in self.iter_chosen(await self.matching_ids(q), response_limit, body_limit):  # type: ignore[attr-defined]
+            yield e
