@@ -194,6 +194,11 @@ def _headers(c: _Ctx, value: Any, sub: str, response: bool) -> list[Header]:
     side = "response" if response else "request"
     out: list[Header] = []
     for j, h in enumerate(items):
+        if h.__class__ is dict:  # the common case first: nothing to say about it
+            name, val = h.get("name"), h.get("value")
+            if name.__class__ is str and val.__class__ is str and "\n" not in val and header_exportable(name, response):
+                out.append((name, val))
+                continue
         if isinstance(h, dict) and "name" in h:
             name, val = h.get("name"), h.get("value")
         elif isinstance(h, (list, tuple)) and len(h) == 2:
