@@ -78,7 +78,7 @@ def _write_fragments(db: sqlite3.Connection, upto: int, last: int, built: list[t
     db.execute("BEGIN IMMEDIATE")
     try:
         now = db.execute("SELECT upto FROM har_fragment_state WHERE id = 1").fetchone()
-        if now is None or now[0] != upto:
+        if (now[0] if now is not None else 0) != upto:
             db.execute("ROLLBACK")
             return False
         seqs = [b[0] for b in built]
@@ -90,7 +90,7 @@ def _write_fragments(db: sqlite3.Connection, upto: int, last: int, built: list[t
             "INSERT OR REPLACE INTO har_fragments (seq, format, data, cut, force, mime, page) VALUES (?, ?, ?, ?, ?, ?, ?)",
             [(b[0], *b[2:]) for b in built if b[:2] in live],  # not an entry that took a deleted one's seq
         )
-        db.execute("UPDATE har_fragment_state SET upto = ? WHERE id = 1", (last,))
+        db.execute("INSERT OR REPLACE INTO har_fragment_state (id, upto) VALUES (1, ?)", (last,))
         db.execute("COMMIT")
         return True
     except BaseException:

@@ -328,7 +328,7 @@ class SearchIndex(StoreBase):
         upto = await self._indexed_upto()
         async with self._r.execute(
             "SELECT (SELECT COUNT(*) FROM entries WHERE seq > ?), (SELECT COUNT(*) FROM search_gone), "
-            "(SELECT COUNT(*) FROM entries WHERE seq > (SELECT upto FROM har_fragment_state WHERE id = 1))",
+            "(SELECT COUNT(*) FROM entries WHERE seq > COALESCE((SELECT upto FROM har_fragment_state WHERE id = 1), 0))",
             (upto,),
         ) as cur:
             row = await cur.fetchone()
