@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from necto.capture.recorder import REPLAY_HEADER, Recorder
-from necto.model import Entry, Header, new_id, now_ms
+from necto.model import BodyFile, Entry, Header, new_id, now_ms
 from necto.rewrite import HostRewrite, parse_rewrites, rewrite_url
 from necto.search.filterlang import Node, parse_filter
 from necto.search.predicate import matches
@@ -59,6 +59,7 @@ class ReplayRequest:
     url: str
     headers: list[Header]
     body: bytes | None = None
+    body_file: BodyFile | None = None  # a body too long to read whole: sent from its file
 
 
 def validate_request(method: Any, url: Any) -> str | None:
@@ -144,11 +145,13 @@ def request_from_entry(
     target = url or entry.url
     if rewrites:
         target = rewrite_url(target, rewrites)
+    body_file = entry.request_body_file if body is None and entry.request_body is None else None
     return ReplayRequest(
         method=method or entry.method,
         url=target,
         headers=merge_headers(entry.request_headers, headers, drop_headers),
         body=body if body is not None else entry.request_body,
+        body_file=body_file,
     )
 
 
@@ -199,12 +202,18 @@ async def send(
 ) -> SendOutcome:
     """Send one request through the proxy, tagged to be recorded as `entry_id` in `session_id`."""
     name, value = pipe.recorder.replay_header(session_id, entry_id)
+    headers = [*req.headers, (name, value)]
+    data: bytes | AsyncIterator[bytes] | None = req.body if req.body else None
+    if data is None and req.body_file is not None:
+        data = await pipe.store.file_chunks(req.body_file)  # a piece at a time, never whole
+        if data is not None and req.body_file.size >= 0:
+            headers.append(("Content-Length", str(req.body_file.size)))
     try:
         async with client.request(
             req.method,
             req.url,
-            headers=[*req.headers, (name, value)],
-            data=req.body if req.body else None,
+            headers=headers,
+            data=data,
             proxy=pipe.proxy_url,
             allow_redirects=False,
             timeout=aiohttp.ClientTimeout(total=timeout),
@@ -225,7 +234,7 @@ async def wait_recorded(store: Store, entry_id: str, timeout: float = RECORD_WAI
     deadline = time.monotonic() + timeout
     while True:
         await store.flush()
-        entry = await store.get_entry(entry_id)
+        entry = await store.get_entry(entry_id, body_limit=WHOLE_BODY_MAX)  # compared, never sent
         if entry is not None or time.monotonic() > deadline:
             return entry
         await asyncio.sleep(0.02)
@@ -240,7 +249,8 @@ def failed_entry(req: ReplayRequest, session_id: str, entry_id: str, error: str)
         url=req.url,
         request_headers=list(req.headers),
         request_body=req.body,
-        request_body_size=len(req.body or b""),
+        request_body_size=req.body_file.size if req.body_file is not None else len(req.body or b""),
+        request_body_file=req.body_file,
         error=error,
         source="replay",
         id=entry_id,
@@ -553,7 +563,7 @@ class SessionSource:
     def entries(self, opts: ReplayOptions) -> AsyncIterator[Entry]:
         """The selected entries, chosen in SQL (the filter's annotations and text terms need
         the store), in the session's order."""
-        return self.store.iter_matching(opts.query(self.session_id), response_limit=WHOLE_BODY_MAX)
+        return self.store.iter_matching(opts.query(self.session_id), body_limit=WHOLE_BODY_MAX)
 
 
 @dataclass

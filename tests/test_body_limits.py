@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import hashlib
 import tracemalloc
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
+import orjson
+import pytest_asyncio
+from aiohttp import web
 
 from helpers import RunningNecto
 from necto.model import Entry, Timings
@@ -80,3 +84,53 @@ async def test_the_inventory_counts_a_long_body_without_parsing_it(
     [host] = inv["hosts"]
     [ep] = host["endpoints"]
     assert inv["entries"]["used"] == 1 and "application/json" in str(ep), ep
+
+
+@pytest_asyncio.fixture
+async def sink() -> AsyncIterator[str]:
+    """An origin that answers a POST with the SHA-256 and length of what it received."""
+
+    async def digest(request: web.Request) -> web.Response:
+        h, n = hashlib.sha256(), 0
+        async for chunk in request.content.iter_any():
+            h.update(chunk)
+            n += len(chunk)
+        return web.json_response({"sha256": h.hexdigest(), "length": n})
+
+    app = web.Application()
+    app.router.add_post("/sink", digest)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    yield f"http://127.0.0.1:{port}/sink"
+    await runner.cleanup()
+
+
+async def test_a_long_request_body_is_replayed_from_its_file(
+    necto: RunningNecto, sink: str, http: aiohttp.ClientSession
+) -> None:
+    s = await necto.store.create_session("long-body-replay")
+    payload = bytes(range(256)) * (2 * BIG // 256)
+    original = Entry(
+        session_id=s.id, started=1_764_000_000, method="POST", url=sink,
+        request_headers=[("Content-Type", "application/octet-stream"), ("Content-Length", str(len(payload)))],
+        request_body=payload, request_body_size=len(payload), status=200, status_text="OK",
+    )  # fmt: skip
+    await necto.store.add_entries([original])
+    tracemalloc.start()
+    try:
+        status, answer = await call(http, necto, "POST", f"/api/traffic/{original.id}/replay", json={})
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert status == 200, answer
+    assert peak < len(payload) // 2, f"replaying allocated {peak} bytes"  # sent from its file, a piece at a time
+    [replayed] = [e async for e in necto.store.iter_entries(s.id) if e.id == answer["entryId"]]
+    digest = hashlib.sha256(payload).hexdigest()
+    assert replayed.status == 200 and orjson.loads(replayed.response_body or b"") == {
+        "sha256": digest,
+        "length": len(payload),
+    }
+    assert replayed.request_body_file is not None and replayed.request_body_file.sha256 == digest

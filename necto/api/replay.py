@@ -38,6 +38,7 @@ from necto.replay import (
     validate_request,
 )
 from necto.search.filterlang import FilterError
+from necto.store.bodyfiles import WHOLE_BODY_MAX
 
 routes = web.RouteTableDef()
 
@@ -115,7 +116,7 @@ async def replay_custom(request: web.Request) -> web.Response:
 async def replay_entry(request: web.Request) -> web.Response:
     c = ctx(request)
     body = _overrides(await read_json(request))
-    original = await c.store.get_entry(request.match_info["id"])
+    original = await c.store.get_entry(request.match_info["id"], body_limit=WHOLE_BODY_MAX)  # longer: from files
     if original is None:
         raise entry_not_found()
     method, url = body.get("method") or original.method, body.get("url") or original.url

@@ -113,10 +113,16 @@ class BodyFiles(StoreBase):
         inline: bytes | None = None if raw else getattr(entry, f"{prefix}_body")
         if f is None:
             return None if inline is None else _one(inline)
-        try:
-            handle = await asyncio.to_thread(self.bodies.open, f)
-        except FileNotFoundError:
+        chunks = await self.file_chunks(f)
+        if chunks is None:
             log.warning("the body %s of entry %s is missing from %s", f.sha256, entry.id, self.bodies.root)
+        return chunks
+
+    async def file_chunks(self, f: BodyFile) -> AsyncIterator[bytes] | None:
+        """A body file a piece at a time (its size set in `f`); None when it is missing."""
+        try:
+            handle = await asyncio.to_thread(_open_sized, self.bodies, f)
+        except FileNotFoundError:
             return None
         return _pieces(handle)
 
@@ -194,6 +200,12 @@ class BodyFiles(StoreBase):
             except FileNotFoundError:
                 pass
         return removed
+
+
+def _open_sized(store: BodyStore, f: BodyFile) -> BinaryIO:
+    handle = store.open(f)
+    f.size = os.fstat(handle.fileno()).st_size
+    return handle
 
 
 async def _one(data: bytes) -> AsyncIterator[bytes]:
