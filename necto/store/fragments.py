@@ -6,7 +6,7 @@ Building is the first step of the background pass that also indexes for search
 (necto/store/search.py): rows above `har_fragment_state.upto` are read without their response
 bodies (a fragment has only the body's place), `fragment_builder` runs in a worker thread, and
 a batch is written with the new `upto` in one transaction on the capture writer's connection.
-It costs about 150 µs of CPU per entry, and it is never on the capture path.
+It costs about 200 µs of CPU per entry, and it is never on the capture path.
 
 A fragment is used only when it was built by this code (`format`), its entry has no
 annotations (they are written into the entry) and its response body is small enough to read

@@ -49,7 +49,7 @@ class OutsideVersions:
         except sqlite3.Error as e:
             log.debug("rule_state probe: %s", e)
             return
-        self._versions = {k: int(v) for k, v in rows}
+        self._versions = {k: v for k, v in rows if isinstance(v, int)}  # (other keys hold other values)
 
     def moved(self, key: str) -> bool:
         """Did another process move `key`'s version since we last saw it? (Throttled; a busy
