@@ -5,8 +5,7 @@ trigram tokenizer when this SQLite has both (substring MATCH through the index),
 table read row by row. It is filled *after* capture, never on the capture path: an indexer task
 reads committed rows above `search_state.upto` (bodies through `get_entries`, like everyone
 else), builds their text in a worker thread and writes a batch plus the new `upto` in one
-transaction. It waits for a pause in capture before each batch (at most INDEX_DEFER_MAX) and
-rests between batches as long as it worked, so capture keeps the CPU; it
+transaction. It rests between batches as long as it worked, so capture keeps the CPU; it
 resumes where it stopped after a restart or a crash (`upto` is committed with the rows it
 covers). A query that needs the index first indexes whatever is still missing (`index_now`),
 so results are always complete; only its latency depends on how far behind the indexer is.
@@ -38,8 +37,7 @@ log = logging.getLogger("necto.store.search")
 INDEX_ROWS = 100  # entries per indexing transaction (captures wait while one is written)
 INDEX_BYTES = 1 << 20  # ... or about this much body
 INDEX_BODY_MAX = WHOLE_BODY_MAX  # a longer body is not searched (text search reads 2 M characters anyway)
-INDEX_DELAY = 0.5  # seconds without new entries before indexing them (they come in bursts)
-INDEX_DEFER_MAX = 10.0  # ... but never waiting longer than this for such a pause
+INDEX_DELAY = 0.5  # seconds after new entries before indexing them (they come in bursts)
 INDEX_POLL = 5.0  # seconds between looks for entries another process wrote
 INDEX_REST = 1.0  # rest this many times as long as a batch took (at most half a core)
 STOP_SECONDS = 10.0  # the longest close() waits for a batch in progress
@@ -145,7 +143,6 @@ class SearchIndex(StoreBase):
         self._index_wake = asyncio.Event()
         self._index_lock = asyncio.Lock()
         self._search_on = True
-        self._last_entries = 0.0
         self.indexed_batches = 0
         want = "fts5" if fts5_trigram() else "plain"
         async with self._r.execute("SELECT mode FROM search_state WHERE id = 1") as cur:
@@ -198,19 +195,7 @@ class SearchIndex(StoreBase):
 
     def _on_change_for_index(self, kind: str, payload: Any) -> None:
         if kind == "entries":
-            self._last_entries = time.monotonic()
             self._index_wake.set()
-
-    async def _wait_for_quiet(self) -> None:
-        """Capture first: while entries keep coming, wait for a pause of INDEX_DELAY, but no
-        longer than INDEX_DEFER_MAX (a capture that never pauses still gets indexed, slowly)."""
-        deadline = time.monotonic() + INDEX_DEFER_MAX
-        while not self._index_stopping:
-            now = time.monotonic()
-            quiet = now - self._last_entries
-            if quiet >= INDEX_DELAY or now >= deadline:
-                return
-            await asyncio.sleep(min(INDEX_DELAY - quiet, deadline - now))
 
     async def _indexer_loop(self) -> None:
         busy = True  # catch up at start: after a restart or a crash there may be a backlog
@@ -224,7 +209,7 @@ class SearchIndex(StoreBase):
                 self._index_wake.clear()
                 if self._index_stopping:
                     return
-            await self._wait_for_quiet()
+                await asyncio.sleep(INDEX_DELAY)
             try:
                 started = time.monotonic()
                 done = await self._index_step()
