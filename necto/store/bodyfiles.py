@@ -66,12 +66,16 @@ def load_bodies(store: BodyStore, entries: Iterable[Entry], limit: int = -1, req
     `request_limit`, when given, is the one for request bodies."""
     for e in entries:
         if e.request_body_file is not None and e.request_body is None:
-            e.request_body = _read(store, e, e.request_body_file, limit if request_limit is None else request_limit)
+            e.request_body = read_file(
+                store, e.id, e.request_body_file, limit if request_limit is None else request_limit
+            )
         if e.response_body_file is not None and e.response_body is None:
-            e.response_body = _read(store, e, e.response_body_file, limit)
+            e.response_body = read_file(store, e.id, e.response_body_file, limit)
 
 
-def _read(store: BodyStore, e: Entry, f: BodyFile, limit: int = -1) -> bytes | None:
+def read_file(store: BodyStore, entry_id: str, f: BodyFile, limit: int = -1) -> bytes | None:
+    """A body file's bytes (blocking); None when it is longer than `limit` (its size then set in
+    `f`) or missing (said in the log, as the body of `entry_id`)."""
     if limit >= 0:
         size = store.size(f)
         if size is not None and size > limit:
@@ -80,10 +84,10 @@ def _read(store: BodyStore, e: Entry, f: BodyFile, limit: int = -1) -> bytes | N
     try:
         data = store.read(f)
     except OSError as err:
-        log.warning("cannot read the body %s of entry %s: %s", f.sha256, e.id, err)
+        log.warning("cannot read the body %s of entry %s: %s", f.sha256, entry_id, err)
         return None
     if data is None:
-        log.warning("the body %s of entry %s is missing from %s", f.sha256, e.id, store.root)
+        log.warning("the body %s of entry %s is missing from %s", f.sha256, entry_id, store.root)
         return None
     f.size = len(data)
     return data
@@ -125,6 +129,17 @@ class BodyFiles(StoreBase):
         except FileNotFoundError:
             return None
         return _pieces(handle)
+
+    async def loaded_groups(
+        self, entries: Sequence[Entry], response_limit: int = -1, body_limit: int = -1
+    ) -> AsyncIterator[list[Entry]]:
+        """The entries a bounded group at a time, each group's body files read in: response
+        bodies up to `response_limit` (when given, else `body_limit`), request bodies up to
+        `body_limit`; a longer one stays in its file (`*_body` None, its size set)."""
+        limit = response_limit if response_limit >= 0 else body_limit
+        for group in self.body_groups(entries, body_limit):
+            await self._load_bodies(group, limit, request_limit=body_limit)
+            yield group
 
     def body_groups(self, entries: Sequence[Entry], limit: int = -1) -> list[list[Entry]]:
         """Split entries so that each group's file bodies (read up to `limit`) are read in one

@@ -85,20 +85,7 @@ class Entries(CaptureWriter, OpenSockets, BodyFiles):
         """The entries that exist, in the order asked for (`any_state`: also those of an
         import still being staged, which the search indexer reads; `body_limit`: body files
         longer than this are left out, as in `get_entry`)."""
-        found: dict[str, Entry] = {}
-        ids = list(dict.fromkeys(entry_ids))
-        ready = "1" if any_state else "s.state = 'ready'"
-        for i in range(0, len(ids), 500):
-            chunk = ids[i : i + 500]
-            async with self._r.execute(
-                f"SELECT {E_COLUMNS} FROM entries e JOIN sessions s ON s.id = e.session_id "
-                f"WHERE {ready} AND e.id IN ({', '.join('?' * len(chunk))})",
-                chunk,
-            ) as cur:
-                rows = list(await cur.fetchall())
-            for e in await self._with_frames(rows, body_limit=body_limit):
-                found[e.id] = e
-        return [found[i] for i in entry_ids if i in found]
+        return [e async for e in self.iter_chosen(entry_ids, body_limit=body_limit, any_state=any_state)]
 
     async def entry_ids_with_prefix(self, prefix: str, limit: int = 6) -> list[str]:
         """Ids of ready entries that start with `prefix` (ids are ASCII UUIDs, so they sort
@@ -133,32 +120,31 @@ class Entries(CaptureWriter, OpenSockets, BodyFiles):
             if not rows:
                 return
             entries = await self._with_frames(rows, bodies=False)
-            for group in self.body_groups(entries, body_limit) if bodies else [entries]:
-                if bodies:
-                    limit = response_limit if response_limit >= 0 else body_limit
-                    await self._load_bodies(group, limit, request_limit=body_limit)
-                for e in group:
+            if not bodies:
+                for e in entries:
                     yield e
+            else:
+                async for group in self.loaded_groups(entries, response_limit, body_limit):
+                    for e in group:
+                        yield e
             last = (rows[-1][-2], rows[-1][-1])
 
     async def iter_chosen(
-        self, entry_ids: Sequence[str], response_limit: int = -1, body_limit: int = -1
+        self, entry_ids: Sequence[str], response_limit: int = -1, body_limit: int = -1, any_state: bool = False
     ) -> AsyncIterator[Entry]:
-        """The entries of `entry_ids` that exist, in that order, bodies read as `iter_entries`
-        reads them (a bounded group at a time)."""
+        """The entries of `entry_ids` that exist (in ready sessions, or any with `any_state`),
+        in that order, bodies read as `iter_entries` reads them (a bounded group at a time)."""
         ids = list(dict.fromkeys(entry_ids))
+        ready = "1" if any_state else "s.state = 'ready'"
         for i in range(0, len(ids), 500):
             chunk = ids[i : i + 500]
             async with self._r.execute(
                 f"SELECT {E_COLUMNS} FROM entries e JOIN sessions s ON s.id = e.session_id "
-                f"WHERE s.state = 'ready' AND e.id IN ({', '.join('?' * len(chunk))})",
+                f"WHERE {ready} AND e.id IN ({', '.join('?' * len(chunk))})",
                 chunk,
             ) as cur:
                 found = {e.id: e for e in await self._with_frames(list(await cur.fetchall()), bodies=False)}
-            entries = [found[i] for i in chunk if i in found]
-            for group in self.body_groups(entries, body_limit):
-                limit = response_limit if response_limit >= 0 else body_limit
-                await self._load_bodies(group, limit, request_limit=body_limit)
+            async for group in self.loaded_groups([found[i] for i in chunk if i in found], response_limit, body_limit):
                 for e in group:
                     yield e
 

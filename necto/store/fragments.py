@@ -24,7 +24,7 @@ from necto.model import BodyFile, Entry, FragmentEntry, HarFragment
 from necto.store.annotations import Annotations
 from necto.store.base import finish_in_thread
 from necto.store.bodies import BodyStore
-from necto.store.bodyfiles import LOAD_GROUP_BYTES
+from necto.store.bodyfiles import LOAD_GROUP_BYTES, read_file
 from necto.store.entries import Entries
 from necto.store.rows import COLUMNS, E_COLUMNS, in_order_after, rows_to_entries
 
@@ -47,19 +47,15 @@ def _usable(row: Sequence[Any], stream_above: int) -> bool:
     return row[3] is not None and not row[11] and (row[9] is None or row[10] <= stream_above)
 
 
-def _read_files(bodies: BodyStore, wanted: list[tuple[int, str]], stream_above: int) -> dict[int, bytes | None]:
+def _read_files(bodies: BodyStore, wanted: list[tuple[int, str, str]], stream_above: int) -> dict[int, bytes | None]:
     """Response bodies kept as files, by row index (blocking: a worker thread); a file found
     longer than `stream_above` is not read (its entry is then read in full)."""
     out: dict[int, bytes | None] = {}
-    for i, sha in wanted:
+    for i, entry_id, sha in wanted:
         f = BodyFile(sha, -1)
-        size = bodies.size(f)
-        if size is not None and size > stream_above:
-            continue
-        try:
-            out[i] = bodies.read(f)
-        except OSError:
-            out[i] = None
+        data = read_file(bodies, entry_id, f, stream_above)
+        if data is not None or f.size <= stream_above:  # read, or missing (written without it)
+            out[i] = data
     return out
 
 
@@ -170,7 +166,7 @@ class ExportReads(Entries, Annotations):
                 start, size = n + 1, 0
 
     async def _export_group(self, rows: Sequence[Sequence[Any]], stream_above: int) -> list[Entry | FragmentEntry]:
-        files = [(i, r[9]) for i, r in enumerate(rows) if _usable(r, stream_above) and r[9] is not None]
+        files = [(i, r[0], r[9]) for i, r in enumerate(rows) if _usable(r, stream_above) and r[9] is not None]
         read = await asyncio.to_thread(_read_files, self.bodies, files, stream_above) if files else {}
         full = [
             r[0] for i, r in enumerate(rows) if not _usable(r, stream_above) or (r[9] is not None and i not in read)
@@ -193,9 +189,11 @@ class ExportReads(Entries, Annotations):
             f"SELECT {E_COLUMNS} FROM entries e WHERE e.id IN ({', '.join('?' * len(ids))})", ids
         ) as cur:
             rows = list(await cur.fetchall())
-        entries = await self._with_frames(rows, bodies=False)
-        for group in self.body_groups(entries):
-            await self._load_bodies(group, stream_above, request_limit=-1)
+        entries = [
+            e
+            async for group in self.loaded_groups(await self._with_frames(rows, bodies=False), stream_above)
+            for e in group
+        ]
         notes = await self.annotations_for(e.id for e in entries)
         for e in entries:
             if e.id in notes:
