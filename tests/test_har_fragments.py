@@ -194,7 +194,8 @@ async def test_the_running_necto_builds_fragments_after_capture(
             row = await cur.fetchone()
         return row is not None and row[0] == len(entries)
 
-    await poll_until(built, "the background pass to build the entries' HAR fragments", timeout=30)
+    # After whatever the shared Necto still has to index for search (search comes first).
+    await poll_until(built, "the background pass to build the entries' HAR fragments", timeout=90)
     async with http.get(url) as resp:
         assert resp.status == 200
         after = await resp.read()

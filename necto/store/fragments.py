@@ -2,8 +2,8 @@
 entries for a HAR export, each from its fragment when it has a current one, else in full, in
 the export's order and with bounded memory.
 
-Building is the first step of the background pass that also indexes for search
-(necto/store/search.py): rows above `har_fragment_state.upto` are read without their response
+Building is a step of the background pass that also indexes for search, taken when search
+is caught up (necto/store/search.py): rows above `har_fragment_state.upto` are read without their response
 bodies (a fragment has only the body's place), `fragment_builder` runs in a worker thread, and
 a batch is written with the new `upto` in one transaction on the capture writer's connection.
 It costs about 200 µs of CPU per entry, and it is never on the capture path.

@@ -172,7 +172,7 @@ class SearchIndex(StoreBase):
     # ---------------------------------------------------------------- the indexer task
     def start_indexer(self, search: bool = True) -> None:
         """Index in the background from now on (the running Necto does; CLI commands do not,
-        and catch up when a query needs it). The same pass builds HAR fragments first, when a
+        and catch up when a query needs it). The same pass builds HAR fragments once search is caught up, when a
         `fragment_builder` is set (necto/store/fragments.py); `search=False` builds only those."""
         self._search_on = search and self.text_mode != "unavailable"
         fragments = getattr(self, "fragment_builder", None) is not None
@@ -236,16 +236,19 @@ class SearchIndex(StoreBase):
                 await asyncio.sleep(INDEX_POLL)
 
     async def _index_step(self) -> int:
-        """One batch of HAR fragments, else of new entries to index, else of deleted entries'
-        rows. Returns the number of rows handled (0: nothing to do)."""
+        """One batch of new entries to index, else of HAR fragments, else of deleted entries'
+        index rows. Returns the number of rows handled (0: nothing to do). Search comes first:
+        a text query must index what is missing before it answers, an export of an entry
+        without a fragment only converts it itself."""
         async with self._index_lock:
+            if self._search_on:
+                n = await self._index_batch()
+                if n is None:  # raced with another writer: try again next time round
+                    return 1
+                if n:
+                    return n
             n = await self._fragment_batch()  # type: ignore[attr-defined]
             if n or not self._search_on:
-                return n
-            n = await self._index_batch()
-            if n is None:  # raced with another writer: try again next time round
-                return 1
-            if n:
                 return n
             return await self._clean_gone()
 
