@@ -30,7 +30,7 @@ from necto.store.rows import COLUMNS, E_COLUMNS, in_order_after, rows_to_entries
 
 # Builds an entry's HAR fragment, or None when it cannot have one.
 FragmentBuilder = Callable[[Entry], HarFragment | None]
-FRAGMENT_ROWS = 500  # entries per fragment transaction
+FRAGMENT_ROWS = 100  # entries per fragment transaction (captures wait while one is written, as for INDEX_ROWS)
 # Rows as the builder reads them: a response body only says whether there is one.
 _BUILD_COLUMNS = ", ".join(
     "CASE WHEN response_body IS NULL THEN NULL ELSE X'' END" if c == "response_body" else c for c in COLUMNS
