@@ -22,7 +22,7 @@ from typing import Any
 
 from necto.model import BodyFile, Entry, FragmentEntry, HarFragment
 from necto.store.annotations import Annotations
-from necto.store.base import finish_in_thread
+from necto.store.base import finish_in_thread, immediate
 from necto.store.bodies import BodyStore
 from necto.store.bodyfiles import LOAD_GROUP_BYTES, read_file
 from necto.store.entries import Entries
@@ -71,8 +71,7 @@ def _build(rows: Sequence[Sequence[Any]], builder: FragmentBuilder) -> list[tupl
 
 def _write_fragments(db: sqlite3.Connection, upto: int, last: int, built: list[tuple[Any, ...]]) -> bool:
     """One fragment transaction (a worker thread); False when another writer moved `upto`."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
+    with immediate(db):
         now = db.execute("SELECT upto FROM har_fragment_state WHERE id = 1").fetchone()
         if (now[0] if now is not None else 0) != upto:
             db.execute("ROLLBACK")
@@ -87,12 +86,7 @@ def _write_fragments(db: sqlite3.Connection, upto: int, last: int, built: list[t
             [(b[0], *b[2:]) for b in built if b[:2] in live],  # not an entry that took a deleted one's seq
         )
         db.execute("INSERT OR REPLACE INTO har_fragment_state (id, upto) VALUES (1, ?)", (last,))
-        db.execute("COMMIT")
         return True
-    except BaseException:
-        if db.in_transaction:
-            db.execute("ROLLBACK")
-        raise
 
 
 class ExportReads(Entries, Annotations):

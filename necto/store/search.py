@@ -27,7 +27,7 @@ from necto.model import Entry
 from necto.search.graphql import entry_operation
 from necto.search.sqlfilter import FUNCTIONS, TEXT_TABLE
 from necto.search.text import entry_text
-from necto.store.base import StoreBase, finish_in_thread
+from necto.store.base import StoreBase, finish_in_thread, immediate
 from necto.store.bodyfiles import WHOLE_BODY_MAX
 from necto.store.integrity import classify
 from necto.store.query import TrafficQuery
@@ -87,8 +87,7 @@ def _write_index(
     db: sqlite3.Connection, upto: int, seqs: list[int], texts: list[tuple[Any, ...]], facts: list[tuple[int, str]]
 ) -> bool:
     """One indexing transaction (a worker thread); False when another writer moved `upto`."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
+    with immediate(db):
         now = db.execute("SELECT upto FROM search_state WHERE id = 1").fetchone()
         if now is None or now[0] != upto:
             db.execute("ROLLBACK")
@@ -104,29 +103,18 @@ def _write_index(
         )
         db.executemany("INSERT INTO entry_facts (seq, graphql) VALUES (?, ?)", [f for f in facts if f[0] in live])
         db.execute("UPDATE search_state SET upto = ? WHERE id = 1", (seqs[-1],))
-        db.execute("COMMIT")
         return True
-    except BaseException:
-        if db.in_transaction:
-            db.execute("ROLLBACK")
-        raise
 
 
 def _clean_gone(db: sqlite3.Connection) -> int:
     """Remove a batch of deleted entries' index rows (a worker thread); how many."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
+    with immediate(db):
         seqs = [r[0] for r in db.execute("SELECT seq FROM search_gone ORDER BY seq LIMIT ?", (GONE_ROWS,))]
         if seqs:
             marks = _marks(len(seqs))
             db.execute(f"DELETE FROM {TEXT_TABLE} WHERE rowid IN ({marks})", seqs)
             db.execute(f"DELETE FROM search_gone WHERE seq IN ({marks})", seqs)
-        db.execute("COMMIT")
         return len(seqs)
-    except BaseException:
-        if db.in_transaction:
-            db.execute("ROLLBACK")
-        raise
 
 
 class SearchIndex(StoreBase):
