@@ -32,19 +32,13 @@ class ExportPlan:
 
     def pageref(self, e: Entry) -> tuple[str | None, str | None]:
         """(pageref to write, or None; the file's pageref when it names no page written)."""
-        if e.source != "import" or e.order is None:  # captured, replayed, or imported before pages were kept
-            return self.own_page, None
-        har = e.extra.get("har") or {}
-        return self._written(har.get("import", ""), har.get("pageref"))
+        return self.pageref_of(page_key(e))
 
     def pageref_of(self, key: bytes | None) -> tuple[str | None, str | None]:
         """`pageref` for an entry known by its `page_key` (stored beside its HAR fragment)."""
         if key is None:
             return self.own_page, None
         import_id, ref = orjson.loads(key)
-        return self._written(import_id, ref)
-
-    def _written(self, import_id: str, ref: str | None) -> tuple[str | None, str | None]:
         if ref is None:
             return None, None
         written = self.ids.get((import_id, ref))
@@ -53,7 +47,7 @@ class ExportPlan:
 
 def page_key(e: Entry) -> bytes | None:
     """What ExportPlan.pageref reads of an entry, in a few bytes (None: the session's own page)."""
-    if e.source != "import" or e.order is None:
+    if e.source != "import" or e.order is None:  # captured, replayed, or imported before pages were kept
         return None
     har = e.extra.get("har") or {}
     return orjson.dumps([har.get("import", ""), har.get("pageref")])
