@@ -180,6 +180,49 @@ async def _disabled(necto: RunningNecto, rule_id: str) -> bool:
     return any(r.id == rule_id and not r.enabled for r in await necto.store.list_rules())
 
 
+async def test_a_change_made_elsewhere_during_a_drag_does_not_lose_the_drag(
+    page: Page, necto: RunningNecto, counting: Counting
+) -> None:
+    """The list re-renders on `event: rules`; while a row is held it waits for the drop."""
+    ids = {}
+    for name in ("A", "B"):
+        status, rule = await call(necto, "POST", "/api/rules", {
+            "name": f"Answer {name}", "match": {"url": f"{counting.http_url}/held/*"}, "action": "mock", "config": {"body": name},
+        })  # fmt: skip
+        assert status == 201
+        ids[name] = rule["id"]
+    await page.click("#btn-rules")
+    rows = page.locator("#rule-list .rule-row")
+    await expect(rows).to_have_count(2)
+    await expect(rows.nth(0)).to_have_attribute("data-id", ids["A"])
+    grip = await page.locator(f'.rule-row[data-id="{ids["B"]}"] .grip').bounding_box()
+    target = await page.locator(f'.rule-row[data-id="{ids["A"]}"]').bounding_box()
+    assert grip and target
+    await page.mouse.move(grip["x"] + grip["width"] / 2, grip["y"] + grip["height"] / 2)
+    await page.mouse.down()
+    # another client renames A while B is held: the page reloads the rules mid-drag
+    reloaded = lambda r: r.url.endswith("/api/rules") and r.request.method == "GET"  # noqa: E731
+    async with page.expect_response(reloaded):
+        status, _ = await call(necto, "PUT", f"/api/rules/{ids['A']}", {"name": "Renamed A"})
+        assert status == 200
+    await page.evaluate("() => new Promise((r) => setTimeout(r, 50))")  # the reload's rendering ran
+    held = page.locator(f'.rule-row.dragging[data-id="{ids["B"]}"]')
+    await expect(held).to_have_count(1)  # still the row under the pointer, not a re-render
+    await page.mouse.move(target["x"] + target["width"] / 2, target["y"] + target["height"] / 2, steps=4)
+    await page.mouse.up()
+    await expect(rows.nth(0)).to_have_attribute("data-id", ids["B"])
+    await poll_until(lambda: _order(necto, ids), "the new order stored")
+    await expect(page.locator(f'.rule-row[data-id="{ids["A"]}"]')).to_contain_text("Renamed A")  # the held reload shown
+
+    # a live update keeps the keyboard's place: B is renamed elsewhere, then Alt+↓ still moves B
+    await page.locator(f'.rule-row[data-id="{ids["B"]}"]').focus()
+    status, _ = await call(necto, "PUT", f"/api/rules/{ids['B']}", {"name": "Renamed B"})
+    assert status == 200
+    await expect(page.locator(f'.rule-row[data-id="{ids["B"]}"]')).to_contain_text("Renamed B")
+    await page.keyboard.press("Alt+ArrowDown")
+    await expect(rows.nth(1)).to_have_attribute("data-id", ids["B"])
+
+
 async def _order(necto: RunningNecto, ids: dict[str, str]) -> bool:
     return [r.id for r in await necto.store.list_rules()] == [ids["B"], ids["A"]]
 

@@ -11,19 +11,25 @@ import { ACTIONS, actionLabel, draftFromEntry, ruleForm } from "./ruleform.js";
 import { fmtRate } from "./network.js";
 import { isConnectionEntry } from "./kinds.js";
 
-const rules = { list: [], loaded: false };
+// `dragging`: a row is being dragged; a reload then waits for the drop, since re-rendering the
+// list would detach the dragged row and silently drop the move.
+const rules = { list: [], loaded: false, dragging: false };
 
 // ---------------------------------------------------------------- loading and the toolbar
 export async function loadRules() {
+  let same;
   try {
-    rules.list = (await api("/api/rules")).rules || [];
+    const fresh = (await api("/api/rules")).rules || [];
+    same = rules.loaded && JSON.stringify(fresh) === JSON.stringify(rules.list);
+    rules.list = fresh;
     rules.loaded = true;
   } catch {
     return;
   }
   renderButton();
   const panel = panelEl();
-  if (panel && panel.dataset.view === "list") renderList(panel);
+  // an unchanged list is not re-rendered: a re-render ends a click or a key press under way
+  if (panel && panel.dataset.view === "list" && !rules.dragging && !same) renderList(panel);
   if (panel && panel.dataset.view === "form") markStale(panel);
 }
 
@@ -104,7 +110,23 @@ export async function openRules(highlight = null) {
   await loadRules();
 }
 
+/** Where the keyboard focus is in the list, to put it back after a re-render. */
+function focusInList(panel) {
+  const active = document.activeElement;
+  const row = active && panel.contains(active) ? active.closest(".rule-row") : null;
+  if (!row) return null;
+  return { id: row.dataset.id, control: [...row.querySelectorAll("input, button")].indexOf(active) };
+}
+
+function restoreFocus(list, where) {
+  const row = where && list.querySelector(`[data-id="${CSS.escape(where.id)}"]`);
+  if (!row) return;
+  const control = where.control >= 0 ? row.querySelectorAll("input, button")[where.control] : row;
+  (control || row).focus({ preventScroll: true });
+}
+
 function renderList(panel) {
+  const focused = focusInList(panel);
   panel.dataset.view = "list";
   const highlight = panel.dataset.highlight;
   const list = h("ol", { class: "rule-list", id: "rule-list", "aria-label": "Rules in evaluation order" }, rules.list.map((r, i) => ruleRow(r, i, highlight)));
@@ -126,6 +148,7 @@ function renderList(panel) {
     const row = list.querySelector(`[data-id="${CSS.escape(highlight)}"]`);
     if (row) row.scrollIntoView({ block: "nearest" });
   }
+  restoreFocus(list, focused); // live updates keep a keyboard user's place
 }
 
 function ruleRow(r, i, highlight) {
@@ -198,7 +221,7 @@ function refresh() {
 
 async function reorder(ids) {
   const before = rules.list.map((r) => r.id).join(",");
-  if (ids.join(",") === before) return;
+  if (ids.join(",") === before) return refresh(); // a reload held during a drag shows now
   try {
     rules.list = (await api("/api/rules/reorder", { method: "POST", json: { orderedIds: ids } })).rules;
   } catch (e) {
@@ -226,6 +249,7 @@ function startDrag(ev, row) {
   if (ev.button !== 0) return;
   ev.preventDefault();
   const list = row.parentElement;
+  rules.dragging = true;
   row.classList.add("dragging");
   const move = (m) => {
     const over = [...list.children].find((r) => {
@@ -243,6 +267,7 @@ function startDrag(ev, row) {
     window.removeEventListener("pointerup", up);
     window.removeEventListener("pointercancel", up);
     row.classList.remove("dragging");
+    rules.dragging = false;
     reorder([...list.children].map((r) => r.dataset.id));
   };
   window.addEventListener("pointermove", move);
