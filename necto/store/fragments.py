@@ -20,12 +20,15 @@ import sqlite3
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
+import orjson
+
 from necto.model import BodyFile, Entry, FragmentEntry, HarFragment
 from necto.store.annotations import Annotations
 from necto.store.base import finish_in_thread, immediate
 from necto.store.bodies import BodyStore
 from necto.store.bodyfiles import LOAD_GROUP_BYTES, read_file
 from necto.store.entries import Entries
+from necto.store.multirow import insert_many
 from necto.store.rows import COLUMNS, E_COLUMNS, in_order_after, rows_to_entries
 
 # Builds an entry's HAR fragment, or None when it cannot have one.
@@ -78,10 +81,12 @@ def _write_fragments(db: sqlite3.Connection, upto: int, last: int, built: list[t
             return False
         seqs = [b[0] for b in built]
         live: set[tuple[int, str]] = set()
-        for i in range(0, len(seqs), 500):
+        for i in range(0, len(seqs), 500):  # one row back per chunk (see necto.store.multirow)
             chunk = seqs[i : i + 500]
-            live.update(db.execute(f"SELECT seq, id FROM entries WHERE seq IN ({', '.join('?' * len(chunk))})", chunk))
-        db.executemany(
+            sql = f"SELECT json_group_array(json_array(seq, id)) FROM entries WHERE seq IN ({', '.join('?' * len(chunk))})"
+            live.update((seq, id_) for seq, id_ in orjson.loads(db.execute(sql, chunk).fetchone()[0]))
+        insert_many(
+            db,
             "INSERT OR REPLACE INTO har_fragments (seq, format, data, cut, force, mime, page) VALUES (?, ?, ?, ?, ?, ?, ?)",
             [(b[0], *b[2:]) for b in built if b[:2] in live],  # not an entry that took a deleted one's seq
         )

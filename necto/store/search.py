@@ -23,6 +23,8 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+import orjson
+
 from necto.model import Entry
 from necto.search.graphql import entry_operation
 from necto.search.sqlfilter import FUNCTIONS, TEXT_TABLE
@@ -30,12 +32,14 @@ from necto.search.text import entry_text
 from necto.store.base import StoreBase, finish_in_thread, immediate
 from necto.store.bodyfiles import WHOLE_BODY_MAX
 from necto.store.integrity import classify
+from necto.store.multirow import insert_many
 from necto.store.query import TrafficQuery
 
 log = logging.getLogger("necto.store.search")
 
-INDEX_ROWS = 100  # entries per indexing transaction (captures wait while one is written)
+INDEX_ROWS = 100  # entries read and turned into documents at a time
 INDEX_BYTES = 1 << 20  # ... or about this much body
+INDEX_WRITE_ROWS = 20  # entries per indexing transaction (captures wait while one is written)
 INDEX_BODY_MAX = WHOLE_BODY_MAX  # a longer body is not searched (text search reads 2 M characters anyway)
 INDEX_DELAY = 0.5  # seconds after new entries before indexing them (they come in bursts)
 INDEX_POLL = 5.0  # seconds between looks for entries another process wrote
@@ -93,15 +97,21 @@ def _write_index(
             db.execute("ROLLBACK")
             return False
         marks = _marks(len(seqs))
-        live = {r[0] for r in db.execute(f"SELECT seq FROM entries WHERE seq IN ({marks})", seqs)}
+        # one row back, not one per entry: each row fetched is a GIL hand-over (see multirow.py)
+        live = set(
+            orjson.loads(
+                db.execute(f"SELECT json_group_array(seq) FROM entries WHERE seq IN ({marks})", seqs).fetchone()[0]
+            )
+        )
         db.execute(f"DELETE FROM {TEXT_TABLE} WHERE rowid IN ({marks})", seqs)
         db.execute(f"DELETE FROM entry_facts WHERE seq IN ({marks})", seqs)
         db.execute(f"DELETE FROM search_gone WHERE seq IN ({marks})", seqs)
-        db.executemany(
+        insert_many(
+            db,
             f"INSERT INTO {TEXT_TABLE} (rowid, {_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)",
             [t for t in texts if t[0] in live],
         )
-        db.executemany("INSERT INTO entry_facts (seq, graphql) VALUES (?, ?)", [f for f in facts if f[0] in live])
+        insert_many(db, "INSERT INTO entry_facts (seq, graphql) VALUES (?, ?)", [f for f in facts if f[0] in live])
         db.execute("UPDATE search_state SET upto = ? WHERE id = 1", (seqs[-1],))
         return True
 
@@ -286,11 +296,20 @@ class SearchIndex(StoreBase):
         found = {e.id: e for e in read}
         batch = [(r[0], found[r[1]]) for r in rows if r[1] in found]
         texts, facts = await asyncio.to_thread(_docs, batch)
-        # One thread hop on the capture writer's connection, as the capture writer does: the
-        # lock captures wait for is held for SQLite's time only, never for the event loop's.
-        async with self._lock:
-            if not await finish_in_thread(_write_index, self._cw, upto, seqs, texts, facts):  # type: ignore[attr-defined]
-                return None
+        # Written INDEX_WRITE_ROWS at a time, each one thread hop on the capture writer's
+        # connection holding the lock captures wait for: FTS inserts are slow enough that a whole
+        # batch in one transaction held captures back for up to 300 ms (the kill -9 window).
+        for i in range(0, len(seqs), INDEX_WRITE_ROWS):
+            part = seqs[i : i + INDEX_WRITE_ROWS]
+            first, last = part[0], part[-1]
+            async with self._lock:
+                done = await finish_in_thread(
+                    _write_index, self._cw, upto, part,  # type: ignore[attr-defined]
+                    [t for t in texts if first <= t[0] <= last], [f for f in facts if first <= f[0] <= last],
+                )  # fmt: skip
+            if not done:
+                return None if i == 0 else i
+            upto = last
         self.indexed_batches += 1
         return len(seqs)
 

@@ -25,6 +25,7 @@ from necto.store.base import StoreBase, log
 from necto.store.bodies import BodyStore
 from necto.store.bodyfiles import discard_all, externalize, place_all, unplace
 from necto.store.limits import fit_entry
+from necto.store.multirow import insert_many, insert_many_async
 from necto.store.rows import INSERT_ENTRY, UPSERT_ENTRY, WEBSOCKET, entry_to_row
 from necto.vocab import frame_json
 
@@ -204,7 +205,7 @@ class CaptureWriter(StoreBase):
             async with self._lock:
                 await self._w.execute("BEGIN")
                 try:
-                    await self._w.executemany(INSERT_ENTRY, rows)
+                    await insert_many_async(self._w, INSERT_ENTRY, rows)
                     if files:
                         await asyncio.to_thread(place_all, self.bodies, files, created)
                     await self._w.execute("COMMIT")
@@ -315,13 +316,18 @@ def _owner_gone(db: sqlite3.Connection, op: _Op) -> bool:
 
 
 def _run_grouped(db: sqlite3.Connection, ops: Sequence[_Op]) -> None:
-    """Run statements in order, consecutive ones with the same SQL as one executemany."""
+    """Run statements in order, consecutive ones with the same SQL together (INSERTs as
+    multi-row statements: see necto.store.multirow)."""
     i = 0
     while i < len(ops):
         j = i
         while j < len(ops) and ops[j].sql == ops[i].sql:
             j += 1
-        db.executemany(ops[i].sql, [op.params for op in ops[i:j]])
+        params = [op.params for op in ops[i:j]]
+        if ops[i].sql.startswith("INSERT"):
+            insert_many(db, ops[i].sql, params)
+        else:
+            db.executemany(ops[i].sql, params)
         i = j
 
 
