@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import tracemalloc
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -15,6 +16,9 @@ import pytest_asyncio
 from aiohttp import web
 
 from helpers import RunningNecto
+from necto.har.export import STREAM_BODY_ABOVE, entry_to_har
+from necto.har.pages import plan_for_session
+from necto.har.store_export import store_export
 from necto.model import Entry, Timings
 from necto.store.bodyfiles import WHOLE_BODY_MAX
 
@@ -134,3 +138,57 @@ async def test_a_long_request_body_is_replayed_from_its_file(
         "length": len(payload),
     }
     assert replayed.request_body_file is not None and replayed.request_body_file.sha256 == digest
+
+
+async def test_long_request_bodies_are_exported_from_their_files(necto: RunningNecto, tmp_path: Path) -> None:
+    """Uploads over the export's streaming threshold: each `postData` is what a whole read
+    would write (UTF-8 text as text, characters cut between file pieces joined; other bytes in
+    base64), while the export never holds a body whole."""
+    store = necto.store
+    s = await store.create_session("long-uploads")
+    line = "aé€😀 ünïcödé\n".encode()  # 23 bytes: the file's 1 MiB pieces cut characters
+    text = line * (STREAM_BODY_ABOVE // len(line) + 1000)
+    binary = bytes(range(256)) * ((STREAM_BODY_ABOVE // 256) + 1000)
+    uploads = [
+        (text, "text/plain; charset=utf-8"),
+        (binary, "application/octet-stream"),
+        (b"a=1&b=2", "application/x-www-form-urlencoded"),
+    ]
+    made = [
+        Entry(
+            session_id=s.id,
+            started=1_764_000_000 + i,
+            method="POST",
+            url=f"http://h/upload/{i}",
+            request_headers=[("Content-Type", mime)],
+            request_body=body,
+            request_body_size=len(body),
+            status=201,
+            status_text="Created",
+            timings=Timings(send=1, wait=5, receive=1),
+        )  # fmt: skip
+        for i, (body, mime) in enumerate(uploads)
+    ]
+    await store.add_entries(made)
+    plan = await plan_for_session(store, s.id, "long-uploads")
+    want = [entry_to_har(e, plan=plan)["request"]["postData"] for e in made]  # as a whole read writes them
+    assert len(text) > STREAM_BODY_ABOVE and len(binary) > STREAM_BODY_ABOVE
+    assert [w.get("encoding") for w in want] == [None, "base64", None] and "params" in want[2]
+
+    export = await store_export(store, session_id=s.id, title="long-uploads")
+    assert export is not None
+    tracemalloc.start()
+    try:
+        longest = 0
+        with (tmp_path / "long.har").open("wb") as f:
+            async for chunk in export.chunks():
+                f.write(chunk)
+                longest = max(longest, len(chunk))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < STREAM_BODY_ABOVE, f"the export allocated {peak} bytes"  # less than one body: none read whole
+    assert longest < 4 << 20, f"a chunk of {longest} bytes: a body was written whole"
+    out = (tmp_path / "long.har").read_bytes()
+    got = [e["request"]["postData"] for e in orjson.loads(out)["log"]["entries"]]
+    assert got == want

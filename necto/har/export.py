@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import codecs
 import re
 import secrets
 import time
@@ -32,7 +33,7 @@ from necto.har.derive import (
     valid_ip,
 )
 from necto.har.pages import SESSION_PAGE_ID, ExportPlan
-from necto.model import Entry, FragmentEntry, HarFragment
+from necto.model import Entry, FragmentEntry, HarFragment, header_value
 from necto.redact import Redactor, redaction_comment
 from necto.vocab import frame_json, iso_time
 
@@ -52,8 +53,9 @@ BATCH_ENTRIES = 200
 
 
 BATCH_BODY_BYTES = 4 * 1024 * 1024
-# Response bodies in the body store longer than this are not read whole: the export writes
-# them from their file a piece at a time (base64), between the two halves of their entry.
+# Bodies in the body store longer than this are not read whole: the export writes them from
+# their file a piece at a time, between the parts of their entry (a response body in base64, a
+# request body as text when it is UTF-8 without NUL, which a first pass over the file checks).
 STREAM_BODY_ABOVE = 16 << 20
 # Reads a body of an entry a piece at a time (Store.body_chunks).
 BodyReader = Callable[[Entry, str], Awaitable[AsyncIterator[bytes] | None]]
@@ -116,8 +118,14 @@ def encode_body(body: bytes, force: str | None) -> tuple[str, str | None]:
     return text_or_base64(body)
 
 
-def _post_data(e: Entry, h: dict[str, Any], omit: Sequence[str]) -> dict[str, Any] | None:
+def _post_data(
+    e: Entry, h: dict[str, Any], omit: Sequence[str], mark: str | None = None, mark_base64: bool = False
+) -> dict[str, Any] | None:
     pd = derive_post_data(e)
+    if pd is None and mark is not None:  # streamed in: no params (see STREAM_BODY_ABOVE)
+        pd = {"mimeType": header_value(e.request_headers, "content-type") or "", "text": mark}
+        if mark_base64:
+            pd["encoding"] = "base64"
     if pd is None:
         return dict(h["postData"]) if "postData" in h else None  # e.g. params only, or empty
     force = (h.get("encoding") or {}).get("postData")
@@ -138,12 +146,19 @@ def _post_data(e: Entry, h: dict[str, Any], omit: Sequence[str]) -> dict[str, An
 
 
 def entry_to_har(
-    e: Entry, exclude_binary: bool = False, plan: ExportPlan | None = None, body_mark: str | None = None
+    e: Entry,
+    exclude_binary: bool = False,
+    plan: ExportPlan | None = None,
+    body_mark: str | None = None,
+    request_mark: str | None = None,
+    request_base64: bool = False,
 ) -> dict[str, Any]:
     """One Entry as a HAR entry dict; an imported entry comes back as its file had it.
 
     `body_mark`: the response body is streamed in separately (base64); its `text` is this
     mark, for the writer to replace (BINARY_EXCLUDED: left out by `exclude_binary`).
+    `request_mark`: the same for a request body left in its file (`request_base64`: it is
+    written in base64, else as text).
 
     Captured entries get what only capture knows: `compression`, real `headersSize` (HTTP/1.x),
     `_resourceType`. Header names a HAR may not hold go to `_invalidHeaders` on both sides."""
@@ -162,7 +177,7 @@ def entry_to_har(
         "headers": headers,
         "queryString": derive_query(e.url),
     }
-    pd = _post_data(e, h, omit)
+    pd = _post_data(e, h, omit, request_mark, request_base64)
     if pd is not None:
         request["postData"] = pd
     request["headersSize"] = sizes.get("request", -1)
@@ -360,11 +375,16 @@ def _body_len(e: Entry | FragmentEntry) -> int:
     return len(e.response_body or b"") + len(e.request_body or b"")
 
 
-def _in_file(e: Entry | FragmentEntry) -> bool:
-    """Was this entry's response body left in the body store (see STREAM_BODY_ABOVE)?"""
-    return (
-        isinstance(e, Entry) and e.status is not None and e.response_body is None and e.response_body_file is not None
-    )
+def _sides_in_files(e: Entry | FragmentEntry) -> list[str]:
+    """The sides of this entry whose body was left in the body store (see STREAM_BODY_ABOVE)."""
+    if not isinstance(e, Entry):
+        return []
+    sides = []
+    if e.request_body is None and e.request_body_file is not None:
+        sides.append("request")
+    if e.status is not None and e.response_body is None and e.response_body_file is not None:
+        sides.append("response")
+    return sides
 
 
 def _looks_binary(sample: bytes, mime: str) -> bool:
@@ -372,31 +392,86 @@ def _looks_binary(sample: bytes, mime: str) -> bool:
     return all(is_binary(sample[: len(sample) - cut], mime) for cut in range(min(4, len(sample))))
 
 
-async def _streamed_entry(
-    e: Entry, chunks: AsyncIterator[bytes], lead: bytes, exclude_binary: bool, plan: ExportPlan | None
-) -> AsyncIterator[bytes]:
-    """One entry whose response body is read from its file a piece at a time, base64-encoded
-    where its entry's JSON has the mark; memory stays at one piece."""
+async def _is_text(chunks: AsyncIterator[bytes]) -> bool:
+    """`text_or_base64`'s choice for a body read a piece at a time: UTF-8 without NUL."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
     try:
-        first = await anext(chunks, b"")
-        mime = str(((e.extra.get("har") or {}).get("content") or {}).get("mimeType", derive_mime(e)))
-        if exclude_binary and first and _looks_binary(first, mime):
-            yield lead + orjson.dumps(await asyncio.to_thread(entry_to_har, e, exclude_binary, plan, BINARY_EXCLUDED))
-            return
-        mark = f"necto-body-{secrets.token_hex(16)}"
-        data = orjson.dumps(await asyncio.to_thread(entry_to_har, e, exclude_binary, plan, mark))
-        head, found, tail = data.partition(f'"{mark}"'.encode())
-        assert found, "the body's mark is in its entry"
-        yield lead + head + b'"'
-        carry = first
         async for chunk in chunks:
-            carry += chunk
-            whole = len(carry) - len(carry) % 3
-            yield base64.b64encode(carry[:whole])
-            carry = carry[whole:]
-        yield base64.b64encode(carry) + b'"' + tail
+            if "\x00" in decoder.decode(chunk):
+                return False
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
     finally:
         await chunks.aclose()  # type: ignore[attr-defined]
+    return True
+
+
+_TEXT_SLICE = 1 << 16  # bytes decoded and dumped at a time: both reserve many times a piece's size
+
+
+async def _as_text(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """UTF-8 pieces as the inside of a JSON string (a character cut between pieces is joined)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    async for chunk in chunks:
+        yield b"".join(
+            orjson.dumps(decoder.decode(chunk[i : i + _TEXT_SLICE]))[1:-1] for i in range(0, len(chunk), _TEXT_SLICE)
+        )
+    yield orjson.dumps(decoder.decode(b"", final=True))[1:-1]
+
+
+async def _as_base64(chunks: AsyncIterator[bytes], carry: bytes = b"") -> AsyncIterator[bytes]:
+    async for chunk in chunks:
+        carry += chunk
+        whole = len(carry) - len(carry) % 3
+        yield base64.b64encode(carry[:whole])
+        carry = carry[whole:]
+    yield base64.b64encode(carry)
+
+
+async def _streamed_entry(
+    e: Entry, sides: list[str], read_body: BodyReader, lead: bytes, exclude_binary: bool, plan: ExportPlan | None
+) -> AsyncIterator[bytes]:
+    """One entry whose bodies in `sides` are read from their files a piece at a time, written
+    where its entry's JSON has their marks; memory stays at one piece. A body whose file is
+    missing is written as if there were none."""
+    streams: list[tuple[str, AsyncIterator[bytes]]] = []  # (mark, JSON string pieces), in entry order
+    opened: list[AsyncIterator[bytes]] = []  # the files' pieces, closed whatever happens
+    request_mark, request_base64, body_mark = None, False, None
+    try:
+        if "request" in sides:
+            force = ((e.extra.get("har") or {}).get("encoding") or {}).get("postData")
+            probe = await read_body(e, "request") if force != "base64" else None
+            request_base64 = force == "base64" or (probe is not None and not await _is_text(probe))
+            chunks = await read_body(e, "request") if force == "base64" or probe is not None else None
+            if chunks is not None:
+                opened.append(chunks)
+                request_mark = f"necto-body-{secrets.token_hex(16)}"
+                streams.append((request_mark, _as_base64(chunks) if request_base64 else _as_text(chunks)))
+        if "response" in sides and (chunks := await read_body(e, "response")) is not None:
+            opened.append(chunks)
+            first = await anext(chunks, b"")
+            mime = str(((e.extra.get("har") or {}).get("content") or {}).get("mimeType", derive_mime(e)))
+            if exclude_binary and first and _looks_binary(first, mime):
+                body_mark = BINARY_EXCLUDED
+            else:
+                body_mark = f"necto-body-{secrets.token_hex(16)}"
+                streams.append((body_mark, _as_base64(chunks, first)))
+        data = orjson.dumps(
+            await asyncio.to_thread(entry_to_har, e, exclude_binary, plan, body_mark, request_mark, request_base64)
+        )
+        out = lead
+        for mark, pieces in streams:
+            head, found, data = data.partition(f'"{mark}"'.encode())
+            assert found, "the body's mark is in its entry"
+            yield out + head + b'"'
+            async for piece in pieces:
+                yield piece
+            out = b'"'
+        yield out + data
+    finally:
+        for chunks in opened:
+            await chunks.aclose()  # type: ignore[attr-defined]
 
 
 async def export_har(
@@ -452,21 +527,23 @@ async def export_har(
             yield e
 
     async for e in every():
-        if _in_file(e) and read_body is not None:
-            assert isinstance(e, Entry)
-            chunks = await read_body(e, "response")
-            if chunks is not None and redactor is not None:
-                e.response_body = b"".join([c async for c in chunks])
-            elif chunks is not None:
-                if batch:
-                    pending.add(await flush())
-                    batch, size = [], 0
-                async for piece in _streamed_entry(e, chunks, b"" if first else b",", exclude_binary, plan):
-                    pending.add(piece)
-                    if pending.size >= CHUNK_BYTES:
-                        yield pending.take()
-                first = False
-                continue
+        sides = _sides_in_files(e) if read_body is not None else []
+        if sides and redactor is not None:  # the redactor reads the whole entry
+            assert isinstance(e, Entry) and read_body is not None
+            for side in sides:
+                if (chunks := await read_body(e, side)) is not None:
+                    setattr(e, f"{side}_body", b"".join([c async for c in chunks]))
+        elif sides:
+            assert isinstance(e, Entry) and read_body is not None
+            if batch:
+                pending.add(await flush())
+                batch, size = [], 0
+            async for piece in _streamed_entry(e, sides, read_body, b"" if first else b",", exclude_binary, plan):
+                pending.add(piece)
+                if pending.size >= CHUNK_BYTES:
+                    yield pending.take()
+            first = False
+            continue
         batch.append(e)
         size += _body_len(e)
         if len(batch) >= BATCH_ENTRIES or size >= BATCH_BODY_BYTES:

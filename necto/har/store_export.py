@@ -2,8 +2,8 @@
 behind the API, `necto export`, `necto record` and the MCP tool.
 
 Entries come from their stored HAR fragments where they have one (necto.har.fragments), else in
-full with their annotations; response bodies longer than STREAM_BODY_ABOVE stay in their files
-and are streamed in, so memory does not depend on the session's size or its bodies'. A
+full with their annotations; bodies longer than STREAM_BODY_ABOVE (request or response) stay
+in their files and are streamed in, so memory does not depend on the session's size or its bodies'. A
 redacted export reads every entry in full (the redactor rewrites the entry, and reads long
 bodies whole).
 """

@@ -183,14 +183,17 @@ class ExportReads(Entries, Annotations):
         return out
 
     async def _full_entries(self, ids: list[str], stream_above: int) -> dict[str, Entry]:
-        """Entries read as `iter_entries(..., response_limit=stream_above)` does, with their annotations."""
+        """Entries read as `iter_entries(..., response_limit=stream_above, body_limit=stream_above)`
+        does (a body longer than `stream_above` stays in its file), with their annotations."""
         async with self._r.execute(
             f"SELECT {E_COLUMNS} FROM entries e WHERE e.id IN ({', '.join('?' * len(ids))})", ids
         ) as cur:
             rows = list(await cur.fetchall())
         entries = [
             e
-            async for group in self.loaded_groups(await self._with_frames(rows, bodies=False), stream_above)
+            async for group in self.loaded_groups(
+                await self._with_frames(rows, bodies=False), stream_above, body_limit=stream_above
+            )
             for e in group
         ]
         notes = await self.annotations_for(e.id for e in entries)
