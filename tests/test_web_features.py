@@ -503,6 +503,7 @@ async def test_the_divider_resizes_the_detail_pane(page: Page, necto: RunningNec
     await expect(rows).to_have_count(1, timeout=10_000)
     await rows.first.click()
     pane = page.locator("#detail")
+    await expect(pane.locator("h3")).to_contain_text("/hello")  # the detail is loaded, not only asked for
     before = (await pane.bounding_box())["width"]  # type: ignore[index]
     d = await page.locator("#divider").bounding_box()
     assert d is not None
