@@ -131,3 +131,29 @@ async def test_break_on_this_holds_the_next_request_with_that_method_and_url(
 
     await poll_until(disabled, "the breakpoint disabled from the page")
     await expect(page.locator("#btn-breakpoints")).to_have_text("Breakpoints (0)")
+
+
+async def test_a_click_on_a_held_exchange_survives_its_countdown_ticking(
+    page: Page, necto: RunningNecto, http: aiohttp.ClientSession, counting: Counting
+) -> None:
+    """The open Paused list updates each held exchange's countdown every second: a press before
+    a tick and the release after it is still a click on that exchange."""
+    await add(
+        http, necto, {"name": "Ticking", "type": "request", "match": {"path": "/echo/ticking"}, "timeout": 120_000}
+    )
+    task = asyncio.create_task(curl_fetch(necto, counting.http_url + "/echo/ticking"))
+    await expect(page.locator("#paused-count")).to_have_text("1", timeout=15_000)
+    await page.click("#paused-tray")
+    item = page.locator(".paused-item").first
+    left = item.locator(".paused-left")
+    before = await left.inner_text()
+    assert before.startswith("continues in "), before
+    box = await item.bounding_box()
+    assert box
+    await page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    await page.mouse.down()
+    await expect(left).not_to_have_text(before)  # a tick between the press and the release
+    await page.mouse.up()
+    await expect(page.locator("#bp-editor h3")).to_contain_text("/echo/ticking")
+    await page.keyboard.press("F8")
+    assert (await asyncio.wait_for(task, 15)).status == 200

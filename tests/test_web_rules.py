@@ -364,6 +364,26 @@ async def test_custom_network_profile_made_in_the_page(page: Page, necto: Runnin
         await call(necto, "DELETE", f"/api/network/profiles/{custom[0]['id']}")
 
 
+async def test_a_click_in_the_network_menu_survives_a_reload_that_changed_nothing(
+    page: Page, necto: RunningNecto
+) -> None:
+    """The menu reloads on each `event: network`; one that changed nothing keeps its items, so
+    a press, a reload, then the release still picks the profile."""
+    await page.click("#btn-network")
+    item = page.locator('#network-items [data-profile="preset-4"]')
+    await expect(item).to_contain_text("Slow 3G")
+    box = await item.bounding_box()
+    assert box
+    await page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    await page.mouse.down()
+    reloaded = lambda r: r.url.endswith("/api/network/profiles") and r.request.method == "GET"  # noqa: E731
+    async with page.expect_response(reloaded):
+        await call(necto, "POST", "/api/network/deactivate")  # already off: an event, no change
+    await page.evaluate("() => new Promise((r) => setTimeout(r, 50))")  # the reload's rendering ran
+    await page.mouse.up()
+    await expect(page.locator("#network-active-name")).to_have_text("Slow 3G")
+
+
 # ---------------------------------------------------------------- connection entries, empty state
 async def test_tunnel_and_tls_failed_rows_are_distinct(
     page: Page, necto: RunningNecto, counting: Counting, pki: TestPki

@@ -59,7 +59,14 @@ async function activate(id) {
   loadNetwork();
 }
 
+let drawn = null; // the state render() last drew
+
 function render() {
+  // a reload that changed nothing leaves the menu and the banner alone: re-creating them would
+  // lose a click under way on one of their buttons
+  const key = JSON.stringify([net.profiles, net.active]);
+  if (key === drawn) return;
+  drawn = key;
   const p = net.active;
   const on_ = slows(p);
   const btn = $("btn-network");

@@ -30,19 +30,37 @@ function leftText(hit) {
   return `${hit.timeoutAction === "abort" ? "aborts" : "continues"} in ${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
 }
 
+function pausedItem(hit) {
+  return h("button", { class: "paused-item", "data-hit": hit.id, title: hit.url, onclick: () => openEditor(hit.id) },
+    h("span", { class: "pill", text: hit.type }),
+    h("span", { class: "method", text: hit.method }),
+    h("span", { class: "paused-url", text: shortUrl(hit.url) }),
+    hit.type === "response" ? h("span", { text: `→ ${hit.status}` }) : null,
+    h("span", { class: "muted paused-left", text: leftText(hit) }));
+}
+
+/** The list is updated in place (it follows every breakpoint event and, while open, its
+ * countdowns tick each second): an exchange still held keeps its element, since replacing it
+ * between a press and a release would lose that click. */
 function renderList() {
   const list = $("paused-list");
-  list.replaceChildren(
-    h("div", { class: "paused-head" }, h("strong", { text: "Paused" }), h("span", { class: "spacer" }),
-      h("button", { class: "small", id: "paused-continue-all", text: "Continue all", onclick: continueAll })),
-    ...[...held.values()].map((hit) =>
-      h("button", { class: "paused-item", "data-hit": hit.id, title: hit.url, onclick: () => openEditor(hit.id) },
-        h("span", { class: "pill", text: hit.type }),
-        h("span", { class: "method", text: hit.method }),
-        h("span", { class: "paused-url", text: shortUrl(hit.url) }),
-        hit.type === "response" ? h("span", { text: `→ ${hit.status}` }) : null,
-        h("span", { class: "muted paused-left", text: leftText(hit) })))
-  );
+  if (!list.querySelector(".paused-head")) {
+    list.replaceChildren(
+      h("div", { class: "paused-head" }, h("strong", { text: "Paused" }), h("span", { class: "spacer" }),
+        h("button", { class: "small", id: "paused-continue-all", text: "Continue all", onclick: continueAll })));
+  }
+  const shown = new Map([...list.querySelectorAll(".paused-item")].map((b) => [b.dataset.hit, b]));
+  for (const [id, b] of shown) if (!held.has(id)) b.remove();
+  for (const hit of held.values()) {
+    const b = shown.get(hit.id);
+    if (!b) {
+      list.append(pausedItem(hit));
+      continue;
+    }
+    const left = b.querySelector(".paused-left");
+    const text = leftText(hit);
+    if (left.textContent !== text) left.textContent = text;
+  }
 }
 
 function shortUrl(url) {
