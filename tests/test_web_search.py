@@ -143,3 +143,20 @@ async def test_export_of_the_filtered_view(page: Page, necto: RunningNecto, upst
     download = await info.value
     har = json.loads((await download.path()).read_bytes())
     assert sorted(e["response"]["status"] for e in har["log"]["entries"]) == [500, 503]
+
+
+async def test_a_filter_waiting_for_the_index_says_so(page: Page, necto: RunningNecto, upstream: Upstream) -> None:
+    """A text filter over entries the background indexer has not reached first indexes them:
+    meanwhile the list says what it is waiting for, not silently the old view."""
+    rows = page.locator(".row[data-id]")
+    note = page.locator("#scan-note")
+    async with necto.store._index_lock:  # nothing gets indexed until released: a backlog
+        for n in (7001, 7002, 7003):
+            await curl(necto, "--compressed", f"{upstream.http_url}/orders/{n}?enc=gzip")
+        await expect(rows).to_have_count(3, timeout=10_000)
+        await page.fill("#filter-text", 'body:"order_id=7002"')
+        await expect(note).to_have_text(re.compile(r"indexing [1-9]\d* new entr(y|ies) for the filter…"))
+        await expect(rows).to_have_count(3)  # the old view, still, while the filter waits
+    await expect(rows).to_have_count(1)
+    await expect(rows.first.locator(".c-path")).to_have_text("/orders/7002?enc=gzip")
+    await expect(note).to_have_text("")

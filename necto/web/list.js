@@ -33,6 +33,8 @@ let flushTimer = null;
 let stickToBottom = false;
 let pointerDown = false;
 let lastScale = { key: "", label: "" };
+let waitNote = ""; // what a slow first page of a new view is waiting for (see noteSlowLoad)
+const SLOW_LOAD_MS = 400;
 
 export function rowAt(i) {
   return state.mode === "local" ? state.local[i] : state.rows.get(i);
@@ -97,6 +99,7 @@ async function loadPage(page, gen = state.generation) {
   if (state.want !== "server" || loading.has(page)) return;
   const mine = loading;
   mine.add(page);
+  const slow = state.fresh ? setTimeout(() => noteSlowLoad(gen), SLOW_LOAD_MS) : null;
   try {
     const data = await api("/api/traffic?" + queryString(page * PAGE, PAGE));
     if (gen !== state.generation) return;
@@ -119,8 +122,27 @@ async function loadPage(page, gen = state.generation) {
     }
   } finally {
     mine.delete(page);
+    if (slow) clearTimeout(slow);
+    if (gen === state.generation) waitNote = "";
   }
   scheduleRender();
+}
+
+/** A new view (a filter, a session) slow to answer says why: a text filter first indexes the
+ * entries the background indexer has not reached (a big import, a burst of traffic), and the
+ * list would otherwise go on showing the old view without a word. */
+async function noteSlowLoad(gen) {
+  if (gen !== state.generation) return;
+  waitNote = "loading…";
+  renderCount();
+  try {
+    const s = await api("/api/search/status");
+    if (gen !== state.generation || !waitNote || !(s.pending > 0)) return;
+    waitNote = `indexing ${s.pending} new ${s.pending === 1 ? "entry" : "entries"} for the filter…`;
+    renderCount();
+  } catch {
+    // the list's own request reports what went wrong
+  }
 }
 
 function evict() {
@@ -480,6 +502,7 @@ function renderCount() {
   let note = "";
   if (s && !s.done) note = `scanning ${s.scanned} of ${s.total}…`;
   else if (s && s.capped) note = `showing the first ${LOCAL_MAX} matches`;
+  else if (waitNote) note = waitNote;
   if ($("scan-note").textContent !== note) $("scan-note").textContent = note;
 }
 
