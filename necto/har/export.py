@@ -439,11 +439,13 @@ async def _streamed_entry(
     opened: list[AsyncIterator[bytes]] = []  # the files' pieces, closed whatever happens
     request_mark, request_base64, body_mark = None, False, None
     try:
-        if "request" in sides:
+        if "request" in sides and (chunks := await read_body(e, "request")) is not None:
             force = ((e.extra.get("har") or {}).get("encoding") or {}).get("postData")
-            probe = await read_body(e, "request") if force != "base64" else None
-            request_base64 = force == "base64" or (probe is not None and not await _is_text(probe))
-            chunks = await read_body(e, "request") if force == "base64" or probe is not None else None
+            if force != "base64":  # a first pass over the file: text or base64, as for a short body
+                request_base64 = not await _is_text(chunks)
+                chunks = await read_body(e, "request")
+            else:
+                request_base64 = True
             if chunks is not None:
                 opened.append(chunks)
                 request_mark = f"necto-body-{secrets.token_hex(16)}"
