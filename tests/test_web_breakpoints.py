@@ -157,3 +157,33 @@ async def test_a_click_on_a_held_exchange_survives_its_countdown_ticking(
     await expect(page.locator("#bp-editor h3")).to_contain_text("/echo/ticking")
     await page.keyboard.press("F8")
     assert (await asyncio.wait_for(task, 15)).status == 200
+
+
+async def test_a_newly_held_exchange_does_not_move_the_one_under_the_pointer(
+    page: Page, necto: RunningNecto, http: aiohttp.ClientSession, counting: Counting
+) -> None:
+    """The open Paused list grows upwards from the tray: a second exchange held while the pointer
+    is on the first goes in above it, so the first stays where it was and the click opens it."""
+    await add(http, necto, {"name": "Both", "type": "request", "match": {"path": "/echo/stay*"}, "timeout": 120_000})
+    first = asyncio.create_task(curl_fetch(necto, counting.http_url + "/echo/stay-1"))
+    await expect(page.locator("#paused-count")).to_have_text("1", timeout=15_000)
+    await page.click("#paused-tray")
+    item = page.locator(".paused-item", has_text="/echo/stay-1")
+    box = await item.bounding_box()
+    assert box
+    await page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    second = asyncio.create_task(curl_fetch(necto, counting.http_url + "/echo/stay-2"))
+    await expect(page.locator(".paused-item")).to_have_count(2, timeout=15_000)
+    assert await page.locator(".paused-item").first.inner_text() != await item.inner_text()  # newest first
+    assert await item.bounding_box() == box  # still under the pointer
+    await page.mouse.down()
+    await page.mouse.up()
+    await expect(page.locator("#bp-editor h3")).to_contain_text("/echo/stay-1")
+    await page.keyboard.press("F8")
+    assert (await asyncio.wait_for(first, 15)).status == 200
+    await expect(page.locator("#paused-count")).to_have_text("1")
+    await page.click("#paused-tray")
+    await page.locator(".paused-item", has_text="/echo/stay-2").click()
+    await expect(page.locator("#bp-editor h3")).to_contain_text("/echo/stay-2")
+    await page.keyboard.press("F8")
+    assert (await asyncio.wait_for(second, 15)).status == 200

@@ -41,20 +41,23 @@ function pausedItem(hit) {
 
 /** The list is updated in place (it follows every breakpoint event and, while open, its
  * countdowns tick each second): an exchange still held keeps its element, since replacing it
- * between a press and a release would lose that click. */
+ * between a press and a release would lose that click. The list grows upwards from the tray, so
+ * a newly held exchange goes in at the top, under the head: appended below, it would push every
+ * item up under the pointer, and a click meant for one would land on another. Newest first. */
 function renderList() {
   const list = $("paused-list");
-  if (!list.querySelector(".paused-head")) {
-    list.replaceChildren(
-      h("div", { class: "paused-head" }, h("strong", { text: "Paused" }), h("span", { class: "spacer" }),
-        h("button", { class: "small", id: "paused-continue-all", text: "Continue all", onclick: continueAll })));
+  let head = list.querySelector(".paused-head");
+  if (!head) {
+    head = h("div", { class: "paused-head" }, h("strong", { text: "Paused" }), h("span", { class: "spacer" }),
+      h("button", { class: "small", id: "paused-continue-all", text: "Continue all", onclick: continueAll }));
+    list.replaceChildren(head);
   }
   const shown = new Map([...list.querySelectorAll(".paused-item")].map((b) => [b.dataset.hit, b]));
   for (const [id, b] of shown) if (!held.has(id)) b.remove();
   for (const hit of held.values()) {
     const b = shown.get(hit.id);
     if (!b) {
-      list.append(pausedItem(hit));
+      head.after(pausedItem(hit));
       continue;
     }
     const left = b.querySelector(".paused-left");
