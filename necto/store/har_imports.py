@@ -16,6 +16,7 @@ import orjson
 
 from necto.model import new_id, now_ms
 from necto.store.base import StoreBase
+from necto.store.multirow import insert_many_async
 
 # (n, skipped, entry index or None, path, message): one warning or skipped entry, in file order.
 WarningRow = tuple[int, int, int | None, str, str]
@@ -48,7 +49,8 @@ class HarImports(StoreBase):
         async with self._lock:
             await self._w.execute("BEGIN")
             try:
-                await self._w.executemany(
+                await insert_many_async(
+                    self._w,
                     "INSERT INTO har_import_warnings (import_id, n, skipped, entry_index, path, message) "
                     "VALUES (?, ?, ?, ?, ?, ?)",
                     [(import_id, *r) for r in rows],
@@ -78,7 +80,8 @@ class HarImports(StoreBase):
                     "log = ? WHERE id = ?",
                     (imported, total, warning_count, skipped_count, orjson.dumps(log) if log else None, import_id),
                 )
-                await self._w.executemany(
+                await insert_many_async(
+                    self._w,
                     "INSERT INTO har_pages (import_id, position, page) VALUES (?, ?, ?)",
                     [(import_id, i, orjson.dumps(p)) for i, p in enumerate(pages)],
                 )
