@@ -128,17 +128,23 @@ async def test_the_apis_400_is_shown_beside_the_field_it_names(
     assert (got.body, counting.hits()) == (b"hello world", 0)  # the other origin answered
 
 
+async def answer_rules(necto: RunningNecto, url: str) -> dict[str, str]:
+    """Mock rules "Answer A" then "Answer B" for `url`, answering "A" and "B"; their ids by name."""
+    ids = {}
+    for name in ("A", "B"):
+        status, rule = await call(necto, "POST", "/api/rules", {
+            "name": f"Answer {name}", "match": {"url": url}, "action": "mock", "config": {"body": name},
+        })  # fmt: skip
+        assert status == 201
+        ids[name] = rule["id"]
+    return ids
+
+
 async def test_toggle_and_drag_reorder_apply_to_the_next_request(
     page: Page, necto: RunningNecto, counting: Counting
 ) -> None:
     url = f"{counting.http_url}/order/x"
-    ids = {}
-    for name in ("A", "B"):
-        status, rule = await call(necto, "POST", "/api/rules", {
-            "name": f"Answer {name}", "match": {"url": f"{counting.http_url}/order/*"}, "action": "mock", "config": {"body": name},
-        })  # fmt: skip
-        assert status == 201
-        ids[name] = rule["id"]
+    ids = await answer_rules(necto, f"{counting.http_url}/order/*")
 
     async def answer() -> bytes:
         got = await curl_fetch(necto, url)
@@ -184,13 +190,7 @@ async def test_a_change_made_elsewhere_during_a_drag_does_not_lose_the_drag(
     page: Page, necto: RunningNecto, counting: Counting
 ) -> None:
     """The list re-renders on `event: rules`; while a row is held it waits for the drop."""
-    ids = {}
-    for name in ("A", "B"):
-        status, rule = await call(necto, "POST", "/api/rules", {
-            "name": f"Answer {name}", "match": {"url": f"{counting.http_url}/held/*"}, "action": "mock", "config": {"body": name},
-        })  # fmt: skip
-        assert status == 201
-        ids[name] = rule["id"]
+    ids = await answer_rules(necto, f"{counting.http_url}/held/*")
     await page.click("#btn-rules")
     rows = page.locator("#rule-list .rule-row")
     await expect(rows).to_have_count(2)
